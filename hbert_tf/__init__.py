@@ -1,0 +1,1 @@
+"""hbert_tf: hierarchical multitask pre-training for BERT (Keras 3 / TensorFlow 2)."""

@@ -1,0 +1,176 @@
+"""The paper's variants, resolved into where each pre-training head reads (one place for it).
+
+| variant       | MLM reads  | NSP reads  | notes                                              |
+|---------------|------------|------------|----------------------------------------------------|
+| bert          | last layer | last layer | the replica                                        |
+| lower_nsp     | last layer | layer k    | k = `nsp_layer` (default: the middle block)        |
+| lower_mask    | layer k    | last layer | k = `mlm_layer` (default: the middle block)        |
+| without_nsp   | last layer | -          | no NSP head, no NSP loss (RoBERTa-style)           |
+| bigram_shift  | last layer | last layer | plus the per-token bigram-shift head               |
+
+Any variant takes `concat` ("none", "cls": the NSP-level [CLS] vector, "nsp": the NSP classifier's
+output, concatenated to every MLM-classifier input), `bigram_shift=True` (adds the bigram-shift
+head to any variant, reading `bigram_shift_layer`, default last) and a Freeze policy (Lower
+NSP-Freeze). Layer indices are 0-based block indices; negative ones count from the top (-1 = last).
+"""
+
+import dataclasses
+
+VARIANTS = ("bert", "lower_nsp", "lower_mask", "without_nsp", "bigram_shift")
+CONCAT_MODES = ("none", "cls", "nsp")
+
+
+@dataclasses.dataclass(frozen=True)
+class FreezePolicy:
+    """When to freeze everything that feeds the NSP classifier (Lower NSP-Freeze).
+
+    Args:
+        kind: str. "never", "at_step" (freeze once `value` steps are done) or "plateau" (freeze
+            once NSP eval accuracy has not improved for `value` evaluations).
+        value: int. The step or the patience.
+    """
+
+    kind: str = "never"
+    value: int = 0
+
+    @classmethod
+    def parse(cls, text):
+        """Parses "never", "at_step:N" or "plateau:P"."""
+        text = (text or "never").strip()
+        if text == "never":
+            return cls()
+        kind, _, value = text.partition(":")
+        if kind not in ("at_step", "plateau") or not value.isdigit() or int(value) < 1:
+            raise ValueError(
+                f"freeze_nsp={text!r}: expected never, at_step:N or plateau:P with N, P >= 1"
+            )
+        return cls(kind, int(value))
+
+    def __str__(self):
+        return "never" if self.kind == "never" else f"{self.kind}:{self.value}"
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadLayout:
+    """Where each head reads, as resolved 0-based block indices.
+
+    Args:
+        num_layers: int. Blocks in the encoder.
+        mlm_layer: int. Block whose token vectors the MLM head reads.
+        nsp_layer: int or None. Block whose [CLS] vector the NSP head reads; None: no NSP head.
+        concat: str. "none", "cls" or "nsp" (extra MLM-classifier input).
+        bigram_shift_layer: int or None. Block the bigram-shift head reads; None: no such head.
+        freeze: FreezePolicy. Lower NSP-Freeze policy.
+    """
+
+    num_layers: int
+    mlm_layer: int
+    nsp_layer: int | None
+    concat: str = "none"
+    bigram_shift_layer: int | None = None
+    freeze: FreezePolicy = FreezePolicy()
+
+    @property
+    def has_nsp(self):
+        return self.nsp_layer is not None
+
+    @property
+    def has_bigram_shift(self):
+        return self.bigram_shift_layer is not None
+
+    def to_dict(self):
+        values = dataclasses.asdict(self)
+        values["freeze"] = str(self.freeze)
+        return values
+
+    @classmethod
+    def from_dict(cls, values):
+        values = dict(values)
+        values["freeze"] = FreezePolicy.parse(values.get("freeze", "never"))
+        return cls(**values)
+
+
+def resolve_layer(index, num_layers, field):
+    """Maps a possibly negative block index to 0..num_layers-1, or raises naming `field`."""
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ValueError(f"{field}={index!r}: expected an integer block index")
+    if not -num_layers <= index < num_layers:
+        raise ValueError(
+            f"{field}={index} is out of range for an encoder with {num_layers} layers "
+            f"(expected {-num_layers}..{num_layers - 1})"
+        )
+    return index % num_layers
+
+
+def default_lower_layer(num_layers):
+    """The block a Lower NSP / Lower Mask head reads when none is given: the middle one.
+
+    The paper swept every intermediate layer and does not say which won; the middle block is our
+    documented assumption (layer 5 of BERT-base's 0..11, layer 0 of a 2-layer model).
+    """
+    return max(0, num_layers // 2 - 1)
+
+
+def resolve_variant(
+    variant,
+    num_layers,
+    *,
+    mlm_layer=None,
+    nsp_layer=None,
+    concat="none",
+    bigram_shift=None,
+    bigram_shift_layer=None,
+    freeze_nsp="never",
+):
+    """Resolves a variant name and per-head options into a `HeadLayout`.
+
+    Args:
+        variant: str. One of VARIANTS.
+        num_layers: int. Blocks in the encoder.
+        mlm_layer, nsp_layer: int or None. Override the block a head reads (None: the variant's
+            default). `bert`, `without_nsp` and `bigram_shift` keep both heads on top unless told.
+        concat: str. One of CONCAT_MODES; needs an NSP head.
+        bigram_shift: bool or None. Add the bigram-shift head (None: only for `bigram_shift`).
+        bigram_shift_layer: int or None. Block the bigram-shift head reads (default last).
+        freeze_nsp: str or FreezePolicy. Lower NSP-Freeze policy; needs an NSP head.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant={variant!r}: expected one of {VARIANTS}")
+    if concat not in CONCAT_MODES:
+        raise ValueError(f"concat={concat!r}: expected one of {CONCAT_MODES}")
+    last = num_layers - 1
+    lower = default_lower_layer(num_layers)
+    mlm_default = lower if variant == "lower_mask" else last
+    nsp_default = lower if variant == "lower_nsp" else last
+    mlm = resolve_layer(mlm_default if mlm_layer is None else mlm_layer, num_layers, "mlm_layer")
+    nsp = resolve_layer(nsp_default if nsp_layer is None else nsp_layer, num_layers, "nsp_layer")
+    if variant == "without_nsp":
+        if nsp_layer is not None:
+            raise ValueError("nsp_layer is set but variant=without_nsp has no NSP head")
+        nsp = None
+    if bigram_shift is None:
+        bigram_shift = variant == "bigram_shift"
+    if variant == "bigram_shift" and not bigram_shift:
+        raise ValueError("variant=bigram_shift needs bigram_shift=true")
+    bigram = None
+    if bigram_shift:
+        bigram = resolve_layer(
+            last if bigram_shift_layer is None else bigram_shift_layer,
+            num_layers,
+            "bigram_shift_layer",
+        )
+    elif bigram_shift_layer is not None:
+        raise ValueError("bigram_shift_layer is set but the bigram-shift head is off")
+    freeze = freeze_nsp if isinstance(freeze_nsp, FreezePolicy) else FreezePolicy.parse(freeze_nsp)
+    if nsp is None and concat != "none":
+        raise ValueError(f"concat={concat!r} needs an NSP head, but variant={variant}")
+    if nsp is None and freeze.kind != "never":
+        raise ValueError(f"freeze_nsp={freeze} needs an NSP head, but variant={variant}")
+    return HeadLayout(
+        num_layers=num_layers,
+        mlm_layer=mlm,
+        nsp_layer=nsp,
+        concat=concat,
+        bigram_shift_layer=bigram,
+        freeze=freeze,
+    )

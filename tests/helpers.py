@@ -1,0 +1,74 @@
+"""Small builders shared by the tests: tiny configs and random batches (no files, no network)."""
+
+import numpy as np
+
+from hbert_tf import names
+from hbert_tf.config import get_config
+from hbert_tf.encoder import HBertEncoder
+
+VOCAB_SIZE = 64
+CLS_ID, SEP_ID = 2, 3
+
+
+def tiny_config(vocab_size=VOCAB_SIZE, dropout=0.0, **overrides):
+    """The tiny preset (2 layers, hidden 32) with dropout off unless asked for."""
+    return get_config(
+        "tiny",
+        vocab_size=vocab_size,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+        **overrides,
+    )
+
+
+def tiny_encoder(**overrides):
+    return HBertEncoder.from_config_object(tiny_config(**overrides))
+
+
+def random_batch(batch=4, seq=16, predictions=3, vocab_size=VOCAB_SIZE, seed=0, padded=2):
+    """A pre-training batch `(inputs, labels, sample_weights)` keyed like `hbert_tf.data`'s.
+
+    The last `padded` positions of each sequence are padding; the last MLM slot has weight 0.
+    """
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, vocab_size, (batch, seq)).astype("int32")
+    mask = np.ones((batch, seq), "int32")
+    mask[:, seq - padded :] = 0
+    ids[:, 0] = CLS_ID
+    ids[:, seq - padded - 1] = SEP_ID
+    ids[mask == 0] = 0
+    segments = np.zeros((batch, seq), "int32")
+    segments[:, seq // 2 : seq - padded] = 1
+    positions = np.sort(rng.choice(np.arange(1, seq - padded - 1), (batch, predictions)), axis=1)
+    weights = np.ones((batch, predictions), "float32")
+    weights[:, -1] = 0.0
+    bigram_weights = (mask * (ids != CLS_ID) * (ids != SEP_ID)).astype("float32")
+    inputs = {
+        names.INPUT_IDS: ids,
+        names.INPUT_MASK: mask,
+        names.SEGMENT_IDS: segments,
+        names.MASKED_LM_POSITIONS: positions.astype("int32"),
+    }
+    labels = {
+        names.MLM_LOGITS: rng.integers(5, vocab_size, (batch, predictions)).astype("int32"),
+        names.NSP_LOGITS: rng.integers(0, 2, (batch,)).astype("int32"),
+        names.BIGRAM_SHIFT_LOGITS: rng.integers(0, 2, (batch, seq)).astype("int32"),
+    }
+    sample_weights = {
+        names.MLM_LOGITS: weights,
+        names.NSP_LOGITS: np.ones((batch,), "float32"),
+        names.BIGRAM_SHIFT_LOGITS: bigram_weights,
+    }
+    return inputs, labels, sample_weights
+
+
+def encoder_inputs(inputs):
+    return {key: inputs[key] for key in names.ENCODER_INPUTS}
+
+
+def labels_for(model, labels, sample_weights):
+    """Keeps only the labels and weights of the heads `model` has."""
+    return (
+        {k: v for k, v in labels.items() if k in model.heads},
+        {k: v for k, v in sample_weights.items() if k in model.heads},
+    )

@@ -1,0 +1,1 @@
+"""absl-flag binaries: pre-training, export, fine-tuning, probing and the demo."""
