@@ -36,7 +36,7 @@ setup(
     packages=find_packages(include=["hbert_tf", "hbert_tf.*", "trainers", "tfrecords"]),
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=8", "ruff>=0.6"],
+        "test": ["pytest>=8", "ruff>=0.6", "gensim>=4.3"],
         "baselines": ["gensim>=4.3"],
     },
     entry_points={"console_scripts": [f"{name}={target}" for name, target in BINARIES.items()]},

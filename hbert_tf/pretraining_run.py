@@ -1,0 +1,394 @@
+"""One pre-training run from start (or resume) to metrics.json; `trainers.pretrain` wraps it.
+
+Steps: check the data against the settings (before anything heavy), resolve the variant, build the
+model and optimiser under the strategy, restore the newest checkpoint if there is one, then run
+the short-length phase and the long-length phase, logging, evaluating, checkpointing and freezing
+the NSP path as asked. Writes into `model_dir`: run_config.json, vocab.txt, checkpoints/,
+tensorboard/, train_log.jsonl (one line per log step) and metrics.json.
+"""
+
+import glob
+import json
+import os
+import shutil
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from hbert_tf import data as pretraining_data
+from hbert_tf.config import get_config
+from hbert_tf.model_dir import (
+    RUN_CONFIG,
+    VOCAB,
+    load_pretrainer,
+    read_run_config,
+    write_json_atomic,
+    write_run_config,
+)
+from hbert_tf.optimization import make_optimizer
+from hbert_tf.pretrained import encoder_from_pretrained
+from hbert_tf.pretrainer import build_pretrainer
+from hbert_tf.training import (
+    PretrainingLoop,
+    Throughput,
+    is_chief,
+    make_strategy,
+    plan_phases,
+    summarize,
+)
+from hbert_tf.variants import resolve_variant
+from tfrecords.vocab import load_vocab
+
+
+def resolve_data(path, split="train"):
+    """A data folder (as written by create_pretraining_data) or a file pattern -> (pattern, folder).
+
+    In a folder, `split` picks `train-*.tfrecord` or `eval-*.tfrecord` shards.
+    """
+    if os.path.isdir(path):
+        pattern = os.path.join(path, f"{split}-*.tfrecord")
+        folder = path
+    else:
+        pattern, folder = path, os.path.dirname(path) or "."
+    if not glob.glob(pattern):
+        raise ValueError(f"no TFRecord files match {pattern}")
+    return pattern, folder
+
+
+def _initial_weights(model, init_from, vocab_size):
+    """Copies weights from our model_dir, a keras-hub preset or a Hugging Face directory."""
+    if os.path.isfile(os.path.join(init_from, RUN_CONFIG)):
+        source, _ = load_pretrainer(init_from)
+        encoder = source.encoder
+        pooler = source.nsp_head.pooler.get_weights() if source.nsp_head is not None else None
+    else:
+        encoder, pooler_weights, _ = encoder_from_pretrained(init_from)
+        pooler = pooler_weights
+    if encoder.vocab_size != vocab_size:
+        raise ValueError(
+            f"--init_from={init_from}: its vocabulary has {encoder.vocab_size} tokens, the data's "
+            f"{vocab_size}; make the data with the model's vocab.txt"
+        )
+    model.encoder.set_weights(encoder.get_weights())
+    if pooler is not None and model.nsp_head is not None:
+        model.nsp_head.pooler.set_weights(pooler)
+    logging.info("initialised the encoder%s from %s", " and NSP pooler" * bool(pooler), init_from)
+
+
+def _encoder_config(settings, vocab_size):
+    init_from = settings["init_from"]
+    if init_from and os.path.isfile(os.path.join(init_from, RUN_CONFIG)):
+        config = read_run_config(init_from)[0]
+    elif init_from:
+        config = encoder_from_pretrained(init_from)[0].config
+    else:
+        config = get_config(settings["config"], vocab_size=vocab_size)
+    if settings["dropout"] is not None:
+        config = config.replace(
+            hidden_dropout_prob=settings["dropout"],
+            attention_probs_dropout_prob=settings["dropout"],
+        )
+    return config
+
+
+def _check_same_run(model_dir, encoder_config, layout):
+    """A model_dir holding another configuration's checkpoints must not be resumed into."""
+    if not os.path.isfile(os.path.join(model_dir, RUN_CONFIG)):
+        return
+    old_config, old_layout, _ = read_run_config(model_dir)
+    if (old_config, old_layout) != (encoder_config, layout):
+        raise ValueError(
+            f"--model_dir={model_dir} holds a run with another configuration "
+            f"({old_layout.to_dict()}); use a new model_dir"
+        )
+
+
+def run_pretraining(**settings):
+    """Runs (or resumes) pre-training as `settings` say (the flags of `trainers.pretrain`).
+
+    Returns: the final evaluation metrics dict (also written to metrics.json).
+    """
+    model_dir = settings["model_dir"]
+    if not model_dir:
+        raise ValueError("--model_dir is required")
+    if not settings["train_data_128"]:
+        raise ValueError("--train_data_128 is required")
+    if settings["train_steps"] < 1:
+        raise ValueError(f"--train_steps={settings['train_steps']}: expected at least 1")
+    if not 0.0 <= settings["long_seq_fraction"] < 1.0:
+        raise ValueError(f"--long_seq_fraction={settings['long_seq_fraction']}: expected [0, 1)")
+    if settings["steps_per_execution"] < 1 or settings["checkpoint_every"] < 1:
+        raise ValueError("--steps_per_execution and --checkpoint_every must be at least 1")
+    short_len, long_len = settings["max_seq_length"]
+    short_pred, long_pred = settings["max_predictions_per_seq"]
+
+    # The strategy comes first: logical devices and multi-worker collectives must be set up
+    # before TensorFlow runs any op.
+    strategy = make_strategy(settings["strategy"], settings["tpu"], settings["cpu_devices"])
+
+    # --- Data and model description (checked before anything heavy) ---
+    short_pattern, short_folder = resolve_data(settings["train_data_128"])
+    long_pattern = None
+    if settings["train_data_384"] and settings["long_seq_fraction"] > 0:
+        long_pattern, _ = resolve_data(settings["train_data_384"])
+    eval_pattern = None
+    if settings["eval_data"]:
+        split = "eval" if glob.glob(os.path.join(settings["eval_data"], "eval-*")) else "train"
+        eval_pattern, _ = resolve_data(settings["eval_data"], split)
+    vocab_path = os.path.join(short_folder, VOCAB)
+    vocab = load_vocab(vocab_path)
+    encoder_config = _encoder_config(settings, len(vocab))
+    needed = long_len if long_pattern else short_len
+    if encoder_config.max_position_embeddings < needed:
+        raise ValueError(
+            f"--config: max_position_embeddings={encoder_config.max_position_embeddings} is "
+            f"shorter than the data's sequences ({needed})"
+        )
+    layout = resolve_variant(
+        settings["variant"],
+        encoder_config.num_hidden_layers,
+        mlm_layer=settings["mlm_layer"],
+        nsp_layer=settings["nsp_layer"],
+        concat=settings["concat"],
+        bigram_shift=settings["bigram_shift"],
+        bigram_shift_layer=settings["bigram_shift_layer"],
+        freeze_nsp=settings["freeze_nsp"],
+    )
+    for pattern, seq_length, predictions, flag in (
+        (short_pattern, short_len, short_pred, "train_data_128"),
+        (long_pattern, long_len, long_pred, "train_data_384"),
+        (eval_pattern, short_len, short_pred, "eval_data"),
+    ):
+        if pattern:
+            try:
+                pretraining_data.check_pretraining_data(
+                    pattern,
+                    max_seq_length=seq_length,
+                    max_predictions_per_seq=predictions,
+                    with_bigram_shift=layout.has_bigram_shift,
+                    vocab_size=encoder_config.vocab_size,
+                )
+            except ValueError as e:
+                raise ValueError(f"--{flag}: {e}") from None
+    if layout.freeze.kind == "plateau" and not eval_pattern:
+        raise ValueError(f"--freeze_nsp={layout.freeze} needs --eval_data")
+    _check_same_run(model_dir, encoder_config, layout)
+
+    # --- Build under the strategy ---
+    chief = is_chief(strategy)
+    if settings["mixed_precision"] != "none":
+        keras.mixed_precision.set_dtype_policy(settings["mixed_precision"])
+    keras.utils.set_random_seed(settings["seed"])
+    os.makedirs(model_dir, exist_ok=True)
+    loss_weights = {
+        "mlm_logits": settings["mlm_loss_weight"],
+        "nsp_logits": settings["nsp_loss_weight"],
+        "bigram_shift_logits": settings["bigram_shift_loss_weight"],
+    }
+    with strategy.scope():
+        model = build_pretrainer(encoder_config, layout)
+        optimizer = make_optimizer(
+            learning_rate=settings["learning_rate"],
+            weight_decay=settings["weight_decay"],
+            total_steps=settings["train_steps"],
+            warmup_steps=settings["warmup_steps"],
+            decay=settings["decay"],
+            clip_norm=settings["clip_norm"],
+            loss_scale=settings["mixed_precision"] == "mixed_float16",
+        )
+        optimizer.build(model.trainable_variables)
+    loop = PretrainingLoop(
+        model,
+        optimizer,
+        strategy,
+        model_dir,
+        loss_weights=loss_weights,
+        jit_compile=settings["jit_compile"],
+    )
+    start = loop.restore()
+    if start:
+        logging.info("resumed from the checkpoint at step %d in %s", start, model_dir)
+    elif settings["init_from"]:
+        _initial_weights(model, settings["init_from"], len(vocab))
+    if chief:
+        write_run_config(model_dir, encoder_config, layout, settings=settings)
+        if not os.path.isfile(os.path.join(model_dir, VOCAB)):
+            shutil.copyfile(vocab_path, os.path.join(model_dir, VOCAB))
+
+    # --- Data pipelines ---
+    def distributed(pattern, seq_length, predictions, batch_size, is_training, seed):
+        if batch_size % strategy.num_replicas_in_sync:
+            raise ValueError(
+                f"batch size {batch_size} is not divisible by the "
+                f"{strategy.num_replicas_in_sync} replicas"
+            )
+
+        def dataset_fn(context):
+            return pretraining_data.pretraining_dataset(
+                pattern,
+                batch_size=batch_size,  # global; the context gives each replica its share
+                max_seq_length=seq_length,
+                max_predictions_per_seq=predictions,
+                with_nsp=layout.has_nsp,
+                with_bigram_shift=layout.has_bigram_shift,
+                is_training=is_training,
+                seed=seed,
+                input_pipeline_context=context,
+                validate=False,  # checked above, before the model was built
+            )
+
+        return strategy.distribute_datasets_from_function(dataset_fn)
+
+    phases = plan_phases(
+        settings["train_steps"],
+        settings["long_seq_fraction"],
+        dict(
+            name=f"seq{short_len}",
+            file_pattern=short_pattern,
+            seq_length=short_len,
+            predictions=short_pred,
+            batch_size=settings["batch_size_128"],
+        ),
+        None
+        if long_pattern is None
+        else dict(
+            name=f"seq{long_len}",
+            file_pattern=long_pattern,
+            seq_length=long_len,
+            predictions=long_pred,
+            batch_size=settings["batch_size_384"],
+        ),
+    )
+    eval_dataset = None
+    if eval_pattern:
+        eval_dataset = distributed(
+            eval_pattern, short_len, short_pred, settings["eval_batch_size"], False, 0
+        )
+    eval_batches = settings["eval_batches"] or None
+
+    # --- Train ---
+    writer = tf.summary.create_file_writer(
+        os.path.join(model_dir, "tensorboard") if chief else os.path.join(model_dir, ".tb_scratch")
+    )
+    log_path = os.path.join(model_dir, "train_log.jsonl")
+    step = start
+    total = settings["train_steps"]
+    freeze = layout.freeze
+    throughput = Throughput()
+    window = None
+    for phase in phases:
+        if step >= phase.end:
+            continue
+        logging.info(
+            "phase %s: steps %d..%d, batch %d, from %s",
+            phase.name,
+            max(step, phase.start),
+            phase.end,
+            phase.batch_size,
+            phase.file_pattern,
+        )
+        iterator = iter(
+            distributed(
+                phase.file_pattern,
+                phase.seq_length,
+                phase.predictions,
+                phase.batch_size,
+                True,
+                settings["seed"] + step,  # a resumed run does not replay the same batches
+            )
+        )
+        while step < phase.end:
+            boundaries = [phase.end, _next_multiple(step, settings["checkpoint_every"])]
+            for every in (settings["log_every"], settings["eval_every"]):
+                if every:
+                    boundaries.append(_next_multiple(step, every))
+            if freeze.kind == "at_step" and not loop.is_frozen and step < freeze.value:
+                boundaries.append(freeze.value)
+            num_steps = min([step + settings["steps_per_execution"]] + boundaries) - step
+            sums = loop.train(iterator, num_steps)
+            step += num_steps
+            throughput.add(num_steps)
+            window = sums if window is None else {k: window[k] + sums[k] for k in window}
+            if freeze.kind == "at_step" and not loop.is_frozen and step >= freeze.value:
+                loop.freeze_nsp(step)
+            if settings["log_every"] and step % settings["log_every"] == 0 or step == total:
+                metrics = summarize(window)
+                record = {
+                    "step": step,
+                    "phase": phase.name,
+                    "learning_rate": loop.learning_rate(),
+                    "steps_per_second": throughput.rate(),
+                    **metrics,
+                }
+                logging.info(
+                    "step %d/%d (%.0f%%) %s %.2f steps/s",
+                    step,
+                    total,
+                    100.0 * step / total,
+                    " ".join(f"{k}={v:.4f}" for k, v in metrics.items()),
+                    record["steps_per_second"],
+                )
+                if chief:
+                    _write_summaries(writer, "train", step, record)
+                    with open(log_path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(record) + "\n")
+                window = None
+                throughput.reset()
+            if (
+                eval_dataset is not None
+                and settings["eval_every"]
+                and step % settings["eval_every"] == 0
+                and step < total
+            ):
+                _evaluate(loop, eval_dataset, eval_batches, step, writer, chief, log_path, freeze)
+            if step % settings["checkpoint_every"] == 0 or step == total:
+                path = loop.save()
+                logging.info("saved checkpoint %s", path)
+
+    # --- Final evaluation ---
+    metrics = {"step": step}
+    if eval_dataset is not None:
+        metrics.update(loop.evaluate(eval_dataset, eval_batches))
+        if chief:
+            _write_summaries(writer, "eval", step, metrics)
+    metrics["nsp_frozen_at_step"] = int(loop.frozen_at) if loop.is_frozen else None
+    if chief:
+        write_json_atomic(os.path.join(model_dir, "metrics.json"), metrics)
+    writer.flush()
+    return metrics
+
+
+def _next_multiple(step, every):
+    return (step // every + 1) * every
+
+
+def _write_summaries(writer, split, step, values):
+    with writer.as_default(step=step):
+        for key, value in values.items():
+            if isinstance(value, (int, float)) and key != "step":
+                tf.summary.scalar(f"{split}/{key}", value)
+
+
+def _evaluate(loop, dataset, max_batches, step, writer, chief, log_path, freeze):
+    """A mid-run evaluation; drives the plateau Freeze policy."""
+    metrics = loop.evaluate(dataset, max_batches)
+    logging.info("eval at step %d: %s", step, " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    if chief:
+        _write_summaries(writer, "eval", step, metrics)
+        with open(log_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, "split": "eval", **metrics}) + "\n")
+    if freeze.kind != "plateau" or loop.is_frozen or "nsp_accuracy" not in metrics:
+        return
+    if metrics["nsp_accuracy"] > float(loop.best_nsp_accuracy):
+        loop.best_nsp_accuracy.assign(metrics["nsp_accuracy"])
+        loop.evals_since_best.assign(0)
+    else:
+        loop.evals_since_best.assign_add(1)
+    if int(loop.evals_since_best) >= freeze.value:
+        logging.info(
+            "NSP eval accuracy has not improved for %d evaluations (best %.4f)",
+            freeze.value,
+            float(loop.best_nsp_accuracy),
+        )
+        loop.freeze_nsp(step)

@@ -1,0 +1,334 @@
+"""The pre-training loop: one step function for every tf.distribute strategy.
+
+Keras 3's `model.fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585), so
+pre-training runs its own step with `strategy.run`. The same step serves the default strategy, one
+device, mirrored GPUs or CPUs, multi-worker and TPU. With `jit_compile` only the forward and
+backward pass is compiled by XLA; gradients are applied outside it so cross-replica reductions
+work on every strategy.
+"""
+
+import dataclasses
+import math
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from keras import ops
+
+from hbert_tf import names
+from hbert_tf.losses import pretraining_losses
+from hbert_tf.model_dir import checkpoint_dir, make_checkpoint
+from hbert_tf.pretrainer import HEAD_METRIC_PREFIX
+
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def make_strategy(name, tpu_address="", cpu_devices=0):
+    """A tf.distribute strategy by name.
+
+    Args:
+        name: str. One of STRATEGIES. "multi_worker_mirrored" reads the cluster from TF_CONFIG;
+            "tpu" connects to `tpu_address` ("" = the local TPU VM).
+        cpu_devices: int. With no GPU, split the CPU into this many logical devices so that
+            "mirrored" has several replicas (for tests and debugging). Must be set before any op.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"--strategy={name!r}: expected one of {STRATEGIES}")
+    gpus = tf.config.list_physical_devices("GPU")
+    if cpu_devices and cpu_devices > 1 and not gpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices
+        )
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+    if name == "mirrored":
+        if gpus:
+            return tf.distribute.MirroredStrategy()
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multi_worker_mirrored":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def is_chief(strategy):
+    """True on the worker that writes checkpoints, summaries and reports."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type in (None, "chief") or (task_type == "worker" and task_id == 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """A stretch of steps at one sequence length (the 90/10 two-length schedule).
+
+    Args:
+        name: str. "seq128" style label.
+        file_pattern: str. TFRecords of this length.
+        seq_length: int. max_seq_length of the data.
+        predictions: int. max_predictions_per_seq of the data.
+        batch_size: int. Global batch size.
+        start, end: int. Steps [start, end) of the run spent here.
+    """
+
+    name: str
+    file_pattern: str
+    seq_length: int
+    predictions: int
+    batch_size: int
+    start: int
+    end: int
+
+
+def plan_phases(train_steps, long_seq_fraction, short, long=None):
+    """Splits `train_steps` into the short-length phase then the long one, as BERT does.
+
+    Args:
+        short, long: dicts with file_pattern, seq_length, predictions, batch_size (long: None for a
+            single-length run).
+
+    Returns: list of `Phase`, in order.
+    """
+    if long is None or long_seq_fraction <= 0:
+        return [Phase(start=0, end=train_steps, **short)]
+    long_steps = int(round(train_steps * long_seq_fraction))
+    short_steps = train_steps - long_steps
+    phases = []
+    if short_steps:
+        phases.append(Phase(start=0, end=short_steps, **short))
+    if long_steps:
+        phases.append(Phase(start=short_steps, end=train_steps, **long))
+    return phases
+
+
+def head_sums(labels, outputs, sample_weights):
+    """Per-head sums that add up across batches and replicas: weighted NLL, weight, correct.
+
+    Returns: dict like {"mlm_loss_sum", "mlm_weight", "mlm_correct", "nsp_...", ...} of scalars.
+    """
+    sums = {}
+    for key, logits in outputs.items():
+        prefix = HEAD_METRIC_PREFIX[key]
+        head_labels = labels[key]
+        weights = sample_weights.get(key)
+        if key == names.NSP_LOGITS:
+            head_labels = ops.reshape(head_labels, (-1,))
+        weights = (
+            ops.ones_like(head_labels, "float32")
+            if weights is None
+            else ops.reshape(ops.cast(weights, "float32"), ops.shape(head_labels))
+        )
+        logits = ops.cast(logits, "float32")
+        nll = ops.sparse_categorical_crossentropy(head_labels, logits, from_logits=True)
+        correct = ops.cast(
+            ops.equal(ops.argmax(logits, -1), ops.cast(head_labels, "int64")), "float32"
+        )
+        sums[f"{prefix}_loss_sum"] = ops.sum(nll * weights)
+        sums[f"{prefix}_weight"] = ops.sum(weights)
+        sums[f"{prefix}_correct"] = ops.sum(correct * weights)
+    return sums
+
+
+def summarize(sums):
+    """{"mlm_loss", "mlm_accuracy", ...} from accumulated `head_sums`."""
+    metrics = {}
+    for prefix in sorted({key.rsplit("_", 2)[0] for key in sums if key.endswith("_loss_sum")}):
+        weight = max(float(sums[f"{prefix}_weight"]), 1e-9)
+        metrics[f"{prefix}_loss"] = float(sums[f"{prefix}_loss_sum"]) / weight
+        metrics[f"{prefix}_accuracy"] = float(sums[f"{prefix}_correct"]) / weight
+    return metrics
+
+
+class PretrainingLoop:
+    """Holds the model, optimiser, checkpoint state and the compiled step functions.
+
+    Args:
+        model: `HBertPretrainer`, built under `strategy.scope()`.
+        optimizer: Keras optimiser, built under `strategy.scope()`.
+        strategy: tf.distribute strategy.
+        model_dir: str. Where checkpoints go.
+        loss_weights: dict or None. Per-head loss weights.
+        jit_compile: bool. XLA-compile the forward and backward pass.
+        checkpoints_to_keep: int.
+    """
+
+    def __init__(
+        self,
+        model,
+        optimizer,
+        strategy,
+        model_dir,
+        loss_weights=None,
+        jit_compile=False,
+        checkpoints_to_keep=3,
+    ):
+        self.model = model
+        self.optimizer = optimizer
+        self.strategy = strategy
+        self.loss_weights = loss_weights or {}
+        self.jit_compile = jit_compile
+        # Loop state lives on the host (not mirrored) and is saved with the model.
+        with tf.device("/cpu:0"):
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.frozen_at = tf.Variable(-1, dtype=tf.int64, trainable=False, name="frozen_at")
+            self.best_nsp_accuracy = tf.Variable(-1.0, trainable=False, name="best_nsp_accuracy")
+            self.evals_since_best = tf.Variable(0, dtype=tf.int64, trainable=False)
+        checkpoint = make_checkpoint(model, optimizer, self.step)
+        checkpoint.frozen_at = self.frozen_at
+        checkpoint.best_nsp_accuracy = self.best_nsp_accuracy
+        checkpoint.evals_since_best = self.evals_since_best
+        directory = checkpoint_dir(model_dir)
+        if not is_chief(strategy):  # other workers write to a scratch copy, as TF requires
+            directory = os.path.join(
+                model_dir, f"worker_scratch_{strategy.cluster_resolver.task_id}"
+            )
+        self.checkpoint_manager = tf.train.CheckpointManager(
+            checkpoint, directory, max_to_keep=checkpoints_to_keep
+        )
+        self._build_functions()
+
+    # === Checkpoints ===
+    def restore(self):
+        """Restores the newest checkpoint, if any. Returns the step it was taken at (0: none)."""
+        latest = self.checkpoint_manager.latest_checkpoint
+        if latest is None:
+            return 0
+        self.checkpoint_manager.checkpoint.restore(latest).assert_existing_objects_matched()
+        if int(self.frozen_at) >= 0:
+            self.freeze_nsp(int(self.frozen_at), log=False)
+        return int(self.step)
+
+    def save(self):
+        return self.checkpoint_manager.save(checkpoint_number=int(self.step))
+
+    # === Lower NSP-Freeze ===
+    def freeze_nsp(self, at_step, log=True):
+        """Freezes the NSP path (embeddings, blocks 0..k, NSP head) and rebuilds the steps."""
+        frozen = self.model.freeze_nsp()
+        self.frozen_at.assign(at_step)
+        self._build_functions()
+        if log:
+            logging.info(
+                "Lower NSP-Freeze: froze %d variables (embeddings, blocks 0..%d, NSP head) at "
+                "step %d; MLM training continues",
+                len(frozen),
+                self.model.layout.nsp_layer,
+                at_step,
+            )
+
+    @property
+    def is_frozen(self):
+        return int(self.frozen_at) >= 0
+
+    # === Steps ===
+    def _build_functions(self):
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        variables = list(model.trainable_variables)
+        replicas = strategy.num_replicas_in_sync
+
+        def forward_backward(inputs, labels, sample_weights):
+            with tf.GradientTape() as tape:
+                outputs = model(inputs, training=True)
+                losses = pretraining_losses(labels, outputs, sample_weights, self.loss_weights)
+                scaled = optimizer.scale_loss(losses["total"] / replicas)
+            gradients = tape.gradient(scaled, variables)
+            sums = head_sums(labels, outputs, sample_weights)
+            sums["total_loss"] = losses["total"] / replicas  # the mean over replicas, once summed
+            return gradients, sums
+
+        if self.jit_compile:
+            forward_backward = tf.function(forward_backward, jit_compile=True)
+
+        def replica_step(inputs, labels, sample_weights):
+            gradients, sums = forward_backward(inputs, labels, sample_weights)
+            optimizer.apply_gradients(zip(gradients, variables))
+            return sums
+
+        def reduce(per_replica):
+            return {
+                key: strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for key, value in per_replica.items()
+            }
+
+        @tf.function
+        def train_steps(iterator, num_steps):
+            totals = reduce(strategy.run(replica_step, args=next(iterator)))
+            for _ in tf.range(num_steps - 1):
+                sums = reduce(strategy.run(replica_step, args=next(iterator)))
+                totals = {key: totals[key] + sums[key] for key in totals}
+            return totals
+
+        def replica_eval(inputs, labels, sample_weights):
+            return head_sums(labels, model(inputs, training=False), sample_weights)
+
+        @tf.function
+        def eval_step(batch):
+            return reduce(strategy.run(replica_eval, args=batch))
+
+        self._train_steps = train_steps
+        self._eval_step = eval_step
+
+    def train(self, iterator, num_steps):
+        """Runs `num_steps` steps from a distributed iterator. Returns summed `head_sums` (numpy).
+
+        Raises NonFiniteLossError when a loss is NaN or infinite.
+        """
+        sums = {
+            k: v.numpy() for k, v in self._train_steps(iterator, tf.constant(num_steps)).items()
+        }
+        self.step.assign_add(num_steps)
+        bad = [k for k, v in sums.items() if "loss" in k and not np.isfinite(v)]
+        if bad:
+            raise NonFiniteLossError(
+                f"non-finite loss ({', '.join(bad)}) at step {int(self.step)}; stopping. The last "
+                f"good checkpoint is kept in {self.checkpoint_manager.directory}"
+            )
+        return sums
+
+    def evaluate(self, dataset, max_batches=None):
+        """Per-head loss and accuracy over a distributed dataset (at most `max_batches`)."""
+        totals = None
+        for i, batch in enumerate(dataset):
+            if max_batches is not None and i >= max_batches:
+                break
+            sums = {k: v.numpy() for k, v in self._eval_step(batch).items()}
+            totals = sums if totals is None else {k: totals[k] + sums[k] for k in totals}
+        if totals is None:
+            raise ValueError("the evaluation data yielded no batch")
+        return summarize(totals)
+
+    def learning_rate(self):
+        optimizer = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        rate = optimizer.learning_rate
+        return float(rate(optimizer.iterations) if callable(rate) else rate)
+
+
+class Throughput:
+    """Steps per second over the last logging window."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.start, self.steps = time.perf_counter(), 0
+
+    def add(self, steps):
+        self.steps += steps
+
+    def rate(self):
+        elapsed = time.perf_counter() - self.start
+        return self.steps / elapsed if elapsed > 0 else math.nan

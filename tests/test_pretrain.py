@@ -1,0 +1,314 @@
+"""The pre-training binary and loop: schedule, Freeze, resume after kill -9, NaN stop, bad flags,
+export, and distribution (mirrored over two CPU devices, two local workers)."""
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hbert_tf import names
+from hbert_tf.export import NSP_CLS_VECTOR, serving_outputs
+from hbert_tf.model_dir import latest_checkpoint, load_pretrainer
+from hbert_tf.training import plan_phases
+from tfrecords import readers
+from tfrecords.build_vocab import build_vocab
+from tfrecords.create_pretraining_data import create_pretraining_data
+from tfrecords.vocab import Vocab
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHORT, LONG = 32, 64
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Built-in corpus -> vocabulary -> TFRecords at lengths 32 and 64 with bigram swaps."""
+    out = tmp_path_factory.mktemp("pretraining_data")
+    documents = readers.read_documents("builtin", builtin_seed=1, builtin_documents=200)
+    Vocab(build_vocab(documents, vocab_size=300)).write(out / "vocab.txt")
+    create_pretraining_data(
+        str(out / "data"),
+        vocab_file=str(out / "vocab.txt"),
+        input_format="builtin",
+        builtin_seed=1,
+        builtin_documents=200,
+        max_seq_length=f"{SHORT},{LONG}",
+        max_predictions_per_seq="5,10",
+        dupe_factor=1,
+        bigram_shift_prob=0.15,
+        num_shards=2,
+        eval_documents=20,
+    )
+    return out / "data"
+
+
+def pretrain_command(data_dir, model_dir, *extra):
+    return [
+        sys.executable,
+        "-m",
+        "trainers.pretrain",
+        "--config=tiny",
+        f"--train_data_128={data_dir}/seq{SHORT}",
+        f"--train_data_384={data_dir}/seq{LONG}",
+        f"--eval_data={data_dir}/seq{SHORT}",
+        f"--max_seq_length={SHORT},{LONG}",
+        "--max_predictions_per_seq=5,10",
+        "--batch_size_128=8",
+        "--batch_size_384=4",
+        "--eval_batch_size=8",
+        "--eval_batches=4",
+        "--log_every=5",
+        f"--model_dir={model_dir}",
+        *extra,
+    ]
+
+
+def run_binary(command, timeout=240, **kwargs):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env.update(kwargs.pop("env", {}))
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, **kwargs
+    )
+
+
+def test_plan_phases_is_ninety_ten():
+    short = dict(name="s", file_pattern="a", seq_length=128, predictions=20, batch_size=32)
+    long = dict(name="l", file_pattern="b", seq_length=384, predictions=58, batch_size=1)
+    phases = plan_phases(1000, 0.1, short, long)
+    assert [(p.name, p.start, p.end) for p in phases] == [("s", 0, 900), ("l", 900, 1000)]
+    assert [(p.start, p.end) for p in plan_phases(1000, 0.1, short)] == [(0, 1000)]
+
+
+def test_pretrain_freeze_at_step_then_export(data_dir, tmp_path):
+    model_dir = tmp_path / "lower_nsp"
+    result = run_binary(
+        pretrain_command(
+            data_dir,
+            model_dir,
+            "--variant=lower_nsp",
+            "--nsp_layer=0",
+            "--concat=cls",
+            "--bigram_shift",
+            "--train_steps=20",
+            "--checkpoint_every=10",
+            "--freeze_nsp=at_step:10",
+            "--learning_rate=1e-3",
+        )  # fmt: skip
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Lower NSP-Freeze: froze" in result.stderr and "at step 10" in result.stderr
+    assert f"phase seq{SHORT}: steps 0..18" in result.stderr  # 90% short, then 10% long
+    assert f"phase seq{LONG}: steps 18..20" in result.stderr
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["step"] == 20 and metrics["nsp_frozen_at_step"] == 10
+    for key in ("mlm_accuracy", "mlm_loss", "nsp_accuracy", "bigram_shift_accuracy"):
+        assert np.isfinite(metrics[key])
+    run_config = json.loads((model_dir / "run_config.json").read_text())
+    assert run_config["layout"]["nsp_layer"] == 0 and run_config["layout"]["concat"] == "cls"
+    assert (model_dir / "vocab.txt").read_text() == (data_dir / f"seq{SHORT}/vocab.txt").read_text()
+    assert glob.glob(str(model_dir / "tensorboard" / "events.out.tfevents.*"))
+    log = [json.loads(line) for line in (model_dir / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "split" not in r] == [5, 10, 15, 20]
+
+    # The frozen NSP path did not move between the step-10 and step-20 checkpoints.
+    at_10, _ = load_pretrainer(model_dir, str(model_dir / "checkpoints" / "ckpt-10"))
+    at_20, _ = load_pretrainer(model_dir)
+    for layer_10, layer_20 in zip(at_10.nsp_path_layers(), at_20.nsp_path_layers()):
+        for a, b in zip(layer_10.get_weights(), layer_20.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(
+        at_10.mlm_head.transform.get_weights()[0], at_20.mlm_head.transform.get_weights()[0]
+    )
+
+    # Export: the SavedModel reproduces the Keras model's named outputs.
+    export_dir = tmp_path / "exported"
+    result = run_binary(
+        [
+            sys.executable,
+            "-m",
+            "trainers.export",
+            f"--model_dir={model_dir}",
+            f"--export_dir={export_dir}",
+        ]  # fmt: skip
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    rng = np.random.default_rng(0)
+    inputs = {
+        names.INPUT_IDS: rng.integers(5, 200, (2, 12)).astype("int32"),
+        names.INPUT_MASK: np.ones((2, 12), "int32"),
+        names.SEGMENT_IDS: np.zeros((2, 12), "int32"),
+    }
+    exported = serve(**{k: tf.constant(v) for k, v in inputs.items()})
+    expected = serving_outputs(at_20, inputs)
+    assert set(exported) == set(expected) >= {"layer_0", "layer_1", NSP_CLS_VECTOR}
+    for key, value in expected.items():
+        np.testing.assert_allclose(exported[key], value, atol=1e-5)
+    np.testing.assert_array_equal(expected[NSP_CLS_VECTOR], expected["layer_0"][:, 0])
+    assert (export_dir / "assets.extra" / "vocab.txt").exists()
+
+
+def test_resume_after_kill_continues_the_step_count(data_dir, tmp_path):
+    model_dir = tmp_path / "resume"
+    command = pretrain_command(
+        data_dir, model_dir, "--train_steps=200", "--checkpoint_every=10", "--long_seq_fraction=0"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline and not glob.glob(str(model_dir / "checkpoints/ckpt-20.index")):
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    saved = int(latest_checkpoint(model_dir).rsplit("-", 1)[1])
+    assert 20 <= saved < 200
+    result = run_binary(command)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resumed from the checkpoint at step {saved}" in result.stderr
+    assert f"phase seq{SHORT}: steps {saved}..200" in result.stderr
+    assert json.loads((model_dir / "metrics.json").read_text())["step"] == 200
+
+
+def corrupt_copy(source, target):
+    """Copies a data folder, setting every masked_lm_weights value to infinity."""
+    shutil.copytree(source, target)
+    for path in glob.glob(str(target / "*.tfrecord")):
+        records = [r.numpy() for r in tf.data.TFRecordDataset(path)]
+        with tf.io.TFRecordWriter(path) as writer:
+            for record in records:
+                example = tf.train.Example.FromString(record)
+                weights = example.features.feature[names.MASKED_LM_WEIGHTS].float_list.value
+                weights[:] = [float("inf")] * len(weights)
+                writer.write(example.SerializeToString())
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path):
+    model_dir = tmp_path / "nan"
+    good = pretrain_command(
+        data_dir, model_dir, "--train_steps=10", "--checkpoint_every=5", "--long_seq_fraction=0"
+    )
+    assert run_binary(good).returncode == 0
+    corrupt_copy(data_dir / f"seq{SHORT}", tmp_path / "corrupt")
+    result = run_binary(
+        good + ["--train_steps=20", f"--train_data_128={tmp_path / 'corrupt'}"]  # last flag wins
+    )
+    assert result.returncode != 0
+    assert "non-finite loss" in result.stderr and "at step 11" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert latest_checkpoint(model_dir).endswith("ckpt-10")
+    model, _ = load_pretrainer(model_dir)
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--max_seq_length=64,64"], "data has max_seq_length=32 but the flags say"),
+        (["--max_predictions_per_seq=7,10"], "max_predictions_per_seq=5 but the flags say"),
+        (["--variant=lower_nsp", "--nsp_layer=2"], "nsp_layer=2 is out of range"),
+        (["--variant=without_nsp", "--concat=nsp"], "needs an NSP head"),
+        (["--freeze_nsp=sometimes"], "freeze_nsp='sometimes'"),
+        (["--train_data_128=/nonexistent/dir"], "no TFRecord files match"),
+        (["--config=giant"], "config 'giant'"),
+    ],
+)
+def test_bad_flags_stop_before_training(data_dir, tmp_path, flags, message):
+    model_dir = tmp_path / "bad"
+    result = run_binary(pretrain_command(data_dir, model_dir, "--train_steps=5", *flags))
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not os.path.exists(model_dir / "checkpoints")
+
+
+def test_vocabulary_smaller_than_data_ids(data_dir, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(data_dir / f"seq{SHORT}", copy)
+    tokens = (copy / "vocab.txt").read_text().splitlines()
+    (copy / "vocab.txt").write_text("\n".join(tokens[:20]) + "\n")
+    result = run_binary(
+        pretrain_command(
+            data_dir,
+            tmp_path / "m",
+            "--train_steps=5",
+            f"--train_data_128={copy}",
+            "--long_seq_fraction=0",
+        )  # fmt: skip
+    )
+    assert result.returncode != 0
+    assert "vocab_size is 20" in result.stderr, result.stderr[-2000:]
+
+
+def test_mirrored_strategy_on_two_cpu_devices(data_dir, tmp_path):
+    model_dir = tmp_path / "mirrored"
+    result = run_binary(
+        pretrain_command(
+            data_dir,
+            model_dir,
+            "--strategy=mirrored",
+            "--cpu_devices=2",
+            "--train_steps=6",
+            "--checkpoint_every=6",
+            "--variant=bigram_shift",
+        )  # fmt: skip
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((model_dir / "metrics.json").read_text())["step"] == 6
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_mirrored_two_local_workers_end_identical(data_dir, tmp_path):
+    model_dir = tmp_path / "multi_worker"
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    command = pretrain_command(
+        data_dir, model_dir, "--strategy=multi_worker_mirrored", "--train_steps=6",
+        "--checkpoint_every=3", "--long_seq_fraction=0", "--variant=lower_nsp", "--nsp_layer=0",
+    )  # fmt: skip
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = dict(
+            os.environ,
+            TF_CPP_MIN_LOG_LEVEL="2",
+            CUDA_VISIBLE_DEVICES="",
+            TF_CONFIG=json.dumps(tf_config),
+        )
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )  # fmt: skip
+        )
+    outputs = [p.communicate(timeout=240)[0] for p in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+    chief, _ = load_pretrainer(model_dir)
+    other, _ = load_pretrainer(
+        model_dir, tf.train.latest_checkpoint(str(model_dir / "worker_scratch_1"))
+    )
+    for a, b in zip(chief.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert json.loads((model_dir / "metrics.json").read_text())["step"] == 6
