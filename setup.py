@@ -26,6 +26,7 @@ BINARIES = {
     "hbert-finetune-squad": "trainers.finetune_squad:run",
     "hbert-finetune-mnli": "trainers.finetune_mnli:run",
     "hbert-probe": "trainers.probe:run",
+    "hbert-probing-tasks": "tfrecords.probing_tasks:run",
 }
 
 setup(

@@ -1,0 +1,1 @@
+"""Text -> WordPiece vocabulary -> TFRecords in the original BERT pre-training scheme."""

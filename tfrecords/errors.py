@@ -1,0 +1,5 @@
+"""The one error type of the data tools: a user error whose message names the file, line or flag."""
+
+
+class DataError(ValueError):
+    """Bad input, flag or output folder; binaries print the message and exit non-zero."""

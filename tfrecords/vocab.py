@@ -1,0 +1,169 @@
+"""WordPiece vocabulary (`Vocab`, `load_vocab`) and a fast WordPiece tokenizer to ids.
+
+A vocabulary is BERT's `vocab.txt`: one token per line, the line number is the id, `##` marks a
+piece that continues a word. Ours put [PAD] [UNK] [CLS] [SEP] [MASK] at ids 0-4; any vocabulary
+holding those five tokens somewhere (BERT's uncased one has them at 0 and 100-103) works.
+
+The tokenizer follows BERT's two steps: a basic split (clean control characters, optional lower
+case with accent stripping, CJK characters and punctuation split off as their own tokens) and
+greedy longest-match-first WordPiece. Words repeat a lot, so each word's ids are cached.
+"""
+
+import hashlib
+import re
+import unicodedata
+
+from hbert_tf import names
+from tfrecords.errors import DataError
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\ufeff\ufffd]")
+_CJK_RE = re.compile(
+    r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002ceaf"
+    r"\U0002f800-\U0002fa1f])"
+)
+# A run of letters/digits, or one punctuation/symbol character ("_" counts as punctuation, as in BERT).
+_TOKEN_RE = re.compile(r"[^\W_]+|[^\w\s]|_")
+
+
+class Vocab:
+    """Tokens, their ids and the ids of the special tokens.
+
+    Args:
+        tokens: list of str. Token per id.
+        path: str or None. The file it came from, named in error messages.
+
+    Raises:
+        DataError: duplicate or empty tokens, or a special token missing.
+    """
+
+    def __init__(self, tokens, path=None):
+        where = path or "vocabulary"
+        self.tokens = list(tokens)
+        self.token_to_id = {}
+        for index, token in enumerate(self.tokens):
+            if not token or token != token.strip():
+                raise DataError(f"{where}: line {index + 1} is empty or has spaces: {token!r}")
+            if token in self.token_to_id:
+                raise DataError(f"{where}: line {index + 1} repeats token {token!r}")
+            self.token_to_id[token] = index
+        missing = [t for t in names.SPECIAL_TOKENS if t not in self.token_to_id]
+        if missing:
+            raise DataError(
+                f"{where}: missing special token(s) {', '.join(missing)}; a vocabulary needs "
+                f"{' '.join(names.SPECIAL_TOKENS)}"
+            )
+        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
+            self.token_to_id[t] for t in names.SPECIAL_TOKENS
+        )
+        self.path = path
+
+    def __len__(self):
+        return len(self.tokens)
+
+    @property
+    def special_ids(self):
+        return {t: self.token_to_id[t] for t in names.SPECIAL_TOKENS}
+
+    def continuation_flags(self):
+        """list of bool per id: True for `##` pieces (they belong to the word before them)."""
+        return [t.startswith("##") for t in self.tokens]
+
+    def random_replacement_ids(self):
+        """Ids a masked token may be replaced by: every token but bracketed ones ([PAD], [unused0])."""
+        return [i for i, t in enumerate(self.tokens) if not (t.startswith("[") and t.endswith("]"))]
+
+    def text(self):
+        return "".join(t + "\n" for t in self.tokens)
+
+    def sha256(self):
+        return hashlib.sha256(self.text().encode("utf-8")).hexdigest()
+
+    def write(self, path):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.text())
+
+
+def load_vocab(path) -> Vocab:
+    """Reads a vocab.txt (one token per line); raises DataError naming the file when it is bad."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            tokens = f.read().splitlines()
+    except FileNotFoundError:
+        raise DataError(f"vocabulary file not found: {path}") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: vocabulary is not UTF-8 ({e.reason} at byte {e.start})") from None
+    while tokens and not tokens[-1]:
+        tokens.pop()
+    if not tokens:
+        raise DataError(f"{path}: vocabulary file is empty")
+    return Vocab(tokens, path=str(path))
+
+
+def basic_tokenize(text, do_lower_case=True):
+    """BERT's basic split: words and single punctuation characters, optionally lower-cased."""
+    if not text.isascii():
+        text = _CONTROL_RE.sub("", text)
+        text = _CJK_RE.sub(r" \1 ", text)
+        if do_lower_case:
+            text = "".join(
+                c
+                for c in unicodedata.normalize("NFD", text.lower())
+                if unicodedata.category(c) != "Mn"
+            )
+    elif do_lower_case:
+        text = text.lower()
+    return _TOKEN_RE.findall(text)
+
+
+class WordPieceTokenizer:
+    """Text -> WordPiece ids, with a per-word cache.
+
+    Args:
+        vocab: Vocab.
+        do_lower_case: bool. Must match the vocabulary (True for uncased ones).
+        max_chars_per_word: int. Longer words become [UNK], as in BERT.
+        cache_size: int. Cached words; the cache is emptied when full, so memory stays bounded.
+    """
+
+    def __init__(self, vocab, do_lower_case=True, max_chars_per_word=100, cache_size=200_000):
+        self.vocab = vocab
+        self.do_lower_case = do_lower_case
+        self.max_chars_per_word = max_chars_per_word
+        self.cache_size = cache_size
+        self._cache = {}
+
+    def word_ids(self, word):
+        """Greedy longest-match-first pieces of one word; (unk_id,) when it cannot be split."""
+        lookup = self.vocab.token_to_id
+        if len(word) > self.max_chars_per_word:
+            return (self.vocab.unk_id,)
+        ids, start, n = [], 0, len(word)
+        while start < n:
+            end = n
+            while end > start:
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                piece_id = lookup.get(piece)
+                if piece_id is not None:
+                    break
+                end -= 1
+            else:
+                return (self.vocab.unk_id,)
+            ids.append(piece_id)
+            start = end
+        return tuple(ids)
+
+    def tokenize_ids(self, text):
+        """list of int: the ids of `text`."""
+        cache, out = self._cache, []
+        for word in basic_tokenize(text, self.do_lower_case):
+            ids = cache.get(word)
+            if ids is None:
+                if len(cache) >= self.cache_size:
+                    cache.clear()
+                ids = cache[word] = self.word_ids(word)
+            out.extend(ids)
+        return out
+
+    def tokenize(self, text):
+        """list of str: the WordPiece tokens of `text`."""
+        return [self.vocab.tokens[i] for i in self.tokenize_ids(text)]

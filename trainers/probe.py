@@ -1,0 +1,110 @@
+"""Probes frozen encoders on SentEval's probing tasks and compares them as in the paper's Table 4.
+
+```
+python -m trainers.probe --model_dir=runs/bert,runs/lower_nsp --task_dir=SentEval/data/probing \
+    --output_dir=runs/probing [--tasks=all] [--layer=nsp] [--pooling=cls] [--classifier=mlp]
+```
+For every model, layer, pooling and task: features of the frozen encoder (cached under
+`<output_dir>/cache/`), then a probe trained on tr with early stopping on va, accuracy on te.
+Writes `<output_dir>/probing.json` (after every probe, so a long run keeps what it finished),
+`probing.txt` (the table) and `probing.png` (a bar chart). No SentEval files? Generate tasks with
+`python -m tfrecords.probing_tasks --output_dir=<task_dir>`.
+"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+from hbert_tf import probing
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list(
+    "model_dir", None, "Pre-training model dir(s), comma-separated (run_config.json, vocab.txt and "
+    "checkpoints/ each); several are compared side by side."
+)  # fmt: skip
+flags.DEFINE_string("task_dir", None, "SentEval's data/probing folder, or one we generated.")
+flags.DEFINE_string("tasks", "all", "'all' (every task file present) or names/codes (SL,WC,...).")
+flags.DEFINE_list(
+    "layer", ["nsp"], "Layer(s) to probe: nsp (the NSP head's layer; the last for a model without "
+    "NSP), mlm, embeddings, or a 0-based block index (negative from the top). Comma list compares."
+)  # fmt: skip
+flags.DEFINE_list("pooling", ["cls"], "cls (the [CLS] vector, as the paper) and/or mean.")
+flags.DEFINE_string("output_dir", None, "Where probing.json/.txt/.png and cache/ go.")
+flags.DEFINE_enum(
+    "classifier", "mlp", probing.CLASSIFIERS, "mlp: the paper's (2x128, Adam 1e-3, batch 32, no "
+    "weight decay); senteval_lr / senteval_mlp: SentEval's, L2 searched on va."
+)  # fmt: skip
+flags.DEFINE_string("activation", "relu", "Activation of the paper's MLP (the paper is silent).")
+flags.DEFINE_float("dropout", 0.0, "Dropout after each hidden layer of the probe.")
+flags.DEFINE_integer("max_epochs", 100, "Upper bound on probe epochs (early stopping on va).")
+flags.DEFINE_integer("patience", 5, "Epochs without better va accuracy before stopping.")
+flags.DEFINE_integer("probe_batch_size", None, "Probe batch (default 32 mlp, 64 SentEval).")
+flags.DEFINE_integer("senteval_hidden_units", 50, "Hidden units of --classifier=senteval_mlp.")
+flags.DEFINE_integer("max_seq_length", 128, "Longer sentences are truncated (logged).")
+flags.DEFINE_integer("batch_size", 64, "Sentences per feature-extraction batch.")
+flags.DEFINE_integer("max_train_examples", None, "Probe on a seeded subsample of tr (quick runs).")
+flags.DEFINE_string("vocab_file", None, "Overrides each model's vocab.txt; must match the models.")
+flags.DEFINE_integer("seed", 0, "Seed of the probe's initialisation and shuffling.")
+flags.DEFINE_bool("cache", True, "Reuse and store features under <output_dir>/cache/.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments {argv[1:]}")
+    for name in ("model_dir", "task_dir", "output_dir"):
+        if not getattr(FLAGS, name):
+            sys.exit(f"error: --{name} is required")
+    try:
+        for pooling in FLAGS.pooling:
+            if pooling not in probing.POOLINGS:
+                raise ValueError(f"--pooling={pooling!r}: expected one of {probing.POOLINGS}")
+        config = probing.ProbeConfig(
+            classifier=FLAGS.classifier,
+            activation=FLAGS.activation,
+            dropout=FLAGS.dropout,
+            max_epochs=FLAGS.max_epochs,
+            patience=FLAGS.patience,
+            batch_size=FLAGS.probe_batch_size,
+            senteval_hidden_units=FLAGS.senteval_hidden_units,
+        )
+        tasks = [
+            probing.read_task(path, name).limit_train(FLAGS.max_train_examples, FLAGS.seed)
+            for name, path in probing.find_task_files(FLAGS.task_dir, FLAGS.tasks)
+        ]
+        models = [
+            probing.ProbingModel(d, FLAGS.max_seq_length, vocab_path=FLAGS.vocab_file)
+            for d in FLAGS.model_dir
+        ]
+        duplicate_names = len({m.name for m in models}) < len(models)
+        for model in models:
+            if duplicate_names:
+                model.name = model.model_dir
+            for spec in FLAGS.layer:  # all layer values checked before any work
+                probing.resolve_probe_layer(spec, model.layout)
+        os.makedirs(FLAGS.output_dir, exist_ok=True)
+        cache = (
+            probing.FeatureCache(os.path.join(FLAGS.output_dir, "cache")) if FLAGS.cache else None
+        )
+        records = probing.probe_models(
+            models, tasks, FLAGS.layer, FLAGS.pooling, config, FLAGS.output_dir, FLAGS.seed,
+            FLAGS.batch_size, cache, verbose=int(sys.stdout.isatty()),
+        )  # fmt: skip
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    table = probing.format_table(records)
+    table_path = os.path.join(FLAGS.output_dir, "probing.txt")
+    with open(f"{table_path}.tmp-{os.getpid()}", "w", encoding="utf-8") as f:
+        f.write(table + "\n")
+    os.replace(f"{table_path}.tmp-{os.getpid()}", table_path)
+    probing.plot_results(os.path.join(FLAGS.output_dir, "probing.png"), records)
+    print(table)
+    logging.info("wrote %s/probing.{json,txt,png}", FLAGS.output_dir)
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
