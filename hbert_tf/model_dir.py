@@ -15,21 +15,13 @@ import os
 import tensorflow as tf
 
 from hbert_tf.config import EncoderConfig
+from hbert_tf.files import write_json_atomic  # noqa: F401 (re-exported for callers)
 from hbert_tf.pretrainer import build_pretrainer
 from hbert_tf.variants import HeadLayout
 
 RUN_CONFIG = "run_config.json"
 VOCAB = "vocab.txt"
 CHECKPOINTS = "checkpoints"
-
-
-def write_json_atomic(path, values):
-    """Writes JSON to `path` through a temporary file, so readers never see half a file."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(values, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
 
 
 def write_run_config(model_dir, encoder_config, layout, **extra):

@@ -14,6 +14,7 @@ import numpy as np
 
 from hbert_tf.config import EncoderConfig
 from hbert_tf.encoder import HBertEncoder
+from tfrecords.vocab import load_vocab
 
 ENCODER_LAYER_NAMES = (
     "token_embedding",
@@ -92,7 +93,7 @@ def encoder_from_pretrained(preset, **config_overrides):
     backbone = load_backbone(preset)
     if is_huggingface_dir(preset):
         config = EncoderConfig.from_json_file(os.path.join(str(preset), "config.json"))
-        vocabulary = read_vocabulary(os.path.join(str(preset), "vocab.txt"))
+        vocabulary = load_vocab(os.path.join(str(preset), "vocab.txt")).tokens
     else:
         import keras_hub
 
@@ -103,11 +104,3 @@ def encoder_from_pretrained(preset, **config_overrides):
     copy_backbone_weights(backbone, encoder)
     pooler_weights = backbone.get_layer("pooled_dense").get_weights()
     return encoder, pooler_weights, vocabulary
-
-
-def read_vocabulary(path):
-    """Tokens of a BERT `vocab.txt`, one per line."""
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: vocabulary file not found")
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f if line.rstrip("\n")]

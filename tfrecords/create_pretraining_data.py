@@ -37,6 +37,7 @@ import sys
 from absl import app, flags, logging
 
 from hbert_tf import names
+from hbert_tf.files import write_json_atomic
 from tfrecords import bigram_shift, builtin_corpus, instances, readers, tfrecord_io
 from tfrecords.errors import DataError
 from tfrecords.vocab import WordPieceTokenizer, load_vocab
@@ -214,14 +215,6 @@ def _folder_state(output_dir, settings, overwrite):
     return manifest if manifest and manifest.get("complete") else None
 
 
-def _write_json(path, value):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def _shard_plan(settings, num_documents, file_counts, file_checkpoints, vocab_file, output_dir):
     """Tasks for one folder: contiguous document ranges per train shard, then the eval shard."""
     num_train = num_documents - settings.eval_documents
@@ -329,7 +322,7 @@ def _run_task(task):
             flush()
         writer.commit()
     stats["documents"] = task.stop - task.start
-    _write_json(os.path.join(task.output_dir, _STATS_DIR, task.name + ".json"), stats)
+    write_json_atomic(os.path.join(task.output_dir, _STATS_DIR, task.name + ".json"), stats)
     return task, stats
 
 
@@ -505,7 +498,7 @@ def create_pretraining_data(
             logging.info("%s is already complete", folder)
             continue
         os.makedirs(os.path.join(folder, _STATS_DIR), exist_ok=True)
-        _write_json(
+        write_json_atomic(
             os.path.join(folder, MANIFEST),
             {"complete": False, "settings": dataclasses.asdict(settings)},
         )
@@ -539,7 +532,7 @@ def create_pretraining_data(
         manifest = json.loads(
             json.dumps(_manifest(settings, vocab, folder, tasks, results, read_stats))
         )
-        _write_json(os.path.join(folder, MANIFEST), manifest)
+        write_json_atomic(os.path.join(folder, MANIFEST), manifest)
         shutil.rmtree(os.path.join(folder, _STATS_DIR), ignore_errors=True)
         stats = manifest["splits"]["train"]["statistics"]
         logging.info(

@@ -215,7 +215,7 @@ def main(argv):
         sys.exit(f"error: --variants: unknown {unknown}; expected some of {sorted(DEMO_VARIANTS)}")
     if FLAGS.train_steps < 20:
         sys.exit(f"error: --train_steps={FLAGS.train_steps}: expected at least 20")
-    from hbert_tf.model_dir import write_json_atomic
+    from hbert_tf.files import write_json_atomic, write_text_atomic
     from hbert_tf.pretraining_run import run_pretraining
 
     start = time.time()
@@ -264,10 +264,7 @@ def main(argv):
         "held-out documents; chance rows are majority-class accuracies of the same data.\n\n"
         f"{table}\n\n![training curves](training_curves.png)\n"
     )
-    tmp = os.path.join(output_dir, "report.md.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(markdown)
-    os.replace(tmp, os.path.join(output_dir, "report.md"))
+    write_text_atomic(os.path.join(output_dir, "report.md"), markdown)
     print(table)
     print(f"\nreport: {os.path.join(output_dir, 'report.md')} ({time.time() - start:.0f} s)")
 
