@@ -171,7 +171,9 @@ def main():
     parser.add_argument("--steps", type=int, default=20, help="steps per timed call")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds")
     parser.add_argument("--jit", default="false,true", help="jit_compile settings to run")
-    parser.add_argument("--peak_tflops", type=float, default=0.0, help="device peak, for MFU")
+    parser.add_argument(
+        "--peak_tflops", type=float, default=0.0, help="device peak for MFU (default: by GPU name)"
+    )
     args = parser.parse_args()
 
     config = get_config(args.config, vocab_size=args.vocab_size)
@@ -186,6 +188,11 @@ def main():
         f"predictions={args.predictions} device={device}"
     )
     print(f"model FLOPs per training step: {flops / 1e9:.2f} GFLOP")
+    if not args.peak_tflops and gpus:
+        # Dense bf16/fp16 tensor-core peaks from the vendors' data sheets.
+        peaks = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "T4": 65.0}
+        args.peak_tflops = next((v for k, v in peaks.items() if k in device), 0.0)
+        print(f"peak for MFU: {args.peak_tflops or 'unknown'} TFLOP/s ({device})")
     for jit in [j.strip() == "true" for j in args.jit.split(",")]:
         keras.utils.set_random_seed(0)
         runners = build_runners(config, args, jit)

@@ -156,6 +156,32 @@ def test_pretrain_freeze_at_step_then_export(data_dir, tmp_path):
     assert (export_dir / "assets.extra" / "vocab.txt").exists()
 
 
+def test_init_from_our_model_dir_starts_from_its_encoder(data_dir, tmp_path):
+    source_dir = tmp_path / "source"
+    base = ["--train_steps=3", "--checkpoint_every=3", "--long_seq_fraction=0"]
+    assert run_binary(pretrain_command(data_dir, source_dir, *base)).returncode == 0
+    target_dir = tmp_path / "target"
+    result = run_binary(
+        pretrain_command(
+            data_dir,
+            target_dir,
+            *base,
+            "--variant=lower_mask",
+            "--mlm_layer=0",
+            f"--init_from={source_dir}",
+            "--learning_rate=1e-12",
+            "--train_steps=1",
+        )  # fmt: skip
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"initialised the encoder and NSP pooler from {source_dir}" in result.stderr
+    source, _ = load_pretrainer(source_dir)
+    target, _ = load_pretrainer(target_dir)
+    assert target.layout.mlm_layer == 0
+    for a, b in zip(source.encoder.get_weights(), target.encoder.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
 def test_resume_after_kill_continues_the_step_count(data_dir, tmp_path):
     model_dir = tmp_path / "resume"
     command = pretrain_command(

@@ -59,7 +59,7 @@ def pretraining_settings(name, data_dir, model_dir, train_steps):
         max_predictions_per_seq=list(PREDICTIONS), train_steps=train_steps,
         long_seq_fraction=0.1, batch_size_128=32, batch_size_384=4, eval_batch_size=32,
         eval_batches=0, seed=12345, learning_rate=5e-3, weight_decay=1e-4,
-        warmup_steps=100, decay="linear", clip_norm=1.0, strategy="default", tpu="",
+        warmup_steps=min(100, train_steps // 10), decay="linear", clip_norm=1.0, strategy="default", tpu="",
         cpu_devices=0, mixed_precision="none", jit_compile=False, steps_per_execution=20,
         model_dir=model_dir, checkpoint_every=500, eval_every=0, log_every=200,
     )  # fmt: skip
