@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from hbert_tf import names
+from hbert_tf.heads import concat_to_every_token
 from hbert_tf.variants import CONCAT_MODES, resolve_layer
 
 # Output names of the fine-tuning models (also the keys of their labels).
@@ -85,9 +86,7 @@ class SentenceConcat(keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, tokens, extra):
-        extra = ops.cast(extra, tokens.dtype)
-        repeated = ops.expand_dims(extra, 1) * ops.ones_like(tokens[:, :, :1])
-        return ops.concatenate([tokens, repeated], axis=-1)
+        return concat_to_every_token(tokens, extra)
 
     def compute_output_shape(self, tokens_shape, extra_shape):
         return tuple(tokens_shape[:-1]) + (tokens_shape[-1] + extra_shape[-1],)

@@ -10,6 +10,20 @@ def _initializer(stddev):
     return keras.initializers.TruncatedNormal(stddev=stddev)
 
 
+def concat_to_every_token(tokens, extra):
+    """The paper's concatenation (Fig. 2 in pre-training, Fig. 3c/3d in fine-tuning).
+
+    Args:
+        tokens: `[batch, n, hidden]` token vectors.
+        extra: `[batch, width]`, one vector per sequence (NSP-level [CLS] or NSP logits).
+
+    Returns: `[batch, n, hidden + width]`.
+    """
+    extra = ops.cast(extra, tokens.dtype)
+    repeated = ops.expand_dims(extra, 1) * ops.ones_like(tokens[:, :, :1])
+    return ops.concatenate([tokens, repeated], axis=-1)
+
+
 @keras.saving.register_keras_serializable(package="hbert_tf")
 class MaskedLMHead(keras.layers.Layer):
     """Masked-LM classifier over the tied token embedding, with optional extra input (Fig. 2).
@@ -64,8 +78,7 @@ class MaskedLMHead(keras.layers.Layer):
             sequence, ops.expand_dims(ops.cast(masked_positions, "int32"), -1), axis=1
         )  # [batch, predictions, hidden]
         if extra is not None:
-            repeated = ops.repeat(ops.expand_dims(extra, 1), ops.shape(x)[1], axis=1)
-            x = ops.concatenate([x, ops.cast(repeated, x.dtype)], axis=-1)
+            x = concat_to_every_token(x, extra)
         x = self.layer_norm(self.transform(x))
         logits = self.token_embedding(x, reverse=True)
         return logits + ops.cast(self.output_bias, logits.dtype)
