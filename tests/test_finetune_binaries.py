@@ -174,7 +174,7 @@ def test_short_run_on_the_builtin_qa_set_is_well_above_chance(tmp_path):
         init_from="none",
         config="tiny",
         builtin_documents=200,
-        train_steps=800,
+        train_steps=1200,
         batch_size=32,
         learning_rate=5e-3,
         checkpoint_every=400,
