@@ -276,7 +276,7 @@ def run_pretraining(**settings):
     total = settings["train_steps"]
     freeze = layout.freeze
     throughput = Throughput()
-    window = None
+    window, train_metrics = None, {}
     for phase in phases:
         if step >= phase.end:
             continue
@@ -313,20 +313,20 @@ def run_pretraining(**settings):
             if freeze.kind == "at_step" and not loop.is_frozen and step >= freeze.value:
                 loop.freeze_nsp(step)
             if settings["log_every"] and step % settings["log_every"] == 0 or step == total:
-                metrics = summarize(window)
+                train_metrics = summarize(window)
                 record = {
                     "step": step,
                     "phase": phase.name,
                     "learning_rate": loop.learning_rate(),
                     "steps_per_second": throughput.rate(),
-                    **metrics,
+                    **train_metrics,
                 }
                 logging.info(
                     "step %d/%d (%.0f%%) %s %.2f steps/s",
                     step,
                     total,
                     100.0 * step / total,
-                    " ".join(f"{k}={v:.4f}" for k, v in metrics.items()),
+                    " ".join(f"{k}={v:.4f}" for k, v in train_metrics.items()),
                     record["steps_per_second"],
                 )
                 if chief:
@@ -346,12 +346,15 @@ def run_pretraining(**settings):
                 path = loop.save()
                 logging.info("saved checkpoint %s", path)
 
-    # --- Final evaluation ---
+    # --- Final evaluation (held-out data; without it, the last training window's metrics) ---
     metrics = {"step": step}
     if eval_dataset is not None:
         metrics.update(loop.evaluate(eval_dataset, eval_batches))
         if chief:
             _write_summaries(writer, "eval", step, metrics)
+    elif train_metrics:
+        logging.warning("no --eval_data: metrics.json holds the last training window's metrics")
+        metrics.update({f"train_{key}": value for key, value in train_metrics.items()})
     metrics["nsp_frozen_at_step"] = int(loop.frozen_at) if loop.is_frozen else None
     if chief:
         write_json_atomic(os.path.join(model_dir, "metrics.json"), metrics)

@@ -158,8 +158,10 @@ def test_pretrain_freeze_at_step_then_export(data_dir, tmp_path):
 
 def test_init_from_our_model_dir_starts_from_its_encoder(data_dir, tmp_path):
     source_dir = tmp_path / "source"
-    base = ["--train_steps=3", "--checkpoint_every=3", "--long_seq_fraction=0"]
-    assert run_binary(pretrain_command(data_dir, source_dir, *base)).returncode == 0
+    base = ["--train_steps=3", "--checkpoint_every=3", "--long_seq_fraction=0", "--log_every=3"]
+    assert run_binary(pretrain_command(data_dir, source_dir, *base, "--eval_data=")).returncode == 0
+    source_metrics = json.loads((source_dir / "metrics.json").read_text())
+    assert 0 <= source_metrics["train_mlm_accuracy"] <= 1  # no eval data: last training window
     target_dir = tmp_path / "target"
     result = run_binary(
         pretrain_command(
