@@ -70,23 +70,13 @@ FLAGS = flags.FLAGS
 def define_flags():
     """Defines the binary's flags (only when run as a binary, so both data binaries can be
     imported into one process)."""
-    flags.DEFINE_string(
-        "input_file", None, "Comma list of input files or globs (ignored for builtin)."
-    )
-    flags.DEFINE_enum(
-        "input_format", "bert", readers.FORMATS, "Corpus format, see tfrecords/readers.py."
-    )
+    readers.define_corpus_flags()
     flags.DEFINE_integer("vocab_size", 8000, "Maximum vocabulary size, special tokens included.")
     flags.DEFINE_string("output", None, "Where to write vocab.txt.")
     flags.DEFINE_bool(
         "do_lower_case", True, "Uncased vocabulary; must match create_pretraining_data."
     )
     flags.DEFINE_integer("min_count", 1, "Lowest word-count threshold the learner may use.")
-    flags.DEFINE_integer("builtin_seed", 0, "Seed of the built-in corpus.")
-    flags.DEFINE_float("builtin_size_mb", 5.0, "Size of the built-in corpus in MB of text.")
-    flags.DEFINE_integer(
-        "builtin_documents", None, "Documents of the built-in corpus (overrides MB)."
-    )
 
 
 def main(argv):

@@ -564,12 +564,7 @@ FLAGS = flags.FLAGS
 def define_flags():
     """Defines the binary's flags (only when run as a binary, so both data binaries can be
     imported into one process)."""
-    flags.DEFINE_string(
-        "input_file", None, "Comma list of input files or globs (ignored for builtin)."
-    )
-    flags.DEFINE_enum(
-        "input_format", "bert", readers.FORMATS, "Corpus format, see tfrecords/readers.py."
-    )
+    readers.define_corpus_flags()
     flags.DEFINE_string("vocab_file", None, "WordPiece vocab.txt (ours or BERT's).")
     flags.DEFINE_string(
         "output_dir", None, "Output folder (seq{L}/ subfolders when several lengths)."
@@ -600,11 +595,6 @@ def define_flags():
     )
     flags.DEFINE_integer(
         "eval_documents", 0, "Hold out the last N documents as eval-00000-of-00001."
-    )
-    flags.DEFINE_integer("builtin_seed", 0, "Seed of the built-in corpus.")
-    flags.DEFINE_float("builtin_size_mb", 5.0, "Size of the built-in corpus in MB of text.")
-    flags.DEFINE_integer(
-        "builtin_documents", None, "Documents of the built-in corpus (overrides MB)."
     )
     flags.DEFINE_bool("overwrite", False, "Remove another run's shards in --output_dir first.")
 

@@ -222,3 +222,18 @@ def read_documents(
             if index >= start:
                 yield document
             index += 1
+
+
+def define_corpus_flags():
+    """The corpus flags of both data binaries: --input_file, --input_format, --builtin_*."""
+    from absl import flags
+
+    flags.DEFINE_string(
+        "input_file", None, "Comma list of input files or globs (ignored for builtin)."
+    )
+    flags.DEFINE_enum("input_format", "bert", FORMATS, "Corpus format, see tfrecords/readers.py.")
+    flags.DEFINE_integer("builtin_seed", 0, "Seed of the built-in corpus.")
+    flags.DEFINE_float("builtin_size_mb", 5.0, "Size of the built-in corpus in MB of text.")
+    flags.DEFINE_integer(
+        "builtin_documents", None, "Documents of the built-in corpus (overrides MB)."
+    )
