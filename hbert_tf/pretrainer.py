@@ -10,12 +10,6 @@ from hbert_tf.heads import BigramShiftHead, MaskedLMHead, NextSentenceHead
 from hbert_tf.losses import pretraining_losses
 from hbert_tf.variants import CONCAT_MODES, HeadLayout, resolve_layer
 
-HEAD_METRIC_PREFIX = {
-    names.MLM_LOGITS: "mlm",
-    names.NSP_LOGITS: "nsp",
-    names.BIGRAM_SHIFT_LOGITS: "bigram_shift",
-}
-
 
 @keras.saving.register_keras_serializable(package="hbert_tf")
 class HBertPretrainer(keras.Model):
@@ -135,10 +129,10 @@ class HBertPretrainer(keras.Model):
 
         # === Metrics (per head) ===
         self.head_losses = {
-            key: keras.metrics.Mean(name=f"{HEAD_METRIC_PREFIX[key]}_loss") for key in outputs
+            key: keras.metrics.Mean(name=f"{names.HEAD_PREFIX[key]}_loss") for key in outputs
         }
         self.head_accuracies = {
-            key: keras.metrics.SparseCategoricalAccuracy(name=f"{HEAD_METRIC_PREFIX[key]}_accuracy")
+            key: keras.metrics.SparseCategoricalAccuracy(name=f"{names.HEAD_PREFIX[key]}_accuracy")
             for key in outputs
         }
 

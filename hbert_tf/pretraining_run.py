@@ -40,6 +40,26 @@ from hbert_tf.training import (
 from hbert_tf.variants import resolve_variant
 from tfrecords.vocab import load_vocab
 
+# Every setting of a run and its default: the flags of trainers.pretrain are built from this, and
+# run_pretraining takes any of them as keyword arguments (paper's optimiser settings by default).
+DEFAULTS = dict(
+    # model
+    config="tiny", variant="bert", mlm_layer=None, nsp_layer=None, concat="none",
+    bigram_shift=None, bigram_shift_layer=None, freeze_nsp="never", init_from=None,
+    dropout=None, mlm_loss_weight=1.0, nsp_loss_weight=1.0, bigram_shift_loss_weight=1.0,
+    # data
+    train_data_128=None, train_data_384=None, eval_data=None, max_seq_length=[128, 384],
+    max_predictions_per_seq=[20, 58], train_steps=1000, long_seq_fraction=0.1,
+    batch_size_128=32, batch_size_384=8, eval_batch_size=32, eval_batches=50, seed=12345,
+    # optimiser
+    learning_rate=1e-4, weight_decay=1e-4, warmup_steps=0, decay="constant", clip_norm=None,
+    # execution
+    strategy="default", tpu="", cpu_devices=0, mixed_precision="none", jit_compile=False,
+    steps_per_execution=1,
+    # output
+    model_dir=None, checkpoint_every=500, eval_every=0, log_every=50,
+)  # fmt: skip
+
 
 def resolve_data(path, split="train"):
     """A data folder (as written by create_pretraining_data) or a file pattern -> (pattern, folder).
@@ -105,10 +125,14 @@ def _check_same_run(model_dir, encoder_config, layout):
 
 
 def run_pretraining(**settings):
-    """Runs (or resumes) pre-training as `settings` say (the flags of `trainers.pretrain`).
+    """Runs (or resumes) pre-training; `settings` override `DEFAULTS` (the flags' names).
 
     Returns: the final evaluation metrics dict (also written to metrics.json).
     """
+    unknown = sorted(set(settings) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown settings {unknown}; expected names from DEFAULTS")
+    settings = {**DEFAULTS, **settings}
     model_dir = settings["model_dir"]
     if not model_dir:
         raise ValueError("--model_dir is required")

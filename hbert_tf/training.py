@@ -15,12 +15,10 @@ import time
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from keras import ops
 
 from hbert_tf import names
-from hbert_tf.losses import pretraining_losses
+from hbert_tf.losses import MIN_WEIGHT, head_sums, losses_from_sums
 from hbert_tf.model_dir import checkpoint_dir, make_checkpoint
-from hbert_tf.pretrainer import HEAD_METRIC_PREFIX
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
@@ -115,39 +113,13 @@ def plan_phases(train_steps, long_seq_fraction, short, long=None):
     return phases
 
 
-def head_sums(labels, outputs, sample_weights):
-    """Per-head sums that add up across batches and replicas: weighted NLL, weight, correct.
-
-    Returns: dict like {"mlm_loss_sum", "mlm_weight", "mlm_correct", "nsp_...", ...} of scalars.
-    """
-    sums = {}
-    for key, logits in outputs.items():
-        prefix = HEAD_METRIC_PREFIX[key]
-        head_labels = labels[key]
-        weights = sample_weights.get(key)
-        if key == names.NSP_LOGITS:
-            head_labels = ops.reshape(head_labels, (-1,))
-        weights = (
-            ops.ones_like(head_labels, "float32")
-            if weights is None
-            else ops.reshape(ops.cast(weights, "float32"), ops.shape(head_labels))
-        )
-        logits = ops.cast(logits, "float32")
-        nll = ops.sparse_categorical_crossentropy(head_labels, logits, from_logits=True)
-        correct = ops.cast(
-            ops.equal(ops.argmax(logits, -1), ops.cast(head_labels, "int64")), "float32"
-        )
-        sums[f"{prefix}_loss_sum"] = ops.sum(nll * weights)
-        sums[f"{prefix}_weight"] = ops.sum(weights)
-        sums[f"{prefix}_correct"] = ops.sum(correct * weights)
-    return sums
-
-
 def summarize(sums):
     """{"mlm_loss", "mlm_accuracy", ...} from accumulated `head_sums`."""
     metrics = {}
-    for prefix in sorted({key.rsplit("_", 2)[0] for key in sums if key.endswith("_loss_sum")}):
-        weight = max(float(sums[f"{prefix}_weight"]), 1e-9)
+    for prefix in names.HEAD_PREFIX.values():
+        if f"{prefix}_loss_sum" not in sums:
+            continue
+        weight = max(float(sums[f"{prefix}_weight"]), MIN_WEIGHT)
         metrics[f"{prefix}_loss"] = float(sums[f"{prefix}_loss_sum"]) / weight
         metrics[f"{prefix}_accuracy"] = float(sums[f"{prefix}_correct"]) / weight
     return metrics
@@ -243,11 +215,11 @@ class PretrainingLoop:
         def forward_backward(inputs, labels, sample_weights):
             with tf.GradientTape() as tape:
                 outputs = model(inputs, training=True)
-                losses = pretraining_losses(labels, outputs, sample_weights, self.loss_weights)
-                scaled = optimizer.scale_loss(losses["total"] / replicas)
+                sums = head_sums(labels, outputs, sample_weights)  # the loss and the metrics
+                total = losses_from_sums(sums, self.loss_weights)["total"]
+                scaled = optimizer.scale_loss(total / replicas)
             gradients = tape.gradient(scaled, variables)
-            sums = head_sums(labels, outputs, sample_weights)
-            sums["total_loss"] = losses["total"] / replicas  # the mean over replicas, once summed
+            sums["total_loss"] = total / replicas  # the mean over replicas, once summed
             return gradients, sums
 
         if self.jit_compile:

@@ -13,74 +13,90 @@ import sys
 
 from absl import app, flags, logging
 
+from hbert_tf.pretraining_run import DEFAULTS as D
 from hbert_tf.training import STRATEGIES
 from hbert_tf.variants import CONCAT_MODES, VARIANTS
 
 FLAGS = flags.FLAGS
 
 # --- Model ---
-flags.DEFINE_string("config", "tiny", "Preset (tiny, small, base) or a bert_config.json path.")
-flags.DEFINE_enum("variant", "bert", VARIANTS, "Which of the paper's variants to pre-train.")
-flags.DEFINE_integer("mlm_layer", None, "Block the MLM head reads (0-based, negative from top).")
-flags.DEFINE_integer("nsp_layer", None, "Block whose [CLS] the NSP head reads (0-based).")
-flags.DEFINE_enum("concat", "none", CONCAT_MODES, "Extra MLM-classifier input: NSP-level "
-                  "[CLS] vector (cls) or NSP classifier output (nsp). Needs an NSP head.")  # fmt: skip
-flags.DEFINE_boolean("bigram_shift", None, "Add the bigram-shift head (default: only for "
-                     "--variant=bigram_shift). The data must carry bigram_shift_labels.")  # fmt: skip
+flags.DEFINE_string("config", D["config"], "Preset (tiny, small, base) or a bert_config.json path.")
+flags.DEFINE_enum("variant", D["variant"], VARIANTS, "Which of the paper's variants to pre-train.")
 flags.DEFINE_integer(
-    "bigram_shift_layer", None, "Block the bigram-shift head reads (default last)."
+    "mlm_layer", D["mlm_layer"], "Block the MLM head reads (0-based, negative from top)."
 )
-flags.DEFINE_string("freeze_nsp", "never", "Lower NSP-Freeze: never, at_step:N or plateau:P "
+flags.DEFINE_integer("nsp_layer", D["nsp_layer"], "Block whose [CLS] the NSP head reads (0-based).")
+flags.DEFINE_enum("concat", D["concat"], CONCAT_MODES, "Extra MLM-classifier input: NSP-level "
+                  "[CLS] vector (cls) or NSP classifier output (nsp). Needs an NSP head.")  # fmt: skip
+flags.DEFINE_boolean("bigram_shift", D["bigram_shift"], "Add the bigram-shift head (default: only for "
+                     "--variant=bigram_shift). The data must carry bigram_shift_labels.")  # fmt: skip
+flags.DEFINE_integer("bigram_shift_layer", D["bigram_shift_layer"], "Block the bigram-shift "
+                     "head reads (default last).")  # fmt: skip
+flags.DEFINE_string("freeze_nsp", D["freeze_nsp"], "Lower NSP-Freeze: never, at_step:N or plateau:P "
                     "(NSP eval accuracy not improved for P evaluations; needs --eval_data).")  # fmt: skip
-flags.DEFINE_string("init_from", None, "Start from our model_dir, a keras-hub preset or a local "
+flags.DEFINE_string("init_from", D["init_from"], "Start from our model_dir, a keras-hub preset or a local "
                     "Hugging Face BERT directory (its vocabulary must be the data's).")  # fmt: skip
-flags.DEFINE_float("dropout", None, "Override hidden and attention dropout of the config.")
-flags.DEFINE_float("mlm_loss_weight", 1.0, "Weight of the MLM loss.")
-flags.DEFINE_float("nsp_loss_weight", 1.0, "Weight of the NSP loss.")
-flags.DEFINE_float("bigram_shift_loss_weight", 1.0, "Weight of the bigram-shift loss.")
+flags.DEFINE_float("dropout", D["dropout"], "Override hidden and attention dropout of the config.")
+flags.DEFINE_float("mlm_loss_weight", D["mlm_loss_weight"], "Weight of the MLM loss.")
+flags.DEFINE_float("nsp_loss_weight", D["nsp_loss_weight"], "Weight of the NSP loss.")
+flags.DEFINE_float(
+    "bigram_shift_loss_weight", D["bigram_shift_loss_weight"], "Weight of the bigram-shift loss."
+)
 
 # --- Data ---
-flags.DEFINE_string("train_data_128", None, "Short-sequence TFRecords: a folder written by "
+flags.DEFINE_string("train_data_128", D["train_data_128"], "Short-sequence TFRecords: a folder written by "
                     "create_pretraining_data or a file pattern.")  # fmt: skip
-flags.DEFINE_string("train_data_384", None, "Long-sequence TFRecords (optional).")
-flags.DEFINE_string("eval_data", None, "Held-out TFRecords at the short length (optional).")
-flags.DEFINE_list("max_seq_length", ["128", "384"], "Lengths of the short and long data. Must "
+flags.DEFINE_string("train_data_384", D["train_data_384"], "Long-sequence TFRecords (optional).")
+flags.DEFINE_string(
+    "eval_data", D["eval_data"], "Held-out TFRecords at the short length (optional)."
+)
+flags.DEFINE_list("max_seq_length", [str(n) for n in D["max_seq_length"]], "Lengths of the short and long data. Must "
                   "match the values used to create the data.")  # fmt: skip
-flags.DEFINE_list("max_predictions_per_seq", ["20", "58"], "MLM slots per sequence of the short "
+flags.DEFINE_list("max_predictions_per_seq", [str(n) for n in D["max_predictions_per_seq"]], "MLM slots per sequence of the short "
                   "and long data. Must match the values used to create the data.")  # fmt: skip
-flags.DEFINE_integer("train_steps", 1000, "Total steps over both lengths.")
-flags.DEFINE_float("long_seq_fraction", 0.1, "Fraction of steps on the long data, run after the "
+flags.DEFINE_integer("train_steps", D["train_steps"], "Total steps over both lengths.")
+flags.DEFINE_float("long_seq_fraction", D["long_seq_fraction"], "Fraction of steps on the long data, run after the "
                    "short ones as in BERT (paper: 0.1).")  # fmt: skip
-flags.DEFINE_integer("batch_size_128", 32, "Global batch size at the short length (paper: 32).")
-flags.DEFINE_integer("batch_size_384", 8, "Global batch size at the long length (paper: 1; our "
+flags.DEFINE_integer(
+    "batch_size_128", D["batch_size_128"], "Global batch size at the short length (paper: 32)."
+)
+flags.DEFINE_integer("batch_size_384", D["batch_size_384"], "Global batch size at the long length (paper: 1; our "
                      "default keeps tokens per step close to the short phase's).")  # fmt: skip
-flags.DEFINE_integer("eval_batch_size", 32, "Evaluation batch size.")
-flags.DEFINE_integer("eval_batches", 50, "Most batches per evaluation (0: the whole eval set).")
-flags.DEFINE_integer("seed", 12345, "Seed of initialisation and shuffling.")
+flags.DEFINE_integer("eval_batch_size", D["eval_batch_size"], "Evaluation batch size.")
+flags.DEFINE_integer(
+    "eval_batches", D["eval_batches"], "Most batches per evaluation (0: the whole eval set)."
+)
+flags.DEFINE_integer("seed", D["seed"], "Seed of initialisation and shuffling.")
 
 # --- Optimiser ---
-flags.DEFINE_float("learning_rate", 1e-4, "Peak learning rate (paper: 1e-4).")
-flags.DEFINE_float("weight_decay", 1e-4, "Decoupled weight decay, not on biases/LayerNorm.")
-flags.DEFINE_integer("warmup_steps", 0, "Linear warmup steps.")
-flags.DEFINE_enum("decay", "constant", ["constant", "linear", "cosine"], "Decay after warmup.")
-flags.DEFINE_float("clip_norm", None, "Clip gradients to this global norm.")
+flags.DEFINE_float("learning_rate", D["learning_rate"], "Peak learning rate (paper: 1e-4).")
+flags.DEFINE_float(
+    "weight_decay", D["weight_decay"], "Decoupled weight decay, not on biases/LayerNorm."
+)
+flags.DEFINE_integer("warmup_steps", D["warmup_steps"], "Linear warmup steps.")
+flags.DEFINE_enum("decay", D["decay"], ["constant", "linear", "cosine"], "Decay after warmup.")
+flags.DEFINE_float("clip_norm", D["clip_norm"], "Clip gradients to this global norm.")
 
 # --- Execution ---
-flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy.")
-flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu.")
-flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into N logical devices (no GPU; testing).")
-flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
+flags.DEFINE_enum("strategy", D["strategy"], STRATEGIES, "tf.distribute strategy.")
+flags.DEFINE_string("tpu", D["tpu"], "TPU address for --strategy=tpu.")
+flags.DEFINE_integer(
+    "cpu_devices", D["cpu_devices"], "Split the CPU into N logical devices (no GPU; testing)."
+)
+flags.DEFINE_enum("mixed_precision", D["mixed_precision"], ["none", "mixed_float16", "mixed_bfloat16"],
                   "Keras dtype policy.")  # fmt: skip
-flags.DEFINE_boolean("jit_compile", False, "XLA-compile the forward and backward pass (pays on "
+flags.DEFINE_boolean("jit_compile", D["jit_compile"], "XLA-compile the forward and backward pass (pays on "
                      "GPU/TPU; slower on a small CPU).")  # fmt: skip
-flags.DEFINE_integer("steps_per_execution", 1, "Steps run inside one tf.function call.")
+flags.DEFINE_integer(
+    "steps_per_execution", D["steps_per_execution"], "Steps run inside one tf.function call."
+)
 
 # --- Output ---
-flags.DEFINE_string("model_dir", None, "Checkpoints, run_config.json, vocab.txt, TensorBoard "
+flags.DEFINE_string("model_dir", D["model_dir"], "Checkpoints, run_config.json, vocab.txt, TensorBoard "
                     "logs and metrics.json.")  # fmt: skip
-flags.DEFINE_integer("checkpoint_every", 500, "Save a checkpoint every N steps.")
-flags.DEFINE_integer("eval_every", 0, "Evaluate every N steps (0: only at the end).")
-flags.DEFINE_integer("log_every", 50, "Log training metrics every N steps.")
+flags.DEFINE_integer("checkpoint_every", D["checkpoint_every"], "Save a checkpoint every N steps.")
+flags.DEFINE_integer("eval_every", D["eval_every"], "Evaluate every N steps (0: only at the end).")
+flags.DEFINE_integer("log_every", D["log_every"], "Log training metrics every N steps.")
 
 
 def _int_pair(values, flag):
@@ -95,17 +111,7 @@ def _int_pair(values, flag):
 
 def settings_from_flags():
     """The run's settings as a plain dict (what run_config.json records)."""
-    names = [
-        "config", "variant", "mlm_layer", "nsp_layer", "concat", "bigram_shift",
-        "bigram_shift_layer", "freeze_nsp", "init_from", "dropout", "mlm_loss_weight",
-        "nsp_loss_weight", "bigram_shift_loss_weight", "train_data_128", "train_data_384",
-        "eval_data", "train_steps", "long_seq_fraction", "batch_size_128", "batch_size_384",
-        "eval_batch_size", "eval_batches", "seed", "learning_rate", "weight_decay",
-        "warmup_steps", "decay", "clip_norm", "strategy", "tpu", "cpu_devices",
-        "mixed_precision", "jit_compile", "steps_per_execution", "model_dir",
-        "checkpoint_every", "eval_every", "log_every",
-    ]  # fmt: skip
-    settings = {name: FLAGS[name].value for name in names}
+    settings = {name: FLAGS[name].value for name in D}
     settings["max_seq_length"] = _int_pair(FLAGS.max_seq_length, "max_seq_length")
     settings["max_predictions_per_seq"] = _int_pair(
         FLAGS.max_predictions_per_seq, "max_predictions_per_seq"
