@@ -41,11 +41,31 @@ FINETUNE_CONFIG = "finetune_config.json"
 METRICS = "metrics.json"
 MODELS = ("bert", "bilstm")
 
-# Optimisation presets: "paper" is the paper's fine-tuning (lr 1e-5, no weight decay, batch 1);
-# "default" is BERT's usual, much faster recipe. Explicit flags override either.
+# Optimisation presets; explicit flags override either.
 PRESETS = {
-    "default": dict(learning_rate=5e-5, batch_size=32, weight_decay=0.0, warmup_proportion=0.1),
-    "paper": dict(learning_rate=1e-5, batch_size=1, weight_decay=0.0, warmup_proportion=0.1),
+    # The paper's fine-tuning (Section 4.2): Adam with default betas and AMSGrad, lr 1e-5, no
+    # weight decay, batch 1, and nothing it does not name (no warmup, decay or clipping).
+    "paper": dict(
+        learning_rate=1e-5,
+        batch_size=1,
+        weight_decay=0.0,
+        weight_decay_type="l2",
+        amsgrad=True,
+        warmup_proportion=0.0,
+        decay="constant",
+        clip_norm=0.0,
+    ),
+    # BERT's usual, much faster recipe: AdamW-style, 10% warmup, linear decay, clipping at 1.
+    "bert": dict(
+        learning_rate=5e-5,
+        batch_size=32,
+        weight_decay=0.0,
+        weight_decay_type="decoupled",
+        amsgrad=False,
+        warmup_proportion=0.1,
+        decay="linear",
+        clip_norm=1.0,
+    ),
 }
 # Every setting of a run and its default (the flags of trainers.finetune_squad / _mnli).
 COMMON_DEFAULTS = dict(
@@ -59,11 +79,15 @@ COMMON_DEFAULTS = dict(
     token_layer=None,
     sentence_layer=None,
     dropout=None,
-    preset="default",
+    preset="paper",
     learning_rate=None,
     batch_size=None,
     weight_decay=None,
+    weight_decay_type=None,
+    amsgrad=None,
     warmup_proportion=None,
+    decay=None,
+    clip_norm=None,
     train_steps=None,
     num_train_epochs=2.0,
     checkpoint_every=1000,
@@ -134,7 +158,7 @@ class Backbone:
 def resolve_settings(settings):
     """Fills optimisation settings left as None from the chosen preset; validates the rest."""
     settings = dict(settings)
-    preset = settings.get("preset") or "default"
+    preset = settings.get("preset") or COMMON_DEFAULTS["preset"]
     if preset not in PRESETS:
         raise FinetuneError(f"--preset={preset}: expected one of {sorted(PRESETS)}")
     for key, value in PRESETS[preset].items():
@@ -148,6 +172,13 @@ def resolve_settings(settings):
         raise FinetuneError("--init_from is required: a model_dir, a preset, a directory or none")
     if settings["batch_size"] < 1 or settings["learning_rate"] <= 0:
         raise FinetuneError("--batch_size must be >= 1 and --learning_rate > 0")
+    if not 0.0 <= settings["warmup_proportion"] <= 1.0:
+        raise FinetuneError(f"--warmup_proportion={settings['warmup_proportion']}: expected [0, 1]")
+    logging.info(
+        "optimisation (preset %s, then explicit settings): %s",
+        preset,
+        json.dumps({key: settings[key] for key in PRESETS[preset]}, sort_keys=True),
+    )
     if settings.get("train_steps") is not None and settings["train_steps"] < 1:
         raise FinetuneError(f"--train_steps={settings['train_steps']} must be >= 1")
     return settings
@@ -313,18 +344,26 @@ def fit_or_restore(model, dataset, num_examples, settings, losses, metrics=None,
         weight_decay=settings["weight_decay"],
         total_steps=total,
         warmup_steps=int(settings["warmup_proportion"] * total),
-        decay="linear",
-        clip_norm=1.0,
-        amsgrad=False,
+        decay=settings["decay"],
+        clip_norm=settings["clip_norm"] or None,
+        amsgrad=settings["amsgrad"],
+        weight_decay_type=settings["weight_decay_type"],
     )
     model.compile(optimizer=optimizer, loss=losses, loss_weights=loss_weights, metrics=metrics)
     logging.info(
-        "training %d steps (%d checkpoint intervals of %d), batch %d, lr %g",
+        "training %d steps (%d checkpoint intervals of %d), batch %d, lr %g, %s weight decay %g, "
+        "amsgrad %s, warmup %g, decay %s, clip_norm %s",
         total,
         epochs,
         steps_per_epoch,
         settings["batch_size"],
         settings["learning_rate"],
+        settings["weight_decay_type"],
+        settings["weight_decay"],
+        settings["amsgrad"],
+        settings["warmup_proportion"],
+        settings["decay"],
+        settings["clip_norm"] or None,
     )
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
@@ -423,7 +462,9 @@ def _squad_examples(settings):
         if settings["do_train"]:
             train = squad.read_squad_tfds(version, "train", settings["tfds_data_dir"])[0]
         if settings["do_eval"]:
-            evaluation = squad.read_squad_tfds(version, "validation", settings["tfds_data_dir"])[0]
+            evaluation = squad.read_squad_tfds(
+                version, "validation", settings["tfds_data_dir"], evaluation=True
+            )[0]
         return train, evaluation
     if data == "builtin":
         docs = settings["builtin_documents"]
@@ -436,7 +477,7 @@ def _squad_examples(settings):
     if settings["do_train"]:
         train = squad.read_squad_json(train_file, version)[0]
     if settings["do_eval"]:
-        evaluation = squad.read_squad_json(predict_file, version)[0]
+        evaluation = squad.read_squad_json(predict_file, version, evaluation=True)[0]
     return train, evaluation
 
 

@@ -145,30 +145,55 @@ class NextSentenceHead(keras.layers.Layer):
 class BigramShiftHead(keras.layers.Layer):
     """Per-token classifier: is this token in its original position? (0 = yes, 1 = swapped).
 
+    A swap shows only against a token's neighbours (the token alone predicts nothing), so each
+    token's vector is read with the vectors of its `window` left and right neighbours in the same
+    layer (zeros past the ends), through one GELU layer to 2 logits.
+
     Args:
+        hidden_size: int. Width of the hidden layer (the encoder's).
+        window: int. Neighbours read on each side (0: the token's vector alone).
         initializer_range: float. Stddev of the kernel initialiser.
 
     Call args: sequence `[batch, seq, hidden]`.
     Returns: logits `[batch, seq, 2]`.
     """
 
-    def __init__(self, initializer_range=0.02, **kwargs):
+    def __init__(self, hidden_size, window=1, initializer_range=0.02, **kwargs):
         super().__init__(**kwargs)
+        if window < 0:
+            raise ValueError(f"BigramShiftHead: window={window} must be >= 0")
+        self.hidden_size = hidden_size
+        self.window = window
         self.initializer_range = initializer_range
+        self.dense = keras.layers.Dense(
+            hidden_size, kernel_initializer=_initializer(initializer_range), name="dense"
+        )
         self.classifier = keras.layers.Dense(
             2, kernel_initializer=_initializer(initializer_range), name="classifier"
         )
 
     def build(self, sequence_shape):
-        self.classifier.build(sequence_shape)
+        width = sequence_shape[-1] * (2 * self.window + 1)
+        self.dense.build(tuple(sequence_shape[:-1]) + (width,))
+        self.classifier.build(tuple(sequence_shape[:-1]) + (self.hidden_size,))
 
     def call(self, sequence):
-        return self.classifier(sequence)
+        pieces = [sequence]
+        for offset in range(1, self.window + 1):
+            pad = ops.zeros_like(sequence[:, :offset])
+            pieces.insert(0, ops.concatenate([pad, sequence[:, :-offset]], axis=1))  # left
+            pieces.append(ops.concatenate([sequence[:, offset:], pad], axis=1))  # right
+        hidden = gelu_approximate(self.dense(ops.concatenate(pieces, axis=-1)))
+        return self.classifier(hidden)
 
     def compute_output_shape(self, sequence_shape):
         return tuple(sequence_shape[:-1]) + (2,)
 
     def get_config(self):
         config = super().get_config()
-        config.update(initializer_range=self.initializer_range)
+        config.update(
+            hidden_size=self.hidden_size,
+            window=self.window,
+            initializer_range=self.initializer_range,
+        )
         return config

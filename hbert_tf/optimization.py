@@ -1,9 +1,19 @@
-"""The pre-training optimiser: Adam with AMSGrad and weight decay, warmup and decay schedules."""
+"""The paper's optimiser: Adam with AMSGrad and weight decay (L2 or decoupled), warmup and decay.
+
+Weight decay comes in two forms (`WEIGHT_DECAY_TYPES`):
+  l2         `torch.optim.Adam(weight_decay=wd)`: `wd * w` is added to the gradient before the
+             Adam moments (the paper's "Adam ... AMSGrad option ... 1e-4 weight decay").
+  decoupled  Keras' (AdamW) form: after the Adam step, `w -= lr * wd * w`.
+Biases and LayerNorm parameters are never decayed, as in BERT.
+"""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 SCHEDULES = ("constant", "linear", "cosine")
+WEIGHT_DECAY_TYPES = ("l2", "decoupled")
+NO_DECAY = ["bias", "gamma", "beta"]  # variable names kept free of weight decay
 
 
 @keras.saving.register_keras_serializable(package="hbert_tf")
@@ -54,6 +64,38 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+@keras.saving.register_keras_serializable(package="hbert_tf")
+class AdamL2(keras.optimizers.Adam):
+    """Adam whose weight decay is an L2 term added to the gradient before the moments, as
+    `torch.optim.Adam(weight_decay=l2_weight_decay)`; variables excluded with
+    `exclude_from_weight_decay` get none. Clipping (`global_clipnorm`) acts before the term is
+    added, as `torch.nn.utils.clip_grad_norm_` before `step()`.
+
+    Args:
+        l2_weight_decay: float. Coefficient of `w` added to each gradient.
+        **kwargs: keras.optimizers.Adam arguments (its own `weight_decay` must stay unset).
+    """
+
+    def __init__(self, l2_weight_decay=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if self.weight_decay:
+            raise ValueError("AdamL2: set l2_weight_decay, not the decoupled weight_decay")
+        self.l2_weight_decay = float(l2_weight_decay)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.l2_weight_decay and self._use_weight_decay(variable):
+            if isinstance(gradient, tf.IndexedSlices):  # embedding lookups: decay every row
+                gradient = tf.convert_to_tensor(gradient)
+            gradient = ops.add(
+                ops.cast(gradient, variable.dtype),
+                ops.multiply(ops.cast(self.l2_weight_decay, variable.dtype), variable),
+            )
+        super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "l2_weight_decay": self.l2_weight_decay}
+
+
 def make_optimizer(
     learning_rate=1e-4,
     weight_decay=1e-4,
@@ -63,20 +105,34 @@ def make_optimizer(
     clip_norm=None,
     amsgrad=True,
     loss_scale=False,
+    weight_decay_type="l2",
 ):
-    """The paper's pre-training optimiser: Adam (default betas) with AMSGrad, lr 1e-4, decay 1e-4.
+    """The paper's optimiser: Adam (default betas) with AMSGrad, lr 1e-4, L2 weight decay 1e-4.
 
-    Weight decay is Keras' decoupled form and, as in BERT, skips biases and LayerNorm parameters.
-    `loss_scale=True` wraps it for mixed_float16.
+    Args:
+        weight_decay: float. Coefficient of the decay (0: none); never on biases and LayerNorm.
+        weight_decay_type: "l2" (added to the gradient, as PyTorch's Adam) or "decoupled"
+            (Keras' AdamW form). See the module docstring.
+        clip_norm: float or None. Clip gradients to this global norm.
+        loss_scale: bool. Wrap in a LossScaleOptimizer (mixed_float16).
     """
-    optimizer = keras.optimizers.Adam(
+    if weight_decay_type not in WEIGHT_DECAY_TYPES:
+        raise ValueError(
+            f"--weight_decay_type={weight_decay_type!r}: expected one of {WEIGHT_DECAY_TYPES}"
+        )
+    if weight_decay < 0:
+        raise ValueError(f"--weight_decay={weight_decay}: expected >= 0")
+    common = dict(
         learning_rate=WarmupDecay(learning_rate, total_steps, warmup_steps, decay),
         amsgrad=amsgrad,
-        weight_decay=weight_decay or None,
         global_clipnorm=clip_norm or None,
     )
+    if weight_decay_type == "l2":
+        optimizer = AdamL2(l2_weight_decay=weight_decay, **common)
+    else:
+        optimizer = keras.optimizers.Adam(weight_decay=weight_decay or None, **common)
     if weight_decay:
-        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+        optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
     if loss_scale:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

@@ -88,7 +88,9 @@ class HBertPretrainer(keras.Model):
         self.bigram_shift_head = None
         if bigram_index is not None:
             self.bigram_shift_head = BigramShiftHead(
-                initializer_range=encoder.initializer_range, name="bigram_shift_head"
+                encoder.hidden_size,
+                initializer_range=encoder.initializer_range,
+                name="bigram_shift_head",
             )
 
         # === Functional model ===

@@ -41,24 +41,56 @@ from hbert_tf.variants import resolve_variant
 from tfrecords.vocab import load_vocab
 
 # Every setting of a run and its default: the flags of trainers.pretrain are built from this, and
-# run_pretraining takes any of them as keyword arguments (paper's optimiser settings by default).
+# run_pretraining takes any of them as keyword arguments. The defaults are the paper's BERT-base
+# pre-training; a preset (PRESETS) is applied over them and explicit settings over the preset.
 DEFAULTS = dict(
+    preset="paper",
     # model
-    config="tiny", variant="bert", mlm_layer=None, nsp_layer=None, concat="none",
+    config="base", variant="bert", mlm_layer=None, nsp_layer=None, concat="none",
     bigram_shift=None, bigram_shift_layer=None, freeze_nsp="never", init_from=None,
-    dropout=None, mlm_loss_weight=1.0, nsp_loss_weight=1.0, bigram_shift_loss_weight=1.0,
+    dropout=0.1, mlm_loss_weight=1.0, nsp_loss_weight=1.0, bigram_shift_loss_weight=1.0,
+    bigram_shift_balanced=True,
     # data
     train_data_128=None, train_data_384=None, eval_data=None, max_seq_length=[128, 384],
     max_predictions_per_seq=[20, 58], train_steps=1000, long_seq_fraction=0.1,
-    batch_size_128=32, batch_size_384=8, eval_batch_size=32, eval_batches=50, seed=12345,
+    batch_size_128=32, batch_size_384=1, eval_batch_size=32, eval_batches=50, seed=12345,
     # optimiser
-    learning_rate=1e-4, weight_decay=1e-4, warmup_steps=0, decay="constant", clip_norm=None,
+    learning_rate=1e-4, weight_decay=1e-4, weight_decay_type="l2", amsgrad=True, warmup_steps=0,
+    decay="constant", clip_norm=None,
     # execution
     strategy="default", tpu="", cpu_devices=0, mixed_precision="none", jit_compile=False,
     steps_per_execution=1,
     # output
     model_dir=None, checkpoint_every=500, eval_every=0, log_every=50,
 )  # fmt: skip
+
+# The paper's pre-training (Section 4.2): BERT-base, dropout 0.1, batch 32 at length 128 and 1 at
+# 384 (10% of the steps), Adam with default betas and AMSGrad, lr 1e-4, weight decay 1e-4 as an
+# L2 term, and nothing the paper does not name (no warmup, no decay, no clipping).
+PAPER = dict(
+    config="base", dropout=0.1, batch_size_128=32, batch_size_384=1, long_seq_fraction=0.1,
+    learning_rate=1e-4, weight_decay=1e-4, weight_decay_type="l2", amsgrad=True, warmup_steps=0,
+    decay="constant", clip_norm=None,
+)  # fmt: skip
+PRESETS = {
+    "paper": PAPER,
+    # The paper's settings on the 2-layer, 32-wide encoder: for tests and quick looks on a CPU.
+    "tiny": dict(PAPER, config="tiny"),
+}
+
+
+def resolve_settings(**settings):
+    """DEFAULTS, then the chosen preset, then `settings` (what was set explicitly).
+
+    Returns: the full settings dict.
+    """
+    unknown = sorted(set(settings) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown settings {unknown}; expected names from DEFAULTS")
+    preset = settings.get("preset", DEFAULTS["preset"])
+    if preset not in PRESETS:
+        raise ValueError(f"--preset={preset!r}: expected one of {sorted(PRESETS)}")
+    return {**DEFAULTS, **PRESETS[preset], **settings}
 
 
 def resolve_data(path, split="train"):
@@ -125,14 +157,19 @@ def _check_same_run(model_dir, encoder_config, layout):
 
 
 def run_pretraining(**settings):
-    """Runs (or resumes) pre-training; `settings` override `DEFAULTS` (the flags' names).
+    """Runs (or resumes) pre-training; `settings` override the preset over `DEFAULTS` (the flags'
+    names; see `resolve_settings`). The resolved settings are logged and kept in run_config.json.
 
     Returns: the final evaluation metrics dict (also written to metrics.json).
     """
-    unknown = sorted(set(settings) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown settings {unknown}; expected names from DEFAULTS")
-    settings = {**DEFAULTS, **settings}
+    explicit = sorted(settings)
+    settings = resolve_settings(**settings)
+    logging.info(
+        "settings (preset %s, explicitly set: %s): %s",
+        settings["preset"],
+        ", ".join(explicit) or "none",
+        json.dumps(settings, sort_keys=True),
+    )
     model_dir = settings["model_dir"]
     if not model_dir:
         raise ValueError("--model_dir is required")
@@ -195,8 +232,11 @@ def run_pretraining(**settings):
                 )
             except ValueError as e:
                 raise ValueError(f"--{flag}: {e}") from None
-    if layout.freeze.kind == "plateau" and not eval_pattern:
-        raise ValueError(f"--freeze_nsp={layout.freeze} needs --eval_data")
+    if layout.freeze.kind == "plateau" and not (eval_pattern and settings["eval_every"] > 0):
+        raise ValueError(
+            f"--freeze_nsp={layout.freeze} counts evaluations without NSP improvement: it needs "
+            "--eval_data and --eval_every > 0 (e.g. --eval_every=1000)"
+        )
     _check_same_run(model_dir, encoder_config, layout)
 
     # --- Build under the strategy ---
@@ -219,7 +259,9 @@ def run_pretraining(**settings):
             warmup_steps=settings["warmup_steps"],
             decay=settings["decay"],
             clip_norm=settings["clip_norm"],
+            amsgrad=settings["amsgrad"],
             loss_scale=settings["mixed_precision"] == "mixed_float16",
+            weight_decay_type=settings["weight_decay_type"],
         )
         optimizer.build(model.trainable_variables)
     loop = PretrainingLoop(
@@ -229,6 +271,7 @@ def run_pretraining(**settings):
         model_dir,
         loss_weights=loss_weights,
         jit_compile=settings["jit_compile"],
+        balance_bigram_shift=settings["bigram_shift_balanced"],
     )
     start = loop.restore()
     if start:

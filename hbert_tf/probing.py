@@ -526,6 +526,7 @@ class ProbeConfig:
         senteval_hidden_units: int. Hidden width of "senteval_mlp" (SentEval's default 50).
         dropout: float. Dropout after each hidden layer (SentEval's default 0).
         learning_rate: float. Adam's learning rate (1e-3 in the paper and in SentEval).
+        amsgrad: bool. Adam's AMSGrad option (the paper: on for every experiment; SentEval: off).
         batch_size: int or None. None: 32 for "mlp" (the paper), 64 for SentEval's classifiers.
         max_epochs: int. Upper bound on epochs; early stopping usually ends sooner.
         patience: int. Epochs without a better va accuracy before stopping (SentEval: 5).
@@ -540,6 +541,7 @@ class ProbeConfig:
     senteval_hidden_units: int = 50
     dropout: float = 0.0
     learning_rate: float = 1e-3
+    amsgrad: bool = True
     batch_size: int | None = None
     max_epochs: int = 100
     patience: int = 5
@@ -588,11 +590,16 @@ def build_probe(input_dim, num_classes, config, l2=0.0):
     return keras.Sequential(layers, name=f"probe_{config.classifier}")
 
 
+def probe_optimizer(config):
+    """Adam with default betas, `config.learning_rate` and `config.amsgrad`; no weight decay."""
+    return keras.optimizers.Adam(config.learning_rate, amsgrad=config.amsgrad)
+
+
 def _fit_once(features, targets, num_classes, config, seed, l2):
     keras.utils.set_random_seed(seed)
     model = build_probe(features["tr"].shape[-1], num_classes, config, l2)
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=probe_optimizer(config),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )

@@ -2,7 +2,9 @@
 
 Reading validates every question and reports problems by file and question id: missing fields,
 an `answer_start` that does not point at the answer text (the answer is dropped, never shifted),
-empty contexts. Features follow BERT's run_squad (`[CLS] question [SEP] context-window [SEP]`,
+empty contexts. A file read for evaluation (`evaluation=True`) keeps every question that has an
+id, as the official scripts score every question: a bad offset only stops an answer from being
+a training target, its text is still a gold answer. Features follow BERT's run_squad (`[CLS] question [SEP] context-window [SEP]`,
 windows `doc_stride` tokens apart, answers outside a window and impossible questions point at
 [CLS]), but tokenise with character offsets (`hbert_tf.tokenization`), so every predicted span is
 an exact slice of the context. Metrics come from the official evaluation scripts shipped in
@@ -38,6 +40,8 @@ class SquadExample:
         answers: tuple of `(text, start_char)`; every one checked: `context[start:start+len(text)]
             == text`.
         is_impossible: bool. SQuAD 2.0 unanswerable question (then `answers` is empty).
+        gold_texts: tuple of str. Every answer text of the file, offsets checked or not: what the
+            official scripts score against (None: the texts of `answers`).
     """
 
     qas_id: str
@@ -45,6 +49,11 @@ class SquadExample:
     context: str
     answers: tuple = ()
     is_impossible: bool = False
+    gold_texts: tuple | None = None
+
+    @property
+    def scored_texts(self):
+        return self.gold_texts if self.gold_texts is not None else tuple(t for t, _ in self.answers)
 
 
 class _Problems:
@@ -66,8 +75,12 @@ class _Problems:
         return {kind: len(ids) for kind, ids in self.ids.items()}
 
 
-def _parse_question(qa, context, version, source, where, problems):
-    """A SquadExample from one `qas` entry, or None (the reason is recorded in `problems`)."""
+def _parse_question(qa, context, version, source, where, problems, evaluation=False):
+    """A SquadExample from one `qas` entry, or None (the reason is recorded in `problems`).
+
+    With `evaluation`, a question with an id and gold answer texts is always kept (an empty
+    question or context gets no features and so the prediction "").
+    """
     if not isinstance(qa, dict) or "id" not in qa:
         problems.add("question without an id", where)
         return None
@@ -75,10 +88,13 @@ def _parse_question(qa, context, version, source, where, problems):
     question = qa.get("question")
     if not isinstance(question, str) or not question.strip():
         problems.add("missing or empty question", qid)
-        return None
+        if not evaluation:
+            return None
+        question = question if isinstance(question, str) else ""
     if not context.strip():
         problems.add("empty context", qid)
-        return None
+        if not evaluation:
+            return None
     is_impossible = version == "2.0" and bool(qa.get("is_impossible", False))
     if is_impossible:
         return SquadExample(qid, question, context, (), True)
@@ -86,8 +102,10 @@ def _parse_question(qa, context, version, source, where, problems):
     if not isinstance(raw_answers, list) or not raw_answers:
         problems.add("missing answers", qid)
         return None
-    answers = []
+    answers, gold_texts = [], []
     for answer in raw_answers:
+        if isinstance(answer, dict) and isinstance(answer.get("text"), str):
+            gold_texts.append(answer["text"])
         if not isinstance(answer, dict) or "text" not in answer or "answer_start" not in answer:
             problems.add("answer without text or answer_start", qid)
             continue
@@ -100,14 +118,18 @@ def _parse_question(qa, context, version, source, where, problems):
             problems.add("answer_start does not match the answer text", qid)
             continue
         answers.append((text, start))
-    if not answers:
+    if evaluation and gold_texts:
+        return SquadExample(qid, question, context, tuple(answers), False, tuple(gold_texts))
+    if not answers or not question.strip() or not context.strip():
         problems.add("no usable answer", qid)
         return None
     return SquadExample(qid, question, context, tuple(answers), False)
 
 
-def parse_squad_data(data, version, source):
+def parse_squad_data(data, version, source, evaluation=False):
     """SquadExamples from a SQuAD JSON `data` list; logs and counts what is skipped.
+
+    `evaluation=True` keeps every question with an id and answer texts (see `_parse_question`).
 
     Returns: `(examples, problem_counts)`.
     Raises: DataError naming `source` when the structure is wrong or nothing usable is left.
@@ -134,7 +156,7 @@ def parse_squad_data(data, version, source):
                 continue
             for qa in paragraph["qas"]:
                 example = _parse_question(
-                    qa, paragraph["context"], version, source, where, problems
+                    qa, paragraph["context"], version, source, where, problems, evaluation
                 )
                 if example is None:
                     continue
@@ -149,7 +171,7 @@ def parse_squad_data(data, version, source):
     return examples, problems.counts()
 
 
-def read_squad_json(path, version):
+def read_squad_json(path, version, evaluation=False):
     """Reads a SQuAD JSON file. Returns `(examples, problem_counts)`; see `parse_squad_data`."""
     try:
         with open(path, encoding="utf-8") as f:
@@ -160,10 +182,10 @@ def read_squad_json(path, version):
         raise DataError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(values, dict) or "data" not in values:
         raise DataError(f"{path}: expected a JSON object with a 'data' list (SQuAD format)")
-    return parse_squad_data(values["data"], version, str(path))
+    return parse_squad_data(values["data"], version, str(path), evaluation)
 
 
-def read_squad_tfds(version, split, data_dir=None):
+def read_squad_tfds(version, split, data_dir=None, evaluation=False):
     """Reads `squad/v1.1` or `squad/v2.0` from TFDS (downloads on first use)."""
     import tensorflow_datasets as tfds
 
@@ -184,7 +206,7 @@ def read_squad_tfds(version, split, data_dir=None):
             }
         )
     data = [{"paragraphs": [{"context": c, "qas": q} for c, q in paragraphs.items()]}]
-    return parse_squad_data(data, version, f"tfds:{name}/{split}")
+    return parse_squad_data(data, version, f"tfds:{name}/{split}", evaluation)
 
 
 def to_squad_json(examples):
@@ -194,7 +216,7 @@ def to_squad_json(examples):
             "id": e.qas_id,
             "question": e.question,
             "is_impossible": e.is_impossible,
-            "answers": [{"text": t, "answer_start": s} for t, s in e.answers],
+            "answers": [{"text": t} for t in e.scored_texts],
         }
         for e in examples
     ]
@@ -340,6 +362,9 @@ def convert_examples_to_features(
             continue
         span = None
         if is_training and not example.is_impossible:
+            if not example.answers:  # read for evaluation: no answer with a usable offset
+                problems.add("no answer with a usable offset", example.qas_id)
+                continue
             text, start = example.answers[0]
             span = answer_token_span(example.context, starts, ends, text, start)
             if span is None:

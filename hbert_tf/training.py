@@ -17,7 +17,7 @@ import tensorflow as tf
 from absl import logging
 
 from hbert_tf import names
-from hbert_tf.losses import MIN_WEIGHT, head_sums, losses_from_sums
+from hbert_tf.losses import MIN_WEIGHT, balanced_loss, head_sums, losses_from_sums
 from hbert_tf.model_dir import checkpoint_dir, make_checkpoint
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
@@ -114,7 +114,11 @@ def plan_phases(train_steps, long_seq_fraction, short, long=None):
 
 
 def summarize(sums):
-    """{"mlm_loss", "mlm_accuracy", ...} from accumulated `head_sums`."""
+    """{"mlm_loss", "mlm_accuracy", ...} from accumulated `head_sums`.
+
+    The bigram-shift head adds its class-balanced loss and accuracy (mean of the two classes'
+    recalls) and the swapped class's recall and precision (`*_swapped_recall`, `*_precision`).
+    """
     metrics = {}
     for prefix in names.HEAD_PREFIX.values():
         if f"{prefix}_loss_sum" not in sums:
@@ -122,6 +126,18 @@ def summarize(sums):
         weight = max(float(sums[f"{prefix}_weight"]), MIN_WEIGHT)
         metrics[f"{prefix}_loss"] = float(sums[f"{prefix}_loss_sum"]) / weight
         metrics[f"{prefix}_accuracy"] = float(sums[f"{prefix}_correct"]) / weight
+        if f"{prefix}_pos_weight" in sums:
+            positives = float(sums[f"{prefix}_pos_weight"])
+            true_pos = float(sums[f"{prefix}_pos_correct"])
+            negatives = float(sums[f"{prefix}_weight"]) - positives
+            recall = true_pos / max(positives, MIN_WEIGHT)
+            specificity = (float(sums[f"{prefix}_correct"]) - true_pos) / max(negatives, MIN_WEIGHT)
+            metrics[f"{prefix}_balanced_loss"] = float(balanced_loss(sums, prefix))
+            metrics[f"{prefix}_balanced_accuracy"] = 0.5 * (recall + specificity)
+            metrics[f"{prefix}_swapped_recall"] = recall
+            metrics[f"{prefix}_swapped_precision"] = true_pos / max(
+                float(sums[f"{prefix}_pred_pos"]), MIN_WEIGHT
+            )
     return metrics
 
 
@@ -134,6 +150,7 @@ class PretrainingLoop:
         strategy: tf.distribute strategy.
         model_dir: str. Where checkpoints go.
         loss_weights: dict or None. Per-head loss weights.
+        balance_bigram_shift: bool. Class-balanced bigram-shift loss (`losses.balanced_loss`).
         jit_compile: bool. XLA-compile the forward and backward pass.
         checkpoints_to_keep: int.
     """
@@ -147,11 +164,13 @@ class PretrainingLoop:
         loss_weights=None,
         jit_compile=False,
         checkpoints_to_keep=3,
+        balance_bigram_shift=True,
     ):
         self.model = model
         self.optimizer = optimizer
         self.strategy = strategy
         self.loss_weights = loss_weights or {}
+        self.balance_bigram_shift = balance_bigram_shift
         self.jit_compile = jit_compile
         # Loop state lives on the host (not mirrored) and is saved with the model.
         with tf.device("/cpu:0"):
@@ -216,7 +235,8 @@ class PretrainingLoop:
             with tf.GradientTape() as tape:
                 outputs = model(inputs, training=True)
                 sums = head_sums(labels, outputs, sample_weights)  # the loss and the metrics
-                total = losses_from_sums(sums, self.loss_weights)["total"]
+                total = losses_from_sums(sums, self.loss_weights, self.balance_bigram_shift)
+                total = total["total"]
                 scaled = optimizer.scale_loss(total / replicas)
             gradients = tape.gradient(scaled, variables)
             sums["total_loss"] = total / replicas  # the mean over replicas, once summed

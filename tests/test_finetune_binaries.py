@@ -175,6 +175,7 @@ def test_short_run_on_the_builtin_qa_set_is_well_above_chance(tmp_path):
         config="tiny",
         builtin_documents=200,
         train_steps=1200,
+        preset="bert",
         batch_size=32,
         learning_rate=5e-3,
         checkpoint_every=400,

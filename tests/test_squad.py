@@ -205,3 +205,30 @@ def test_metrics_equal_the_official_evaluation_v2(tmp_path):
         assert ours[key] == pytest.approx(official[key])
     assert ours["NoAns_exact"] == 100.0 and ours["HasAns_total"] == 3
     assert {"best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"} <= set(ours)
+
+
+def test_evaluation_scores_every_question_as_the_official_script(tmp_path, tokenizer):
+    qas = [
+        qa("ok", "who painted ?", "Márta"),
+        qa("shifted", "what colour ?", "green", start=CONTEXT.index("green") + 1),
+        qa("empty-q", "", "its mast"),
+    ]
+    path = write_squad(tmp_path / "dev.json", qas)
+    examples, problems = squad.read_squad_json(path, "1.1", evaluation=True)
+    assert [e.qas_id for e in examples] == ["ok", "shifted", "empty-q"]
+    assert problems["answer_start does not match the answer text"] == 1
+    assert examples[1].answers == () and examples[1].scored_texts == ("green",)
+    # A bad offset only stops the answer from being a training target.
+    training = squad.convert_examples_to_features(examples, tokenizer, 64, 16, 8, is_training=True)
+    assert {examples[i].qas_id for i in training.example_index} == {"ok"}
+    features = squad.convert_examples_to_features(examples, tokenizer, 64, 16, 8)
+    starts = np.random.default_rng(0).normal(size=features.input_ids.shape)
+    out = squad.postprocess(examples, features, starts, starts[:, ::-1])
+    assert set(out.predictions) == {"ok", "shifted", "empty-q"}
+    predictions = dict(out.predictions, shifted="green")  # right, though its offset is wrong
+    ours = squad.evaluate(examples, predictions, "1.1")
+    official = squad_evaluate_v1_1.evaluate(json.load(open(path))["data"], predictions)
+    assert ours["total"] == 3
+    assert ours["exact"] == pytest.approx(100 * official["exact_match"])
+    assert ours["f1"] == pytest.approx(100 * official["final_f1"])
+    assert ours["exact"] > 100 / 3 - 1e-6  # "shifted" counts as a correct answer

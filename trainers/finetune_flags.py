@@ -10,6 +10,7 @@ from absl import flags, logging
 
 from hbert_tf.finetuning import COMMON_DEFAULTS as D
 from hbert_tf.finetuning import DATA_SOURCES, MODELS, PRESETS, user_errors
+from hbert_tf.optimization import SCHEDULES, WEIGHT_DECAY_TYPES
 
 # --- Starting point and read-out (Fig. 3) ---
 flags.DEFINE_string("model_dir", None, "Fine-tuning outputs: checkpoints, logs, predictions, "
@@ -37,13 +38,19 @@ flags.DEFINE_integer("sentence_layer", None, "Block whose [CLS] is the sentence 
 flags.DEFINE_float("dropout", None, "Override the encoder's dropout rates.")
 
 # --- Optimisation ---
-flags.DEFINE_enum("preset", D["preset"], sorted(PRESETS), "paper: lr 1e-5, no weight decay, "
-                  "batch 1 (the paper's fine-tuning); default: lr 5e-5, batch 32. Explicit "
-                  "flags below override the preset.")  # fmt: skip
-flags.DEFINE_float("learning_rate", None, "Peak learning rate (linear warmup, linear decay).")
+flags.DEFINE_enum("preset", D["preset"], sorted(PRESETS), "paper: the paper's fine-tuning (Adam "
+                  "+ AMSGrad, lr 1e-5, no weight decay, batch 1, no warmup/decay/clipping); bert: "
+                  "BERT's recipe (lr 5e-5, batch 32, 10% warmup, linear decay, clipping at 1). "
+                  "Explicit flags below override the preset.")  # fmt: skip
+flags.DEFINE_float("learning_rate", None, "Peak learning rate.")
 flags.DEFINE_integer("batch_size", None, "Training batch size.")
-flags.DEFINE_float("weight_decay", None, "Decoupled weight decay (not biases/LayerNorm).")
+flags.DEFINE_float("weight_decay", None, "Weight decay (not biases/LayerNorm).")
+flags.DEFINE_enum("weight_decay_type", None, list(WEIGHT_DECAY_TYPES), "l2 (added to the "
+                  "gradient, PyTorch's Adam) or decoupled (AdamW).")  # fmt: skip
+flags.DEFINE_boolean("amsgrad", None, "Adam's AMSGrad option.")
 flags.DEFINE_float("warmup_proportion", None, "Fraction of the steps spent warming up.")
+flags.DEFINE_enum("decay", None, list(SCHEDULES), "Learning-rate decay after warmup.")
+flags.DEFINE_float("clip_norm", None, "Clip gradients to this global norm (0: no clipping).")
 flags.DEFINE_integer("train_steps", None, "Training steps; overrides --num_train_epochs.")
 flags.DEFINE_float("num_train_epochs", None, "Passes over the training features (default: 2 for "
                    "SQuAD, 3 for MultiNLI).")  # fmt: skip

@@ -13,11 +13,18 @@ import sys
 
 from absl import app, flags, logging
 
+from hbert_tf.optimization import WEIGHT_DECAY_TYPES
 from hbert_tf.pretraining_run import DEFAULTS as D
+from hbert_tf.pretraining_run import PRESETS
 from hbert_tf.training import STRATEGIES
 from hbert_tf.variants import CONCAT_MODES, VARIANTS
 
 FLAGS = flags.FLAGS
+
+flags.DEFINE_enum("preset", D["preset"], sorted(PRESETS), "paper: the paper's pre-training "
+                  "(BERT-base, dropout 0.1, batch 32 at 128 / 1 at 384, Adam + AMSGrad, lr 1e-4, L2 "
+                  "weight decay 1e-4, no warmup/decay/clipping); tiny: the same on the 2-layer test "
+                  "encoder. Flags given explicitly override the preset.")  # fmt: skip
 
 # --- Model ---
 flags.DEFINE_string("config", D["config"], "Preset (tiny, small, base) or a bert_config.json path.")
@@ -33,15 +40,18 @@ flags.DEFINE_boolean("bigram_shift", D["bigram_shift"], "Add the bigram-shift he
 flags.DEFINE_integer("bigram_shift_layer", D["bigram_shift_layer"], "Block the bigram-shift "
                      "head reads (default last).")  # fmt: skip
 flags.DEFINE_string("freeze_nsp", D["freeze_nsp"], "Lower NSP-Freeze: never, at_step:N or plateau:P "
-                    "(NSP eval accuracy not improved for P evaluations; needs --eval_data).")  # fmt: skip
+                    "(NSP eval accuracy not improved for P evaluations; needs --eval_data and "
+                    "--eval_every).")  # fmt: skip
 flags.DEFINE_string("init_from", D["init_from"], "Start from our model_dir, a keras-hub preset or a local "
                     "Hugging Face BERT directory (its vocabulary must be the data's).")  # fmt: skip
-flags.DEFINE_float("dropout", D["dropout"], "Override hidden and attention dropout of the config.")
+flags.DEFINE_float("dropout", D["dropout"], "Hidden and attention dropout (paper: 0.1).")
 flags.DEFINE_float("mlm_loss_weight", D["mlm_loss_weight"], "Weight of the MLM loss.")
 flags.DEFINE_float("nsp_loss_weight", D["nsp_loss_weight"], "Weight of the NSP loss.")
 flags.DEFINE_float(
     "bigram_shift_loss_weight", D["bigram_shift_loss_weight"], "Weight of the bigram-shift loss."
 )
+flags.DEFINE_boolean("bigram_shift_balanced", D["bigram_shift_balanced"], "Bigram-shift loss = mean "
+                     "of the in-place and swapped classes' losses (false: mean over tokens).")  # fmt: skip
 
 # --- Data ---
 flags.DEFINE_string("train_data_128", D["train_data_128"], "Short-sequence TFRecords: a folder written by "
@@ -60,8 +70,9 @@ flags.DEFINE_float("long_seq_fraction", D["long_seq_fraction"], "Fraction of ste
 flags.DEFINE_integer(
     "batch_size_128", D["batch_size_128"], "Global batch size at the short length (paper: 32)."
 )
-flags.DEFINE_integer("batch_size_384", D["batch_size_384"], "Global batch size at the long length (paper: 1; our "
-                     "default keeps tokens per step close to the short phase's).")  # fmt: skip
+flags.DEFINE_integer(
+    "batch_size_384", D["batch_size_384"], "Global batch size at the long length (paper: 1)."
+)
 flags.DEFINE_integer("eval_batch_size", D["eval_batch_size"], "Evaluation batch size.")
 flags.DEFINE_integer(
     "eval_batches", D["eval_batches"], "Most batches per evaluation (0: the whole eval set)."
@@ -71,8 +82,12 @@ flags.DEFINE_integer("seed", D["seed"], "Seed of initialisation and shuffling.")
 # --- Optimiser ---
 flags.DEFINE_float("learning_rate", D["learning_rate"], "Peak learning rate (paper: 1e-4).")
 flags.DEFINE_float(
-    "weight_decay", D["weight_decay"], "Decoupled weight decay, not on biases/LayerNorm."
+    "weight_decay", D["weight_decay"], "Weight decay (paper: 1e-4), not on biases/LayerNorm."
 )
+flags.DEFINE_enum("weight_decay_type", D["weight_decay_type"], WEIGHT_DECAY_TYPES, "l2: added to "
+                  "the gradient before the Adam moments (PyTorch's Adam, the paper); decoupled: "
+                  "AdamW's w -= lr * wd * w.")  # fmt: skip
+flags.DEFINE_boolean("amsgrad", D["amsgrad"], "Adam's AMSGrad option (paper: on).")
 flags.DEFINE_integer("warmup_steps", D["warmup_steps"], "Linear warmup steps.")
 flags.DEFINE_enum("decay", D["decay"], ["constant", "linear", "cosine"], "Decay after warmup.")
 flags.DEFINE_float("clip_norm", D["clip_norm"], "Clip gradients to this global norm.")
@@ -95,7 +110,8 @@ flags.DEFINE_integer(
 flags.DEFINE_string("model_dir", D["model_dir"], "Checkpoints, run_config.json, vocab.txt, TensorBoard "
                     "logs and metrics.json.")  # fmt: skip
 flags.DEFINE_integer("checkpoint_every", D["checkpoint_every"], "Save a checkpoint every N steps.")
-flags.DEFINE_integer("eval_every", D["eval_every"], "Evaluate every N steps (0: only at the end).")
+flags.DEFINE_integer("eval_every", D["eval_every"], "Evaluate every N steps (0: only at the end; "
+                     "--freeze_nsp=plateau:P needs N > 0).")  # fmt: skip
 flags.DEFINE_integer("log_every", D["log_every"], "Log training metrics every N steps.")
 
 
@@ -110,12 +126,12 @@ def _int_pair(values, flag):
 
 
 def settings_from_flags():
-    """The run's settings as a plain dict (what run_config.json records)."""
-    settings = {name: FLAGS[name].value for name in D}
-    settings["max_seq_length"] = _int_pair(FLAGS.max_seq_length, "max_seq_length")
-    settings["max_predictions_per_seq"] = _int_pair(
-        FLAGS.max_predictions_per_seq, "max_predictions_per_seq"
-    )
+    """The flags given on the command line, as settings; the rest come from the preset and
+    DEFAULTS (`pretraining_run.resolve_settings`)."""
+    settings = {name: FLAGS[name].value for name in D if FLAGS[name].present}
+    for name in ("max_seq_length", "max_predictions_per_seq"):
+        if name in settings:
+            settings[name] = _int_pair(settings[name], name)
     return settings
 
 
