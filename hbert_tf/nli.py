@@ -108,11 +108,27 @@ def read_nli_tfds(split, data_dir=None):
     import tensorflow_datasets as tfds
 
     records = tfds.as_numpy(tfds.load(TFDS_NAME, split=TFDS_SPLITS[split], data_dir=data_dir))
-    examples = [
-        NliExample(f"{split}-{i}", r["premise"].decode(), r["hypothesis"].decode(), int(r["label"]))
-        for i, r in enumerate(records)
-    ]
-    return examples, {}
+    return examples_from_records(
+        ((f"{split}-{i}", r["premise"].decode(), r["hypothesis"].decode(), int(r["label"]))
+         for i, r in enumerate(records)),
+        f"tfds:{TFDS_NAME}/{split}",
+    )  # fmt: skip
+
+
+def examples_from_records(records, source):
+    """NliExamples from `(pair_id, premise, hypothesis, label id)`; a label outside LABELS
+    (TFDS' -1: no consensus, GLUE's "-") is skipped and counted. Returns `(examples, counts)`."""
+    examples, skipped = [], collections.Counter()
+    for pair_id, premise, hypothesis, label in records:
+        if not 0 <= label < len(LABELS):
+            skipped["no consensus label"] += 1
+            continue
+        examples.append(NliExample(pair_id, premise, hypothesis, label))
+    for kind, count in skipped.items():
+        logging.warning("%s: skipped %d pairs (%s)", source, count, kind)
+    if not examples:
+        raise DataError(f"{source}: no usable NLI pairs")
+    return examples, dict(skipped)
 
 
 def encode_pairs(examples, tokenizer, max_seq_length=128):

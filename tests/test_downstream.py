@@ -121,3 +121,35 @@ def test_fasttext_vectors_trained_on_task_text_cover_the_vocabulary():
     assert matrix.shape == (9, 8) and np.all(np.isfinite(matrix))
     assert np.abs(matrix[8]).sum() > 0  # subword n-grams give unseen entries a vector
     assert ops.convert_to_numpy(ops.sum(matrix)) != 0
+
+
+@pytest.mark.parametrize("concat", ["none", "cls"])
+def test_lower_mask_read_out_takes_tokens_below_the_last_block(concat):
+    """Lower Mask (MLM on block 0 of 3, NSP on top): the span head reads block 0's tokens and the
+    [CLS] of the top block, so a read-out that always used the last block would differ."""
+    encoder = tiny_encoder(num_hidden_layers=3)
+    layout = resolve_variant("lower_mask", 3, mlm_layer=0, concat=concat)
+    pretrainer = HBertPretrainer.from_layout(encoder, layout)
+    read_out = downstream.resolve_read_out(3, pretrainer.layout)
+    assert read_out == downstream.ReadOut(token_layer=0, sentence_layer=2, concat=concat)
+    inputs = encoder_inputs()
+    hidden = hidden_states(encoder, inputs)
+    assert np.abs(hidden["layer_0"] - hidden["layer_2"]).max() > 1e-2
+    span = downstream.SpanModel(encoder, read_out, pretrainer.nsp_head)
+    tokens = hidden["layer_0"]  # the MLM level
+    if concat == "cls":  # the NSP level's [CLS]: the last block here
+        extra = hidden["layer_2"][:, 0]
+        tokens = np.concatenate([tokens, np.repeat(extra[:, None], tokens.shape[1], 1)], -1)
+    kernel, bias = span.classifier.get_weights()
+    mask = inputs[names.INPUT_MASK] == 1
+    np.testing.assert_allclose(
+        np.asarray(span(inputs)[downstream.START_LOGITS])[mask],
+        (tokens @ kernel + bias)[..., 0][mask],
+        atol=1e-5,
+    )
+    sentence = downstream.SentenceClassifier(encoder, read_out, 3, pretrainer.nsp_head)
+    pooled = np.asarray(pretrainer.nsp_head(hidden["layer_2"][:, 0])["pooled"])
+    kernel, bias = sentence.classifier.get_weights()
+    np.testing.assert_allclose(
+        np.asarray(sentence(inputs)[downstream.LOGITS]), pooled @ kernel + bias, atol=1e-5
+    )

@@ -71,3 +71,10 @@ def test_builtin_nli_has_all_labels_and_held_out_topics(tmp_path):
     assert genres <= set(builtin_tasks.HELD_OUT_TOPICS)
     assert not {json.loads(line)["genre"] for line in open(train)} & genres
     nli.read_nli_file(matched)
+
+
+def test_records_without_a_consensus_label_are_skipped_as_glue_does():
+    records = [("a", "p .", "h .", 0), ("b", "p .", "h .", -1), ("c", "p .", "h .", 2)]
+    examples, skipped = nli.examples_from_records(records, "tfds:multi_nli/dev_matched")
+    assert [(e.pair_id, e.label) for e in examples] == [("a", 0), ("c", 2)]
+    assert skipped == {"no consensus label": 1}

@@ -91,3 +91,32 @@ def test_bad_weight_decay_settings():
         make_optimizer(weight_decay_type="adamw")
     with pytest.raises(ValueError, match="weight_decay=-1"):
         make_optimizer(weight_decay=-1)
+
+
+def test_pretraining_presets_and_explicit_settings():
+    from hbert_tf.pretraining_run import resolve_settings
+
+    paper = resolve_settings()  # what `python -m trainers.pretrain` runs without flags
+    assert paper["preset"] == "paper" and paper["config"] == "base" and paper["dropout"] == 0.1
+    assert (paper["batch_size_128"], paper["batch_size_384"]) == (32, 1)
+    assert (paper["learning_rate"], paper["weight_decay"]) == (1e-4, 1e-4)
+    assert paper["weight_decay_type"] == "l2" and paper["amsgrad"]
+    assert (paper["warmup_steps"], paper["decay"], paper["clip_norm"]) == (0, "constant", None)
+    tiny = resolve_settings(preset="tiny", learning_rate=1e-3, weight_decay_type="decoupled")
+    assert tiny["config"] == "tiny" and tiny["batch_size_384"] == 1
+    assert tiny["learning_rate"] == 1e-3 and tiny["weight_decay_type"] == "decoupled"
+    with pytest.raises(ValueError, match="--preset='huge'"):
+        resolve_settings(preset="huge")
+
+
+def test_finetuning_presets_name_only_what_the_paper_names():
+    from hbert_tf.finetuning import resolve_settings
+
+    base = dict(model_dir="m", model="bert", init_from="none")
+    paper = resolve_settings(base)  # the default preset
+    assert (paper["learning_rate"], paper["batch_size"], paper["weight_decay"]) == (1e-5, 1, 0.0)
+    assert paper["amsgrad"] and paper["weight_decay_type"] == "l2"
+    assert (paper["warmup_proportion"], paper["decay"], paper["clip_norm"]) == (0.0, "constant", 0)
+    bert = resolve_settings(dict(base, preset="bert", batch_size=8))
+    assert (bert["learning_rate"], bert["batch_size"], bert["decay"]) == (5e-5, 8, "linear")
+    assert not bert["amsgrad"] and bert["clip_norm"] == 1.0

@@ -185,3 +185,41 @@ def test_bad_layer_index_names_the_field():
     with pytest.raises(ValueError, match="needs an NSP head"):
         HBertPretrainer(tiny_encoder(), nsp_layer=None, concat="cls")
     assert tiny_config().num_hidden_layers == 2
+
+
+def test_bigram_shift_balanced_loss_and_metrics_by_hand():
+    from hbert_tf.losses import head_sums
+    from hbert_tf.training import summarize
+
+    key = names.BIGRAM_SHIFT_LOGITS
+    labels = np.array([[0, 0, 0, 1, 1, 0]], "int32")
+    weights = np.array([[1, 1, 1, 1, 1, 0]], "float32")  # the last token is padding
+    logits = np.array([[[2, 0], [0, 1], [1, 0], [0, 3], [1, 0], [0, 5]]], "float32")
+    nll = -np.log(np.exp(logits) / np.exp(logits).sum(-1, keepdims=True))
+    nll = np.take_along_axis(nll, labels[..., None], -1)[..., 0]
+    balanced = 0.5 * (nll[0, 3:5].mean() + nll[0, :3].mean())
+    losses = pretraining_losses({key: labels}, {key: logits}, {key: weights})
+    np.testing.assert_allclose(losses[key], balanced, rtol=1e-6)
+    plain = pretraining_losses({key: labels}, {key: logits}, {key: weights}, None, False)
+    np.testing.assert_allclose(plain[key], nll[0, :5].mean(), rtol=1e-6)
+    metrics = summarize({k: np.asarray(v) for k, v in head_sums(
+        {key: labels}, {key: logits}, {key: weights}).items()})  # fmt: skip
+    # Predicted: 0 1 0 1 0 (padding ignored): in place 2/3 right, swapped 1/2 found, 1 of the 2
+    # "swapped" answers right.
+    assert metrics["bigram_shift_accuracy"] == pytest.approx(3 / 5)
+    assert metrics["bigram_shift_balanced_accuracy"] == pytest.approx(0.5 * (2 / 3 + 1 / 2))
+    assert metrics["bigram_shift_swapped_recall"] == pytest.approx(1 / 2)
+    assert metrics["bigram_shift_swapped_precision"] == pytest.approx(1 / 2)
+    assert metrics["bigram_shift_balanced_loss"] == pytest.approx(float(balanced), rel=1e-6)
+
+
+def test_bigram_shift_head_reads_each_token_with_its_neighbours():
+    from hbert_tf.heads import BigramShiftHead
+
+    head = BigramShiftHead(8, window=1)
+    sequence = np.random.default_rng(0).normal(size=(1, 6, 4)).astype("float32")
+    base = np.asarray(head(sequence))
+    changed = sequence.copy()
+    changed[0, 3] += 1.0  # token 3 moves: tokens 2, 3, 4 see it, the others do not
+    moved = np.abs(np.asarray(head(changed)) - base).max(-1)[0]
+    assert (moved > 1e-6).tolist() == [False, False, True, True, True, False]

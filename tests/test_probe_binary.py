@@ -61,6 +61,14 @@ def test_probe_two_models_two_layers_writes_table_json_chart_cache(setup):
         assert os.path.getsize(root / "out" / name) > 0
     cached = [f for _, _, files in os.walk(root / "out" / "cache") for f in files]
     assert len(cached) == 4 and all(f.endswith(".npz") for f in cached)
+    # The paper's preset, with the explicitly given --layer overriding its "nsp".
+    with open(root / "out" / "probe_settings.json") as f:
+        settings = json.load(f)
+    assert settings["preset"] == "paper" and settings["layer"] == ["nsp", "embeddings"]
+    probe = settings["probe"]
+    assert (probe["classifier"], probe["hidden_units"], probe["hidden_layers"]) == ("mlp", 128, 2)
+    assert (probe["learning_rate"], probe["amsgrad"], probe["batch_size"]) == (1e-3, True, 32)
+    assert "probe settings:" in result.stderr
 
 
 @pytest.mark.slow

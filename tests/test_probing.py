@@ -282,3 +282,10 @@ def test_probe_models_writes_json_per_probe(tmp_path, word_task):
     assert "no NSP head" in saved["results"][0]["layer_note"]
     assert saved["results"] == json.loads(json.dumps(records))
     assert collections.Counter(r["code"] for r in records) == {"WC": 2}
+
+
+def test_the_papers_probe_uses_adam_with_amsgrad_and_default_betas():
+    optimizer = probing.probe_optimizer(probing.ProbeConfig())
+    assert optimizer.amsgrad and (optimizer.beta_1, optimizer.beta_2) == (0.9, 0.999)
+    assert float(optimizer.learning_rate) == pytest.approx(1e-3) and not optimizer.weight_decay
+    assert not probing.probe_optimizer(probing.ProbeConfig(amsgrad=False)).amsgrad

@@ -51,7 +51,7 @@ def pretraining_settings(name, data_dir, model_dir, train_steps):
     """Overrides of `pretraining_run.DEFAULTS` for one demo variant: tuned for a fast, visible
     result on the tiny preset (the defaults are the paper's settings)."""
     return dict(
-        config="tiny",
+        preset="tiny",
         dropout=0.0,
         train_data_128=os.path.join(data_dir, "seq128"),
         train_data_384=os.path.join(data_dir, "seq384"),
@@ -115,7 +115,7 @@ def chance_levels(eval_pattern):
     """Majority-class accuracies on the held-out data: what a model without learning gets.
 
     MLM: always predicting the most frequent masked token; NSP: the majority label; bigram
-    shift: always "in place" over the scored tokens.
+    shift: always "in place" over the scored tokens (balanced accuracy 0.5, swapped recall 0).
     """
     import tensorflow as tf
 
@@ -153,6 +153,8 @@ def chance_levels(eval_pattern):
     if has_swaps:
         swapped = np.concatenate(swapped)
         levels["bigram_shift_accuracy"] = 1 - swapped.mean()
+        levels["bigram_shift_balanced_accuracy"] = 0.5
+        levels["bigram_shift_swapped_recall"] = 0.0
     return {k: float(v) for k, v in levels.items()}
 
 
@@ -161,6 +163,9 @@ COLUMNS = (
     ("mlm_loss", "MLM loss"),
     ("nsp_accuracy", "NSP acc"),
     ("bigram_shift_accuracy", "BS acc"),
+    ("bigram_shift_balanced_accuracy", "BS bal. acc"),
+    ("bigram_shift_swapped_recall", "BS swap recall"),
+    ("bigram_shift_swapped_precision", "BS swap prec."),
 )
 
 

@@ -213,3 +213,60 @@ def test_record_framing_and_example_bytes_match_tensorflow(tmp_path):
     with tf.io.TFRecordWriter(str(path)) as writer:
         writer.write(data)
     assert path.read_bytes() == tfrecord_io.frame_record(data)
+
+
+def _word(index):
+    """A letters-only word unique to `index` (one WordPiece token in the vocabulary below)."""
+    letters = ""
+    while True:
+        index, digit = divmod(index, 26)
+        letters += chr(97 + digit)
+        if not index:
+            return "w" + letters
+
+
+def test_nsp_pairs_match_the_corpus(tmp_path, read_examples):
+    """Label 0: B is the text that follows A in A's document; label 1: B comes from another
+    document. Every token of the corpus is unique, so each one names its document and place."""
+    from tfrecords.create_pretraining_data import create_pretraining_data
+    from tfrecords.vocab import Vocab
+
+    num_documents, sentences, words = 40, 6, 3  # 18 tokens per document < 61: no truncation of
+    place = {}  # a real-next pair (chunks end at the document's end)
+    lines = []
+    for d in range(num_documents):
+        for s in range(sentences):
+            sentence = []
+            for w in range(words):
+                index = (d * sentences + s) * words + w
+                place[_word(index)] = (d, s * words + w)
+                sentence.append(_word(index))
+            lines.append(" ".join(sentence))
+        lines.append("")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(lines) + "\n")
+    vocab = Vocab(list(names.SPECIAL_TOKENS) + sorted(place))
+    vocab.write(tmp_path / "vocab.txt")
+    create_pretraining_data(
+        str(tmp_path / "data"), vocab_file=str(tmp_path / "vocab.txt"), input_file=str(corpus),
+        input_format="bert", max_seq_length=SEQ, max_predictions_per_seq=PREDICTIONS,
+        dupe_factor=3, short_seq_prob=0.0, random_seed=5,
+    )  # fmt: skip
+    examples = read_examples(f"{tmp_path}/data/train-*.tfrecord")
+    labels = [example[names.NEXT_SENTENCE_LABELS][0] for example in examples]
+    assert 0.3 < np.mean(labels) < 0.7, np.mean(labels)
+    for example, label in zip(examples, labels):
+        ids = _restore(example)
+        segments = example[names.SEGMENT_IDS]
+        words = [(vocab.tokens[i], s) for i, s in zip(ids, segments)]
+        words = [(place[t], s) for t, s in words if t in place]  # not [CLS], [SEP], padding
+        a = [p for p, s in words if s == 0]
+        b = [p for p, s in words if s == 1]
+        assert a and b
+        for segment in (a, b):  # each segment is one contiguous run of one document
+            assert {d for d, _ in segment} == {segment[0][0]}
+            assert [p for _, p in segment] == list(range(segment[0][1], segment[-1][1] + 1))
+        if label == 0:  # B continues A in the same document
+            assert b[0][0] == a[0][0] and b[0][1] == a[-1][1] + 1, (a, b)
+        else:  # B comes from another document
+            assert b[0][0] != a[0][0], (a, b)
