@@ -29,6 +29,7 @@ from absl import logging
 from hbert_tf import downstream, nli, squad
 from hbert_tf.config import get_config
 from hbert_tf.encoder import HBertEncoder
+from hbert_tf.errors import UserError
 from hbert_tf.heads import NextSentenceHead
 from hbert_tf.model_dir import RUN_CONFIG, load_pretrainer, read_run_config, write_json_atomic
 from hbert_tf.optimization import make_optimizer
@@ -107,7 +108,7 @@ DATA_SOURCES = ("files", "tfds", "builtin")
 _RUN_IDENTITY = ("task", "init_from", "model", "config", "concat", "token_layer", "sentence_layer")
 
 
-class FinetuneError(ValueError):
+class FinetuneError(UserError):
     """Bad flag, input or model directory; binaries print it as one line and exit non-zero."""
 
 
