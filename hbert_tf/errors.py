@@ -59,7 +59,7 @@ _OS_EXPECTED = {
 
 
 def _flag_naming(path):
-    """'--name=value' of the flag whose value is `path` or a folder above it, else ''."""
+    """`path`, named by the flag whose value it is (or lies under): '--name=value[: path]'."""
     path = os.path.normpath(str(path))
     for name in flags.FLAGS:
         value = flags.FLAGS[name].value
@@ -67,9 +67,11 @@ def _flag_naming(path):
         for v in values:
             if isinstance(v, str) and v and "*" not in v:
                 v_norm = os.path.normpath(v)
-                if path == v_norm or path.startswith(v_norm.rstrip(os.sep) + os.sep):
-                    return f"--{name}={v}: "
-    return ""
+                if path == v_norm:
+                    return f"--{name}={v}"
+                if path.startswith(v_norm.rstrip(os.sep) + os.sep):
+                    return f"--{name}={v}: {path}"
+    return str(path)
 
 
 def describe(error):
@@ -79,7 +81,7 @@ def describe(error):
             (text for kind, text in _OS_EXPECTED.items() if isinstance(error, kind)),
             error.strerror or str(error),
         )
-        return f"{_flag_naming(error.filename)}{error.filename}: {expected}"
+        return f"{_flag_naming(error.filename)}: {expected}"
     message = getattr(error, "message", None) or str(error) or type(error).__name__
     return " ".join(message.split())  # one line, whatever TensorFlow put in it
 

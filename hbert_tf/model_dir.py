@@ -80,14 +80,14 @@ def restore_newest_readable(checkpoint, directory, partial=False):
 
     Args:
         checkpoint: tf.train.Checkpoint to restore into (its objects already built).
-        directory: str. A folder with a `checkpoint` state file, or one checkpoint path
-            (`.../ckpt-N`: that one only, no fall-back).
+        directory: str. A folder with a `checkpoint` state file (or none yet), or one checkpoint
+            path (`.../ckpt-N`: that one only, no fall-back).
         partial: bool. Objects of the checkpoint may be left unused (optimizer slots, step).
 
     Returns: the path restored, or None when there is no checkpoint.
     Raises: UserError naming the checkpoints when none can be read or one does not match.
     """
-    if tf.io.gfile.isdir(directory):
+    if not tf.io.gfile.exists(f"{directory}.index"):  # a folder (or none yet)
         state = tf.train.get_checkpoint_state(directory)
         if state is None:
             return None
@@ -132,6 +132,8 @@ def load_pretrainer(model_dir, checkpoint=None, **encoder_overrides):
     encoder_config, layout, values = read_run_config(model_dir)
     if encoder_overrides:
         encoder_config = encoder_config.replace(**encoder_overrides)
+    if checkpoint is not None and not tf.io.gfile.exists(f"{checkpoint}.index"):
+        raise ValueError(f"--checkpoint={checkpoint}: no such checkpoint (no {checkpoint}.index)")
     if checkpoint is None and latest_checkpoint(model_dir) is None:
         raise ValueError(f"{model_dir}: no checkpoint found under {checkpoint_dir(model_dir)}")
     pretrainer = build_pretrainer(encoder_config, layout)
