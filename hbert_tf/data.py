@@ -20,6 +20,7 @@ Example:
 
 import json
 import os
+import re
 import struct
 
 import tensorflow as tf
@@ -74,17 +75,22 @@ def find_damaged_file(files):
             for _ in tf.data.TFRecordDataset(path):
                 pass
         except tf.errors.OpError as e:
-            return path, " ".join(e.message.split())
+            return path, _short_message(e)
     return None
+
+
+def _short_message(error):
+    """TensorFlow's error message on one line, without its function-node and op decorations."""
+    message = re.sub(r"\{\{function_node [^}]*\}\}", "", error.message)
+    message = re.sub(r"\s*\[Op:.*$", "", message, flags=re.S)
+    return " ".join(message.split())
 
 
 def damaged_data_error(file_pattern, error):
     """A UserError naming the damaged file among `file_pattern`'s (after `error` while reading)."""
     found = find_damaged_file(_files(file_pattern))
     if found is None:
-        return UserError(
-            f"{file_pattern}: data could not be read ({' '.join(error.message.split())})"
-        )
+        return UserError(f"{file_pattern}: data could not be read ({_short_message(error)})")
     path, message = found
     return UserError(f"{path}: damaged TFRecord file ({message}); replace or remove it")
 
