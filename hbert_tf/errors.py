@@ -155,16 +155,24 @@ def check_output_file(path, flag):
 
 
 def check_output_dir(path, flag):
-    """Raises UserError unless `path` is a folder or can be created as one."""
+    """Raises UserError unless `path` is a folder or can be created as one (tried, then undone)."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError(f"--{flag}={path}: is a file; expected a folder")
     ancestor = os.path.abspath(path)
     while not os.path.exists(ancestor):
-        ancestor = os.path.dirname(ancestor)
+        top, ancestor = ancestor, os.path.dirname(ancestor)
     if not os.path.isdir(ancestor):
         raise UserError(f"--{flag}={path}: {ancestor} is a file; expected a folder")
     if not os.access(ancestor, os.W_OK):
         raise UserError(f"--{flag}={path}: cannot write in {ancestor}")
+    if ancestor != os.path.abspath(path):
+        try:
+            os.makedirs(path)
+        except OSError as e:
+            raise UserError(
+                f"--{flag}={path}: cannot create it in {ancestor} ({e.strerror})"
+            ) from None
+        shutil.rmtree(top)
 
 
 def check_input_file(path, flag):

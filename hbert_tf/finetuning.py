@@ -41,7 +41,6 @@ from hbert_tf.model_dir import (
 from hbert_tf.optimization import make_optimizer
 from hbert_tf.tokenization import OffsetTokenizer, check_vocab_matches
 from tfrecords import builtin_tasks
-from tfrecords.errors import DataError
 from tfrecords.vocab import Vocab, load_vocab
 
 FINETUNE_CONFIG = "finetune_config.json"
@@ -475,11 +474,6 @@ def write_metrics(settings, metrics):
     path = os.path.join(settings["model_dir"], METRICS)
     write_json_atomic(path, metrics)
     logging.info("metrics written to %s: %s", path, json.dumps(metrics, sort_keys=True))
-
-
-def user_errors():
-    """The exception types a binary reports as one line."""
-    return (FinetuneError, DataError, ValueError, FileNotFoundError)
 
 
 def _builtin_dir(settings):
