@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -383,6 +384,7 @@ def fit_or_restore(model, dataset, num_examples, settings, losses, metrics=None,
     if losses_seen and not np.isfinite(losses_seen[-1]):
         raise FinetuneError("the training loss became NaN or infinite; try a lower --learning_rate")
     manager.save()
+    shutil.rmtree(backup_dir, ignore_errors=True)  # kept after a finished interrupted interval
     return {"train_steps": total, "final_loss": float(losses_seen[-1]) if losses_seen else None}
 
 
