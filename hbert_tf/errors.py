@@ -18,8 +18,11 @@ import sys
 from absl import flags
 
 # Files that make an output folder worth keeping after a failure: a TensorFlow checkpoint index
-# (a resume point) and the manifest of a pre-training data folder (generation resumes from it).
-_WORK_FILES = ("checkpoint", "manifest.json")
+# or a Keras backup (resume points), the manifest of a pre-training data folder (generation
+# resumes from it), results written as a run goes (probing.json) or when it ended (metrics.json).
+_WORK_FILES = (
+    "checkpoint", "training_metadata.json", "manifest.json", "probing.json", "metrics.json",
+)  # fmt: skip
 
 
 class UserError(ValueError):
@@ -87,7 +90,7 @@ def describe(error):
 
 
 def holds_work(path):
-    """True when `path` (a folder) holds a checkpoint index or a data manifest."""
+    """True when `path` (a folder) holds one of `_WORK_FILES` (a resume point or results)."""
     for _, _, files in os.walk(path):
         if any(name in files for name in _WORK_FILES):
             return True
@@ -124,7 +127,7 @@ def main_entry(main, outputs=()):
         except Interrupted as e:
             _fail(describe(e), e.exit_code, [])
         except KeyboardInterrupt:
-            _fail("interrupted (Ctrl-C); rerun the same command to start again", 130, new)
+            _fail("interrupted (Ctrl-C); rerun the same command to resume (or start again)", 130, new)
         except user_error_types() as e:
             _fail(describe(e), 1, new)
         except SystemExit as e:

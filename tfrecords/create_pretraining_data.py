@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import sys
 
 from absl import app, flags, logging
@@ -548,13 +549,18 @@ def create_pretraining_data(
     return manifests[0] if len(lengths) == 1 else manifests
 
 
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_tasks(tasks, num_workers):
     """Runs tasks inline (one worker) or in a process pool; yields (task, stats) as they end."""
     if num_workers == 1 or len(tasks) <= 1:
         yield from map(_run_task, tasks)
         return
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold TF threads
-    with context.Pool(min(num_workers, len(tasks))) as pool:
+    # Workers ignore Ctrl-C: the main process reports it in one line and the pool is terminated.
+    with context.Pool(min(num_workers, len(tasks)), initializer=_ignore_sigint) as pool:
         yield from pool.imap_unordered(_run_task, tasks)
 
 
