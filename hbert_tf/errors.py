@@ -127,7 +127,9 @@ def main_entry(main, outputs=()):
         except Interrupted as e:
             _fail(describe(e), e.exit_code, [])
         except KeyboardInterrupt:
-            _fail("interrupted (Ctrl-C); rerun the same command to resume (or start again)", 130, new)
+            _fail(
+                "interrupted (Ctrl-C); rerun the same command to resume (or start again)", 130, new
+            )
         except user_error_types() as e:
             _fail(describe(e), 1, new)
         except SystemExit as e:
