@@ -20,10 +20,14 @@ Example:
 
 import json
 import os
+import re
+import struct
 
 import tensorflow as tf
+from google.protobuf import message
 
 from hbert_tf import names
+from hbert_tf.errors import UserError
 
 MANIFEST = "manifest.json"
 
@@ -36,7 +40,59 @@ def _files(file_pattern):
             files.extend(sorted(tf.io.gfile.glob(part.strip())))
     if not files:
         raise ValueError(f"no TFRecord file matches {file_pattern!r}")
+    for path in files:
+        check_tfrecord_framing(path)
     return files
+
+
+def check_tfrecord_framing(path):
+    """Raises UserError naming `path` unless it is a file whose first record header fits in it.
+
+    A TFRecord starts with the record length (uint64 little-endian), a CRC, the record and
+    another CRC; text, JSON or an empty file fail this at once (cheap: 12 bytes read).
+    """
+    if tf.io.gfile.isdir(path):
+        raise UserError(f"{path}: is a folder; expected TFRecord files")
+    size = tf.io.gfile.stat(path).length
+    with tf.io.gfile.GFile(path, "rb") as f:
+        header = f.read(12)
+    if size == 0:
+        raise UserError(f"{path}: is empty; expected a TFRecord file")
+    if len(header) < 12 or struct.unpack("<Q", header[:8])[0] + 16 > size:
+        raise UserError(
+            f"{path}: not a TFRecord file (or cut short); pass only the .tfrecord shards "
+            "(a data folder, or a pattern such as dir/train-*.tfrecord)"
+        )
+
+
+def find_damaged_file(files):
+    """(path, message) of the first file in `files` that cannot be read to its end, or None.
+
+    Reads every record (slow on big data): used only after a read already failed.
+    """
+    for path in files:
+        try:
+            for _ in tf.data.TFRecordDataset(path):
+                pass
+        except tf.errors.OpError as e:
+            return path, _short_message(e)
+    return None
+
+
+def _short_message(error):
+    """TensorFlow's error message on one line, without its function-node and op decorations."""
+    message = re.sub(r"\{\{function_node [^}]*\}\}", "", error.message)
+    message = re.sub(r"\s*\[Op:.*$", "", message, flags=re.S)
+    return " ".join(message.split())
+
+
+def damaged_data_error(file_pattern, error):
+    """A UserError naming the damaged file among `file_pattern`'s (after `error` while reading)."""
+    found = find_damaged_file(_files(file_pattern))
+    if found is None:
+        return UserError(f"{file_pattern}: data could not be read ({_short_message(error)})")
+    path, message = found
+    return UserError(f"{path}: damaged TFRecord file ({message}); replace or remove it")
 
 
 def _manifest(files):
@@ -56,7 +112,10 @@ def _manifest(files):
 
 def _feature_lengths(record, path):
     """{feature name: length} of one serialized tf.train.Example."""
-    example = tf.train.Example.FromString(record)
+    try:
+        example = tf.train.Example.FromString(record)
+    except message.DecodeError:
+        raise UserError(f"{path}: records are not tf.train.Example protos") from None
     lengths = {}
     for name, feature in example.features.feature.items():
         kind = feature.WhichOneof("kind")
@@ -68,8 +127,12 @@ def _feature_lengths(record, path):
 
 
 def _first_record(path):
-    for record in tf.data.TFRecordDataset(path).take(1):
-        return record.numpy()
+    try:
+        for record in tf.data.TFRecordDataset(path).take(1):
+            return record.numpy()
+    except tf.errors.OpError as e:
+        message = " ".join(e.message.split())
+        raise UserError(f"{path}: not a readable TFRecord file ({message})") from None
     raise ValueError(f"{path}: the file holds no records")
 
 
@@ -92,8 +155,11 @@ def inspect_pretraining_data(file_pattern, max_records=1000):
     if max_records:
         dataset = tf.data.TFRecordDataset(files).take(max_records)
         spec = {names.INPUT_IDS: tf.io.FixedLenFeature([lengths[names.INPUT_IDS]], tf.int64)}
-        for batch in dataset.batch(256).map(lambda r: tf.io.parse_example(r, spec)):
-            max_id = max(max_id, int(tf.reduce_max(batch[names.INPUT_IDS])))
+        try:
+            for batch in dataset.batch(256).map(lambda r: tf.io.parse_example(r, spec)):
+                max_id = max(max_id, int(tf.reduce_max(batch[names.INPUT_IDS])))
+        except tf.errors.DataLossError as e:
+            raise damaged_data_error(files, e) from None
     num_records = None
     if manifest:
         split = os.path.basename(files[0]).split("-")[0]

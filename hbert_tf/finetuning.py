@@ -20,6 +20,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -29,12 +30,18 @@ from absl import logging
 from hbert_tf import downstream, nli, squad
 from hbert_tf.config import get_config
 from hbert_tf.encoder import HBertEncoder
+from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
 from hbert_tf.heads import NextSentenceHead
-from hbert_tf.model_dir import RUN_CONFIG, load_pretrainer, read_run_config, write_json_atomic
+from hbert_tf.model_dir import (
+    RUN_CONFIG,
+    load_pretrainer,
+    read_run_config,
+    restore_newest_readable,
+    write_json_atomic,
+)
 from hbert_tf.optimization import make_optimizer
 from hbert_tf.tokenization import OffsetTokenizer, check_vocab_matches
 from tfrecords import builtin_tasks
-from tfrecords.errors import DataError
 from tfrecords.vocab import Vocab, load_vocab
 
 FINETUNE_CONFIG = "finetune_config.json"
@@ -131,7 +138,7 @@ DATA_SOURCES = ("files", "tfds", "builtin")
 _RUN_IDENTITY = ("task", "init_from", "model", "config", "concat", "token_layer", "sentence_layer")
 
 
-class FinetuneError(ValueError):
+class FinetuneError(UserError):
     """Bad flag, input or model directory; binaries print it as one line and exit non-zero."""
 
 
@@ -170,9 +177,16 @@ def resolve_settings(settings):
         raise FinetuneError(f"--model={settings.get('model')}: expected one of {MODELS}")
     if settings["model"] == "bert" and not settings.get("init_from"):
         raise FinetuneError("--init_from is required: a model_dir, a preset, a directory or none")
-    if settings["batch_size"] < 1 or settings["learning_rate"] <= 0:
-        raise FinetuneError("--batch_size must be >= 1 and --learning_rate > 0")
-    if not 0.0 <= settings["warmup_proportion"] <= 1.0:
+    if settings["batch_size"] < 1:
+        raise FinetuneError(f"--batch_size={settings['batch_size']}: expected at least 1")
+    for key in ("learning_rate", "weight_decay", "warmup_proportion"):
+        value = settings[key]
+        if not math.isfinite(value) or value < 0 or (key == "learning_rate" and value == 0):
+            raise FinetuneError(
+                f"--{key}={value}: expected a finite number "
+                + ("> 0" if key == "learning_rate" else ">= 0")
+            )
+    if settings["warmup_proportion"] > 1.0:
         raise FinetuneError(f"--warmup_proportion={settings['warmup_proportion']}: expected [0, 1]")
     logging.info(
         "optimisation (preset %s, then explicit settings): %s",
@@ -187,6 +201,7 @@ def resolve_settings(settings):
 def prepare_model_dir(settings):
     """Creates model_dir; refuses one holding a different run (see _RUN_IDENTITY)."""
     model_dir = settings["model_dir"]
+    check_output_dir(model_dir, "model_dir")
     os.makedirs(model_dir, exist_ok=True)
     path = os.path.join(model_dir, FINETUNE_CONFIG)
     if os.path.isfile(path):
@@ -331,11 +346,11 @@ def fit_or_restore(model, dataset, num_examples, settings, losses, metrics=None,
     """
     model_dir = settings["model_dir"]
     checkpoint = tf.train.Checkpoint(model=model)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, "checkpoints"), 1)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, "checkpoints"), 2)
     steps_per_epoch, epochs, total = plan_steps(num_examples, settings)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        logging.info("found the fine-tuned model %s; evaluating only", manager.latest_checkpoint)
+    restored = restore_newest_readable(checkpoint, manager.directory)
+    if restored:
+        logging.info("found the fine-tuned model %s; evaluating only", restored)
         return {"train_steps": total, "resumed_finished_run": True}
     if not settings.get("do_train", True):
         raise FinetuneError(f"--do_train=false but {model_dir} holds no fine-tuned checkpoint")
@@ -365,23 +380,91 @@ def fit_or_restore(model, dataset, num_examples, settings, losses, metrics=None,
         settings["decay"],
         settings["clip_norm"] or None,
     )
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(model_dir, "backup")),
+    backup_dir = os.path.join(model_dir, "backup")
+    epoch, batch = _backup_position(backup_dir)
+    if epoch or batch:
+        logging.info(
+            "resumed from the backup in %s at step %d of %d",
+            backup_dir,
+            epoch * steps_per_epoch + batch,
+            total,
+        )
+    other_callbacks = [
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
         keras.callbacks.TerminateOnNaN(),
     ]
-    history = model.fit(
-        dataset,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        verbose=settings.get("verbose", "auto"),
-    )
-    losses_seen = history.history.get("loss", [])
+    losses_seen = []
+    with PreemptionGuard() as guard:
+        # An interval stopped by a signal is finished first (Keras resumes whole epochs only).
+        runs = [(epoch, epoch + 1, steps_per_epoch - batch, batch)] if batch else []
+        runs.append((epoch + bool(batch), epochs, steps_per_epoch, 0))
+        for first, last, steps, offset in runs:
+            if first >= last:
+                continue
+            backup = StepBackup(
+                backup_dir, guard, offset, delete_at_end=first + 1 != last or not offset
+            )
+            history = model.fit(
+                dataset,
+                initial_epoch=first,
+                epochs=last,
+                steps_per_epoch=steps,
+                callbacks=[backup] + other_callbacks,
+                verbose=settings.get("verbose", "auto"),
+            )
+            losses_seen = history.history.get("loss", []) or losses_seen
+            if backup.stopped_at is not None:
+                step = backup.stopped_at[0] * steps_per_epoch + backup.stopped_at[1]
+                raise Interrupted(
+                    f"stopped by {guard.name} at step {step}/{total}; saved the backup in "
+                    f"{backup_dir}. Rerun the same command to resume from this step",
+                    guard.signum,
+                )
     if losses_seen and not np.isfinite(losses_seen[-1]):
         raise FinetuneError("the training loss became NaN or infinite; try a lower --learning_rate")
     manager.save()
+    shutil.rmtree(backup_dir, ignore_errors=True)  # kept after a finished interrupted interval
     return {"train_steps": total, "final_loss": float(losses_seen[-1]) if losses_seen else None}
+
+
+def _backup_position(backup_dir):
+    """(epoch, batch) where the backup in `backup_dir` stopped; (0, 0) when there is none."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.isfile(path):
+        return 0, 0
+    with open(path, encoding="utf-8") as f:
+        values = json.load(f)
+    return int(values.get("epoch", 0)), int(values.get("batch", 0) or 0)
+
+
+class StepBackup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore (every interval, previous backup kept) that, when `guard` saw
+    SIGTERM/SIGINT, also backs up after the current step and stops training: the metadata's
+    `batch` is then the steps done in the interrupted interval (`offset` + steps of this fit).
+    """
+
+    def __init__(self, backup_dir, guard, offset=0, delete_at_end=True):
+        super().__init__(backup_dir, double_checkpoint=True, delete_checkpoint=delete_at_end)
+        self.guard, self.offset, self.stopped_at = guard, offset, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        if self.guard.signum is not None and self.stopped_at is None:
+            self.stopped_at = (self._current_epoch, self.offset + batch + 1)
+            self._last_batch_seen = self.stopped_at[1]
+            self._save_model()
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.stopped_at is None:
+            super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        if self.stopped_at is None:
+            super().on_train_end(logs)
 
 
 def write_run_files(settings, vocab, backbone, read_out, tokenizer):
@@ -432,11 +515,6 @@ def write_metrics(settings, metrics):
     path = os.path.join(settings["model_dir"], METRICS)
     write_json_atomic(path, metrics)
     logging.info("metrics written to %s: %s", path, json.dumps(metrics, sort_keys=True))
-
-
-def user_errors():
-    """The exception types a binary reports as one line."""
-    return (FinetuneError, DataError, ValueError, FileNotFoundError)
 
 
 def _builtin_dir(settings):

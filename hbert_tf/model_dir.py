@@ -13,8 +13,10 @@ import json
 import os
 
 import tensorflow as tf
+from absl import logging
 
 from hbert_tf.config import EncoderConfig
+from hbert_tf.errors import UserError
 from hbert_tf.files import write_json_atomic  # noqa: F401 (re-exported for callers)
 from hbert_tf.pretrainer import build_pretrainer
 from hbert_tf.variants import HeadLayout
@@ -68,6 +70,55 @@ def latest_checkpoint(model_dir):
     return tf.train.latest_checkpoint(checkpoint_dir(model_dir))
 
 
+def restore_newest_readable(checkpoint, directory, partial=False):
+    """Restores the newest checkpoint under `directory` that can be read: the one place where
+    checkpoints are restored (resume, export, fine-tuning, probing).
+
+    A checkpoint whose files cannot be read (cut short, damaged) is logged by name and the one
+    before it is tried; `CheckpointManager` keeps the last few. A checkpoint that reads but does
+    not match the model is an error at once (another configuration, not damage).
+
+    Args:
+        checkpoint: tf.train.Checkpoint to restore into (its objects already built).
+        directory: str. A folder with a `checkpoint` state file (or none yet), or one checkpoint
+            path (`.../ckpt-N`: that one only, no fall-back).
+        partial: bool. Objects of the checkpoint may be left unused (optimizer slots, step).
+
+    Returns: the path restored, or None when there is no checkpoint.
+    Raises: UserError naming the checkpoints when none can be read or one does not match.
+    """
+    if not tf.io.gfile.exists(f"{directory}.index"):  # a folder (or none yet)
+        state = tf.train.get_checkpoint_state(directory)
+        if state is None:
+            return None
+        candidates = list(reversed(state.all_model_checkpoint_paths or [])) or [
+            state.model_checkpoint_path
+        ]
+    else:
+        candidates = [directory]
+    failures = []
+    for path in candidates:
+        try:
+            status = checkpoint.restore(path)
+        except (tf.errors.OpError, ValueError, IndexError, KeyError) as e:
+            message = " ".join(str(getattr(e, "message", e) or type(e).__name__).split())
+            logging.warning(
+                "checkpoint %s cannot be read (%s); trying the one before it", path, message
+            )
+            failures.append(f"{path} ({message})")
+            continue
+        if partial:
+            status.expect_partial()
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as e:
+            raise UserError(f"{path}: does not match the model ({e})") from None
+        if failures:
+            logging.warning("restored %s instead of the newest checkpoint", path)
+        return path
+    raise UserError(f"no readable checkpoint: {'; '.join(failures)}")
+
+
 def load_pretrainer(model_dir, checkpoint=None, **encoder_overrides):
     """Rebuilds the pre-training model of `model_dir` and restores its weights.
 
@@ -81,16 +132,17 @@ def load_pretrainer(model_dir, checkpoint=None, **encoder_overrides):
     encoder_config, layout, values = read_run_config(model_dir)
     if encoder_overrides:
         encoder_config = encoder_config.replace(**encoder_overrides)
-    checkpoint = checkpoint or latest_checkpoint(model_dir)
-    if checkpoint is None:
+    if checkpoint is not None and not tf.io.gfile.exists(f"{checkpoint}.index"):
+        raise ValueError(f"--checkpoint={checkpoint}: no such checkpoint (no {checkpoint}.index)")
+    if checkpoint is None and latest_checkpoint(model_dir) is None:
         raise ValueError(f"{model_dir}: no checkpoint found under {checkpoint_dir(model_dir)}")
     pretrainer = build_pretrainer(encoder_config, layout)
-    status = make_checkpoint(pretrainer).restore(checkpoint)
-    status.expect_partial()  # optimizer slots and the step are not needed here
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as e:
-        raise ValueError(f"{checkpoint}: does not match {RUN_CONFIG} ({e})") from None
+    # optimizer slots and the step are not needed here (partial)
+    restored = restore_newest_readable(
+        make_checkpoint(pretrainer), checkpoint or checkpoint_dir(model_dir), partial=True
+    )
+    if restored is None:
+        raise ValueError(f"{model_dir}: no checkpoint found under {checkpoint_dir(model_dir)}")
     return pretrainer, values
 
 

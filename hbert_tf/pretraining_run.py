@@ -9,6 +9,7 @@ tensorboard/, train_log.jsonl (one line per log step) and metrics.json.
 
 import glob
 import json
+import math
 import os
 import shutil
 
@@ -18,9 +19,11 @@ from absl import logging
 
 from hbert_tf import data as pretraining_data
 from hbert_tf.config import get_config
+from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
 from hbert_tf.model_dir import (
     RUN_CONFIG,
     VOCAB,
+    latest_checkpoint,
     load_pretrainer,
     read_run_config,
     write_json_atomic,
@@ -39,6 +42,8 @@ from hbert_tf.training import (
 )
 from hbert_tf.variants import resolve_variant
 from tfrecords.vocab import load_vocab
+
+METRICS = "metrics.json"
 
 # Every setting of a run and its default: the flags of trainers.pretrain are built from this, and
 # run_pretraining takes any of them as keyword arguments. The defaults are the paper's BERT-base
@@ -156,12 +161,63 @@ def _check_same_run(model_dir, encoder_config, layout):
         )
 
 
+def _check_values(settings):
+    """Numbers that would only fail (or silently misbehave) after the model is built."""
+    positive = ["learning_rate", "batch_size_128", "batch_size_384", "eval_batch_size"]
+    at_least_zero = [
+        "weight_decay", "warmup_steps", "eval_batches", "eval_every", "log_every",
+        "mlm_loss_weight", "nsp_loss_weight", "bigram_shift_loss_weight",
+    ]  # fmt: skip
+    if settings["clip_norm"] is not None:
+        positive.append("clip_norm")
+    for name in positive + at_least_zero:
+        value = settings[name]
+        if not math.isfinite(value) or value < 0 or (name in positive and value == 0):
+            expected = "a finite number > 0" if name in positive else "a finite number >= 0"
+            raise UserError(f"--{name}={value}: expected {expected}")
+    dropout = settings["dropout"]
+    if dropout is not None and not 0.0 <= dropout < 1.0:
+        raise UserError(f"--dropout={dropout}: expected a rate in [0, 1)")
+
+
+def _finished_run(model_dir, start, total):
+    """The metrics of a run that already reached `total` steps (None to train on).
+
+    Raises UserError when the model_dir holds a run further on than `--train_steps`.
+    """
+    if start > total:
+        raise UserError(
+            f"--train_steps={total}: --model_dir={model_dir} holds a run already at step {start}; "
+            f"pass --train_steps={start} or more to continue it, or use a new --model_dir"
+        )
+    path = os.path.join(model_dir, METRICS)
+    if start < total or not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        metrics = json.load(f)
+    logging.info(
+        "%s already finished at step %d; metrics.json kept as it was (use a new --model_dir or "
+        "more --train_steps to train further)",
+        model_dir,
+        start,
+    )
+    return metrics
+
+
 def run_pretraining(**settings):
     """Runs (or resumes) pre-training; `settings` override the preset over `DEFAULTS` (the flags'
     names; see `resolve_settings`). The resolved settings are logged and kept in run_config.json.
 
+    SIGTERM or SIGINT (preemption, Ctrl-C) saves a checkpoint after the step being run and raises
+    `Interrupted`; rerunning the same command resumes from that step.
+
     Returns: the final evaluation metrics dict (also written to metrics.json).
     """
+    with PreemptionGuard() as guard:
+        return _run_pretraining(settings, guard)
+
+
+def _run_pretraining(settings, guard):
     explicit = sorted(settings)
     settings = resolve_settings(**settings)
     logging.info(
@@ -181,6 +237,8 @@ def run_pretraining(**settings):
         raise ValueError(f"--long_seq_fraction={settings['long_seq_fraction']}: expected [0, 1)")
     if settings["steps_per_execution"] < 1 or settings["checkpoint_every"] < 1:
         raise ValueError("--steps_per_execution and --checkpoint_every must be at least 1")
+    _check_values(settings)
+    check_output_dir(model_dir, "model_dir")
     short_len, long_len = settings["max_seq_length"]
     short_pred, long_pred = settings["max_predictions_per_seq"]
 
@@ -274,6 +332,9 @@ def run_pretraining(**settings):
         balance_bigram_shift=settings["bigram_shift_balanced"],
     )
     start = loop.restore()
+    finished = _finished_run(model_dir, start, settings["train_steps"])
+    if finished is not None:
+        return finished
     if start:
         logging.info("resumed from the checkpoint at step %d in %s", start, model_dir)
     elif settings["init_from"]:
@@ -344,6 +405,20 @@ def run_pretraining(**settings):
     freeze = layout.freeze
     throughput = Throughput()
     window, train_metrics = None, {}
+
+    def damaged(pattern, error):
+        """A UserError naming the damaged file, and what was kept (mid-run data damage)."""
+        last = latest_checkpoint(model_dir)
+        kept = (
+            f"the last good checkpoint {last} is kept; rerun to resume once the file is fixed"
+            if last
+            else "no checkpoint had been written"
+        )
+        return UserError(
+            f"{pretraining_data.damaged_data_error(pattern, error)} (read at step {step}); "
+            f"training stopped, {kept}"
+        )
+
     for phase in phases:
         if step >= phase.end:
             continue
@@ -373,7 +448,10 @@ def run_pretraining(**settings):
             if freeze.kind == "at_step" and not loop.is_frozen and step < freeze.value:
                 boundaries.append(freeze.value)
             num_steps = min([step + settings["steps_per_execution"]] + boundaries) - step
-            sums = loop.train(iterator, num_steps)
+            try:
+                sums = loop.train(iterator, num_steps)
+            except tf.errors.DataLossError as e:
+                raise damaged(phase.file_pattern, e) from None
             step += num_steps
             throughput.add(num_steps)
             window = sums if window is None else {k: window[k] + sums[k] for k in window}
@@ -408,15 +486,29 @@ def run_pretraining(**settings):
                 and step % settings["eval_every"] == 0
                 and step < total
             ):
-                _evaluate(loop, eval_dataset, eval_batches, step, writer, chief, log_path, freeze)
-            if step % settings["checkpoint_every"] == 0 or step == total:
+                try:
+                    _evaluate(
+                        loop, eval_dataset, eval_batches, step, writer, chief, log_path, freeze
+                    )
+                except tf.errors.DataLossError as e:
+                    raise damaged(eval_pattern, e) from None
+            if step % settings["checkpoint_every"] == 0 or step == total or guard.signum:
                 path = loop.save()
                 logging.info("saved checkpoint %s", path)
+            if guard.signum and step < total:
+                raise Interrupted(
+                    f"stopped by {guard.name} at step {step}/{total}; saved checkpoint {path}. "
+                    "Rerun the same command to resume from this step",
+                    guard.signum,
+                )
 
     # --- Final evaluation (held-out data; without it, the last training window's metrics) ---
     metrics = {"step": step}
     if eval_dataset is not None:
-        metrics.update(loop.evaluate(eval_dataset, eval_batches))
+        try:
+            metrics.update(loop.evaluate(eval_dataset, eval_batches))
+        except tf.errors.DataLossError as e:
+            raise damaged(eval_pattern, e) from None
         if chief:
             _write_summaries(writer, "eval", step, metrics)
     elif train_metrics:
@@ -424,7 +516,7 @@ def run_pretraining(**settings):
         metrics.update({f"train_{key}": value for key, value in train_metrics.items()})
     metrics["nsp_frozen_at_step"] = int(loop.frozen_at) if loop.is_frozen else None
     if chief:
-        write_json_atomic(os.path.join(model_dir, "metrics.json"), metrics)
+        write_json_atomic(os.path.join(model_dir, METRICS), metrics)
     writer.flush()
     return metrics
 

@@ -138,6 +138,21 @@ def parse_squad_data(data, version, source, evaluation=False):
         raise DataError(f"SQuAD version {version!r}: expected one of {VERSIONS}")
     if not isinstance(data, list):
         raise DataError(f"{source}: expected a top-level 'data' list (SQuAD JSON)")
+    if version == "1.1":
+        unanswerable = sum(
+            bool(qa.get("is_impossible"))
+            for article in data
+            if isinstance(article, dict)
+            for paragraph in article.get("paragraphs") or ()
+            if isinstance(paragraph, dict)
+            for qa in paragraph.get("qas") or ()
+            if isinstance(qa, dict)
+        )
+        if unanswerable:
+            raise DataError(
+                f"{source}: {unanswerable} questions are unanswerable (is_impossible): this is a "
+                "SQuAD 2.0 file; pass --version=2.0"
+            )
     problems = _Problems(source)
     examples = []
     seen = set()

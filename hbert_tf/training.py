@@ -17,13 +17,14 @@ import tensorflow as tf
 from absl import logging
 
 from hbert_tf import names
+from hbert_tf.errors import UserError
 from hbert_tf.losses import MIN_WEIGHT, balanced_loss, head_sums, losses_from_sums
-from hbert_tf.model_dir import checkpoint_dir, make_checkpoint
+from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, restore_newest_readable
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
@@ -195,10 +196,9 @@ class PretrainingLoop:
     # === Checkpoints ===
     def restore(self):
         """Restores the newest checkpoint, if any. Returns the step it was taken at (0: none)."""
-        latest = self.checkpoint_manager.latest_checkpoint
-        if latest is None:
+        manager = self.checkpoint_manager
+        if restore_newest_readable(manager.checkpoint, manager.directory) is None:
             return 0
-        self.checkpoint_manager.checkpoint.restore(latest).assert_existing_objects_matched()
         if int(self.frozen_at) >= 0:
             self.freeze_nsp(int(self.frozen_at), log=False)
         return int(self.step)

@@ -17,6 +17,7 @@ import sys
 from absl import app, flags, logging
 
 from hbert_tf import names
+from hbert_tf.errors import check_output_file, main_entry
 from tfrecords import builtin_corpus, readers
 from tfrecords.errors import DataError
 from tfrecords.vocab import Vocab, basic_tokenize
@@ -52,6 +53,15 @@ def build_vocab(documents, vocab_size, *, do_lower_case=True, min_count=1) -> li
         raise DataError(
             f"--vocab_size={vocab_size} must exceed the {len(names.SPECIAL_TOKENS)} special tokens"
         )
+    alphabet = {char for word in counts for char in word}
+    needed = len(names.SPECIAL_TOKENS) + 2 * len(alphabet)
+    if vocab_size < needed:
+        raise DataError(
+            f"--vocab_size={vocab_size} is too small: the corpus has {len(alphabet)} distinct "
+            f"characters and each is kept alone and as ##c so that nothing becomes [UNK], which "
+            f"needs at least {needed} tokens ({len(names.SPECIAL_TOKENS)} special + 2 x "
+            f"{len(alphabet)})"
+        )
     tokens = learner.learn(
         sorted(counts.items()),
         vocab_size,
@@ -84,44 +94,46 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.output:
         sys.exit("error: --output is required")
-    try:
-        if FLAGS.input_format == "builtin":
-            files = ()
-            num_documents = FLAGS.builtin_documents or builtin_corpus.num_documents_for_megabytes(
-                FLAGS.builtin_size_mb
-            )
-        else:
-            if not FLAGS.input_file:
-                raise DataError("--input_file is required unless --input_format=builtin")
-            files = readers.expand_input_files(FLAGS.input_file)
-            num_documents = 0
-        stats = readers.ReadStats()
-        documents = readers.read_documents(
-            FLAGS.input_format,
-            files,
-            builtin_seed=FLAGS.builtin_seed,
-            builtin_documents=num_documents,
-            stats=stats,
+    check_output_file(FLAGS.output, "output")
+    if FLAGS.input_format == "builtin":
+        files = ()
+        num_documents = FLAGS.builtin_documents or builtin_corpus.num_documents_for_megabytes(
+            FLAGS.builtin_size_mb
         )
-        tokens = build_vocab(
-            documents,
-            FLAGS.vocab_size,
-            do_lower_case=FLAGS.do_lower_case,
-            min_count=FLAGS.min_count,
-        )
-    except DataError as e:
-        sys.exit(f"error: {e}")
+    else:
+        if not FLAGS.input_file:
+            raise DataError("--input_file is required unless --input_format=builtin")
+        files = readers.expand_input_files(FLAGS.input_file)
+        num_documents = 0
+    stats = readers.ReadStats()
+    documents = readers.read_documents(
+        FLAGS.input_format,
+        files,
+        builtin_seed=FLAGS.builtin_seed,
+        builtin_documents=num_documents,
+        stats=stats,
+    )
+    tokens = build_vocab(
+        documents,
+        FLAGS.vocab_size,
+        do_lower_case=FLAGS.do_lower_case,
+        min_count=FLAGS.min_count,
+    )
     for path, count in stats.skipped_lines.items():
         logging.warning("%s: skipped %d lines that are not UTF-8", path, count)
-    tmp = FLAGS.output + ".tmp"
-    Vocab(tokens).write(tmp)
-    os.replace(tmp, FLAGS.output)
+    tmp = f"{FLAGS.output}.tmp-{os.getpid()}"
+    try:
+        Vocab(tokens).write(tmp)
+        os.replace(tmp, FLAGS.output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     logging.info("wrote %d tokens to %s", len(tokens), FLAGS.output)
 
 
 def run():
     define_flags()
-    app.run(main)
+    app.run(main_entry(main))
 
 
 if __name__ == "__main__":

@@ -32,11 +32,13 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import sys
 
 from absl import app, flags, logging
 
 from hbert_tf import names
+from hbert_tf.errors import check_output_dir, main_entry
 from hbert_tf.files import write_json_atomic
 from tfrecords import bigram_shift, builtin_corpus, instances, readers, tfrecord_io
 from tfrecords.errors import DataError
@@ -547,13 +549,18 @@ def create_pretraining_data(
     return manifests[0] if len(lengths) == 1 else manifests
 
 
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_tasks(tasks, num_workers):
     """Runs tasks inline (one worker) or in a process pool; yields (task, stats) as they end."""
     if num_workers == 1 or len(tasks) <= 1:
         yield from map(_run_task, tasks)
         return
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold TF threads
-    with context.Pool(min(num_workers, len(tasks))) as pool:
+    # Workers ignore Ctrl-C: the main process reports it in one line and the pool is terminated.
+    with context.Pool(min(num_workers, len(tasks)), initializer=_ignore_sigint) as pool:
         yield from pool.imap_unordered(_run_task, tasks)
 
 
@@ -607,38 +614,36 @@ def main(argv):
             sys.exit(f"error: --{name} is required")
     if FLAGS.input_format != "builtin" and not FLAGS.input_file:
         sys.exit("error: --input_file is required unless --input_format=builtin")
-    try:
-        create_pretraining_data(
-            FLAGS.output_dir,
-            vocab_file=FLAGS.vocab_file,
-            input_file=FLAGS.input_file,
-            input_format=FLAGS.input_format,
-            max_seq_length=FLAGS.max_seq_length,
-            max_predictions_per_seq=FLAGS.max_predictions_per_seq,
-            dupe_factor=FLAGS.dupe_factor,
-            masked_lm_prob=FLAGS.masked_lm_prob,
-            short_seq_prob=FLAGS.short_seq_prob,
-            do_whole_word_mask=FLAGS.do_whole_word_mask,
-            do_lower_case=FLAGS.do_lower_case,
-            bigram_shift_prob=FLAGS.bigram_shift_prob,
-            bigram_shift_mode=FLAGS.bigram_shift_mode,
-            random_seed=FLAGS.random_seed,
-            num_shards=FLAGS.num_shards,
-            num_workers=FLAGS.num_workers,
-            pool_tokens=FLAGS.pool_tokens,
-            eval_documents=FLAGS.eval_documents,
-            builtin_seed=FLAGS.builtin_seed,
-            builtin_size_mb=FLAGS.builtin_size_mb,
-            builtin_documents=FLAGS.builtin_documents,
-            overwrite=FLAGS.overwrite,
-        )
-    except DataError as e:
-        sys.exit(f"error: {e}")
+    check_output_dir(FLAGS.output_dir, "output_dir")
+    create_pretraining_data(
+        FLAGS.output_dir,
+        vocab_file=FLAGS.vocab_file,
+        input_file=FLAGS.input_file,
+        input_format=FLAGS.input_format,
+        max_seq_length=FLAGS.max_seq_length,
+        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+        dupe_factor=FLAGS.dupe_factor,
+        masked_lm_prob=FLAGS.masked_lm_prob,
+        short_seq_prob=FLAGS.short_seq_prob,
+        do_whole_word_mask=FLAGS.do_whole_word_mask,
+        do_lower_case=FLAGS.do_lower_case,
+        bigram_shift_prob=FLAGS.bigram_shift_prob,
+        bigram_shift_mode=FLAGS.bigram_shift_mode,
+        random_seed=FLAGS.random_seed,
+        num_shards=FLAGS.num_shards,
+        num_workers=FLAGS.num_workers,
+        pool_tokens=FLAGS.pool_tokens,
+        eval_documents=FLAGS.eval_documents,
+        builtin_seed=FLAGS.builtin_seed,
+        builtin_size_mb=FLAGS.builtin_size_mb,
+        builtin_documents=FLAGS.builtin_documents,
+        overwrite=FLAGS.overwrite,
+    )
 
 
 def run():
     define_flags()
-    app.run(main)
+    app.run(main_entry(main, outputs=("output_dir",)))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ import sys
 
 from absl import app, flags, logging
 
+from hbert_tf.errors import check_output_dir, main_entry
 from hbert_tf.probing import SPLITS, TASK_NAMES, parse_task_list, write_task
 from tfrecords import builtin_corpus
 from tfrecords.bigram_shift import swap_bigrams
@@ -472,38 +473,36 @@ def main(argv):
         sys.exit(f"error: unexpected arguments {argv[1:]}")
     if not FLAGS.output_dir:
         sys.exit("error: --output_dir is required")
-    try:
-        config = GenerationConfig(
-            train_size=FLAGS.train_size,
-            dev_size=FLAGS.dev_size,
-            test_size=FLAGS.test_size,
-            seed=FLAGS.seed,
-            num_length_bins=FLAGS.num_length_bins,
-            length_bins=FLAGS.length_bins,
-            word_content_words=FLAGS.word_content_words,
-            word_content_skip=FLAGS.word_content_skip,
-            min_words=FLAGS.min_words,
-            max_words=FLAGS.max_words,
-            num_documents=FLAGS.num_documents,
-            do_lower_case=FLAGS.do_lower_case,
-        )
-        builtin = FLAGS.source.strip() == "builtin"
-        source = "builtin" if builtin else [p for p in FLAGS.source.split(",") if p.strip()]
-        if FLAGS.tasks.strip() == "all":
-            tasks = list(BUILTIN_TASKS if builtin else RAW_TEXT_TASKS)
-        else:
-            tasks = parse_task_list(FLAGS.tasks)
-        generated, metadata = generate_tasks(source, tasks, config)
-        settings = dict(dataclasses.asdict(config), source=FLAGS.source)
-        paths = write_tasks(FLAGS.output_dir, generated, metadata, settings, FLAGS.overwrite)
-    except ValueError as e:  # DataError and bad --tasks
-        sys.exit(f"error: {e}")
+    check_output_dir(FLAGS.output_dir, "output_dir")
+    config = GenerationConfig(
+        train_size=FLAGS.train_size,
+        dev_size=FLAGS.dev_size,
+        test_size=FLAGS.test_size,
+        seed=FLAGS.seed,
+        num_length_bins=FLAGS.num_length_bins,
+        length_bins=FLAGS.length_bins,
+        word_content_words=FLAGS.word_content_words,
+        word_content_skip=FLAGS.word_content_skip,
+        min_words=FLAGS.min_words,
+        max_words=FLAGS.max_words,
+        num_documents=FLAGS.num_documents,
+        do_lower_case=FLAGS.do_lower_case,
+    )
+    builtin = FLAGS.source.strip() == "builtin"
+    source = "builtin" if builtin else [p for p in FLAGS.source.split(",") if p.strip()]
+    if FLAGS.tasks.strip() == "all":
+        tasks = list(BUILTIN_TASKS if builtin else RAW_TEXT_TASKS)
+    else:
+        tasks = parse_task_list(FLAGS.tasks)
+    generated, metadata = generate_tasks(source, tasks, config)
+    settings = dict(dataclasses.asdict(config), source=FLAGS.source)
+    paths = write_tasks(FLAGS.output_dir, generated, metadata, settings, FLAGS.overwrite)
     for task, path in paths.items():
         logging.info("wrote %s (%d examples)", path, len(generated[task]))
 
 
 def run():
-    app.run(main)
+    app.run(main_entry(main, outputs=("output_dir",)))
 
 
 if __name__ == "__main__":

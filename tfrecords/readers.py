@@ -9,7 +9,8 @@ Formats (`--input_format`):
   builtin   our generated corpus (tfrecords.builtin_corpus); a seed and a document count choose it.
 
 Files are read line by line in binary; a line that is not UTF-8 is skipped and counted, never
-fatal. Everything streams except SQuAD, where one JSON file is parsed at a time.
+fatal; a file whose first 64 KiB look binary (a gzip, a wheel) is refused. Everything streams
+except SQuAD, where one JSON file is parsed at a time.
 
 Sentence splitting (wikitext, squad) is rule-based: a sentence ends at `.`, `!` or `?` (plus
 closing quotes or brackets) followed by white space and an upper-case letter, digit or opening
@@ -94,8 +95,29 @@ def expand_input_files(input_file) -> list[str]:
     return files
 
 
+BINARY_SAMPLE_BYTES = 65536
+BINARY_SHARE = 0.1  # text with some Latin-1 accents stays far below; compressed data is near 0.5
+
+
+def check_text_file(path):
+    """Raises DataError naming `path` when its first 64 KiB look binary: more than
+    BINARY_SHARE of the characters are undecodable UTF-8 or control bytes (not tab/newline)."""
+    with open(path, "rb") as f:
+        sample = f.read(BINARY_SAMPLE_BYTES)
+    text = sample.decode("utf-8", errors="replace")
+    bad = sum(1 for c in text if c == "\ufffd" or (ord(c) < 32 and c not in "\t\n\r\f\v"))
+    bad += text.count("\x7f")
+    if text and bad / len(text) > BINARY_SHARE:
+        raise DataError(
+            f"{path}: not a text corpus ({bad / len(text):.0%} of its first {len(sample)} bytes are "
+            "undecodable or control characters); expected UTF-8 text"
+        )
+
+
 def _lines(path, stats, offset=0):
-    """(byte offset, decoded line) pairs from `offset` on; non-UTF-8 lines skipped and counted."""
+    """(byte offset, decoded line) pairs from `offset` on; non-UTF-8 lines skipped and counted.
+    A binary file is refused (`check_text_file`)."""
+    check_text_file(path)
     with open(path, "rb") as f:
         f.seek(offset)
         for raw in f:
@@ -138,6 +160,7 @@ def _read_wikitext(path, stats, offset=0):
 
 
 def _read_squad(path, stats, offset=0):
+    check_text_file(path)
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)

@@ -22,6 +22,8 @@ import time
 import numpy as np
 from absl import app, flags, logging
 
+from hbert_tf.errors import main_entry
+
 flags.DEFINE_string("output_dir", "demo_output", "Where the vocabulary, data, runs and report go.")
 flags.DEFINE_integer("train_steps", 2000, "Pre-training steps per variant (both lengths).")
 flags.DEFINE_float("corpus_mb", 1.5, "Size of the built-in corpus, in MB of text.")
@@ -280,7 +282,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main_entry(main))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import sys
 
 from absl import app, flags, logging
 
+from hbert_tf.errors import main_entry
+
 flags.DEFINE_string("model_dir", None, "A model_dir written by trainers.pretrain.")
 flags.DEFINE_string("export_dir", None, "New folder for the SavedModel (must not exist).")
 flags.DEFINE_string("checkpoint", None, "A checkpoint path (default: the latest in model_dir).")
@@ -27,17 +29,14 @@ def main(argv):
     from hbert_tf.export import export_encoder
     from hbert_tf.model_dir import RUN_CONFIG, load_pretrainer, vocab_file
 
-    try:
-        pretrainer, _ = load_pretrainer(FLAGS.model_dir, FLAGS.checkpoint)
-        extra_files = [vocab_file(FLAGS.model_dir), os.path.join(FLAGS.model_dir, RUN_CONFIG)]
-        export_encoder(pretrainer, FLAGS.export_dir, extra_files)
-    except ValueError as e:
-        sys.exit(f"error: {e}")
+    pretrainer, _ = load_pretrainer(FLAGS.model_dir, FLAGS.checkpoint)
+    extra_files = [vocab_file(FLAGS.model_dir), os.path.join(FLAGS.model_dir, RUN_CONFIG)]
+    export_encoder(pretrainer, FLAGS.export_dir, extra_files)
     logging.info("exported %s to %s", FLAGS.model_dir, FLAGS.export_dir)
 
 
 def run():
-    app.run(main)
+    app.run(main_entry(main, outputs=("export_dir",)))
 
 
 if __name__ == "__main__":

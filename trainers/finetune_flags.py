@@ -9,7 +9,7 @@ import sys
 from absl import flags, logging
 
 from hbert_tf.finetuning import COMMON_DEFAULTS as D
-from hbert_tf.finetuning import DATA_SOURCES, MODELS, PRESETS, user_errors
+from hbert_tf.finetuning import DATA_SOURCES, MODELS, PRESETS
 from hbert_tf.optimization import SCHEDULES, WEIGHT_DECAY_TYPES
 
 # --- Starting point and read-out (Fig. 3) ---
@@ -97,11 +97,8 @@ def settings_from_flags(defaults):
 
 
 def run_task(run_fn, defaults, argv):
-    """Runs `run_fn(settings)`; user errors become one line on stderr and exit status 1."""
+    """Runs `run_fn(settings)`; `hbert_tf.errors.main_entry` reports user errors as one line."""
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}")
-    try:
-        metrics = run_fn(settings_from_flags(defaults))
-    except user_errors() as e:
-        sys.exit(f"error: {e}")
+    metrics = run_fn(settings_from_flags(defaults))
     logging.info("done: %s", {k: v for k, v in metrics.items() if not isinstance(v, dict)})

@@ -11,6 +11,7 @@ Example (tiny, no downloads):
 
 from absl import app, flags
 
+from hbert_tf.errors import main_entry
 from hbert_tf.finetuning import MNLI_DEFAULTS as D
 from trainers import finetune_flags
 
@@ -25,7 +26,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main_entry(main, outputs=("model_dir",)))
 
 
 if __name__ == "__main__":

@@ -9,10 +9,10 @@ Running the same command again after a crash resumes from the last checkpoint.
 """
 
 import json
-import sys
 
 from absl import app, flags, logging
 
+from hbert_tf.errors import main_entry
 from hbert_tf.optimization import WEIGHT_DECAY_TYPES
 from hbert_tf.pretraining_run import DEFAULTS as D
 from hbert_tf.pretraining_run import PRESETS
@@ -139,18 +139,13 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from hbert_tf.pretraining_run import run_pretraining
-    from hbert_tf.training import NonFiniteLossError
 
-    try:
-        settings = settings_from_flags()
-        metrics = run_pretraining(**settings)
-    except (ValueError, NonFiniteLossError) as e:
-        sys.exit(f"error: {e}")
+    metrics = run_pretraining(**settings_from_flags())
     logging.info("final evaluation: %s", json.dumps(metrics, sort_keys=True))
 
 
 def run():
-    app.run(main)
+    app.run(main_entry(main, outputs=("model_dir",)))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import sys
 from absl import app, flags, logging
 
 from hbert_tf import probing
+from hbert_tf.errors import check_output_dir, main_entry
 from hbert_tf.files import write_json_atomic
 
 FLAGS = flags.FLAGS
@@ -90,53 +91,49 @@ def main(argv):
     for name in ("model_dir", "task_dir", "output_dir"):
         if not getattr(FLAGS, name):
             sys.exit(f"error: --{name} is required")
+    check_output_dir(FLAGS.output_dir, "output_dir")
     resolved = resolve_flags()
     for name, value in resolved.items():  # the rest of the binary reads FLAGS
         setattr(FLAGS, name, value)
-    try:
-        for pooling in FLAGS.pooling:
-            if pooling not in probing.POOLINGS:
-                raise ValueError(f"--pooling={pooling!r}: expected one of {probing.POOLINGS}")
-        config = probing.ProbeConfig(
-            classifier=FLAGS.classifier,
-            hidden_units=FLAGS.hidden_units,
-            hidden_layers=FLAGS.hidden_layers,
-            activation=FLAGS.activation,
-            dropout=FLAGS.dropout,
-            learning_rate=FLAGS.learning_rate,
-            amsgrad=FLAGS.amsgrad,
-            max_epochs=FLAGS.max_epochs,
-            patience=FLAGS.patience,
-            batch_size=FLAGS.probe_batch_size,
-            senteval_hidden_units=FLAGS.senteval_hidden_units,
-        )
-        tasks = [
-            probing.read_task(path, name).limit_train(FLAGS.max_train_examples, FLAGS.seed)
-            for name, path in probing.find_task_files(FLAGS.task_dir, FLAGS.tasks)
-        ]
-        models = [
-            probing.ProbingModel(d, FLAGS.max_seq_length, vocab_path=FLAGS.vocab_file)
-            for d in FLAGS.model_dir
-        ]
-        duplicate_names = len({m.name for m in models}) < len(models)
-        for model in models:
-            if duplicate_names:
-                model.name = model.model_dir
-            for spec in FLAGS.layer:  # all layer values checked before any work
-                probing.resolve_probe_layer(spec, model.layout)
-        os.makedirs(FLAGS.output_dir, exist_ok=True)
-        settings = {"preset": FLAGS.preset, **resolved, "probe": dataclasses.asdict(config)}
-        logging.info("probe settings: %s", json.dumps(settings, sort_keys=True))
-        write_json_atomic(os.path.join(FLAGS.output_dir, "probe_settings.json"), settings)
-        cache = (
-            probing.FeatureCache(os.path.join(FLAGS.output_dir, "cache")) if FLAGS.cache else None
-        )
-        records = probing.probe_models(
-            models, tasks, FLAGS.layer, FLAGS.pooling, config, FLAGS.output_dir, FLAGS.seed,
-            FLAGS.batch_size, cache, verbose=int(sys.stdout.isatty()),
-        )  # fmt: skip
-    except ValueError as e:
-        sys.exit(f"error: {e}")
+    for pooling in FLAGS.pooling:
+        if pooling not in probing.POOLINGS:
+            raise ValueError(f"--pooling={pooling!r}: expected one of {probing.POOLINGS}")
+    config = probing.ProbeConfig(
+        classifier=FLAGS.classifier,
+        hidden_units=FLAGS.hidden_units,
+        hidden_layers=FLAGS.hidden_layers,
+        activation=FLAGS.activation,
+        dropout=FLAGS.dropout,
+        learning_rate=FLAGS.learning_rate,
+        amsgrad=FLAGS.amsgrad,
+        max_epochs=FLAGS.max_epochs,
+        patience=FLAGS.patience,
+        batch_size=FLAGS.probe_batch_size,
+        senteval_hidden_units=FLAGS.senteval_hidden_units,
+    )
+    tasks = [
+        probing.read_task(path, name).limit_train(FLAGS.max_train_examples, FLAGS.seed)
+        for name, path in probing.find_task_files(FLAGS.task_dir, FLAGS.tasks)
+    ]
+    models = [
+        probing.ProbingModel(d, FLAGS.max_seq_length, vocab_path=FLAGS.vocab_file)
+        for d in FLAGS.model_dir
+    ]
+    duplicate_names = len({m.name for m in models}) < len(models)
+    for model in models:
+        if duplicate_names:
+            model.name = model.model_dir
+        for spec in FLAGS.layer:  # all layer values checked before any work
+            probing.resolve_probe_layer(spec, model.layout)
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    settings = {"preset": FLAGS.preset, **resolved, "probe": dataclasses.asdict(config)}
+    logging.info("probe settings: %s", json.dumps(settings, sort_keys=True))
+    write_json_atomic(os.path.join(FLAGS.output_dir, "probe_settings.json"), settings)
+    cache = probing.FeatureCache(os.path.join(FLAGS.output_dir, "cache")) if FLAGS.cache else None
+    records = probing.probe_models(
+        models, tasks, FLAGS.layer, FLAGS.pooling, config, FLAGS.output_dir, FLAGS.seed,
+        FLAGS.batch_size, cache, verbose=int(sys.stdout.isatty()),
+    )  # fmt: skip
     table = probing.format_table(records)
     table_path = os.path.join(FLAGS.output_dir, "probing.txt")
     with open(f"{table_path}.tmp-{os.getpid()}", "w", encoding="utf-8") as f:
@@ -148,7 +145,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main_entry(main, outputs=("output_dir",)))
 
 
 if __name__ == "__main__":

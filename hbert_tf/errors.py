@@ -1,0 +1,228 @@
+"""User errors, and the one entry point every binary runs its `main` through.
+
+A user-caused failure (a bad flag value, a path of the wrong kind, an unreadable, non-text,
+non-TFRecord or damaged file) ends as ONE line `error: ...` on stderr naming the flag or file,
+exit status 1, no traceback; an output folder the run itself created is removed unless it already
+holds work worth keeping (a checkpoint, a data manifest). Everything else is a bug and keeps its
+traceback. An interruption (Ctrl-C, SIGTERM) ends with one line too and exit status 128 + the
+signal number; training jobs save a checkpoint first (`PreemptionGuard`).
+
+Free of TensorFlow at import time, so data-generation workers can use it.
+"""
+
+import os
+import shutil
+import signal
+import sys
+
+from absl import flags
+
+# Files that make an output folder worth keeping after a failure: a TensorFlow checkpoint index
+# or a Keras backup (resume points), the manifest of a pre-training data folder (generation
+# resumes from it), results written as a run goes (probing.json) or when it ended (metrics.json).
+_WORK_FILES = (
+    "checkpoint", "training_metadata.json", "manifest.json", "probing.json", "metrics.json",
+)  # fmt: skip
+
+
+class UserError(ValueError):
+    """A failure the user can fix; its message names the flag or file and what was expected."""
+
+
+class Interrupted(UserError):
+    """The job was stopped by a signal after saving its state; `exit_code` is 128 + signal."""
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
+
+
+def user_error_types():
+    """Exception types reported as one line: ValueError (UserError and the library's checks),
+    OSError (paths) and TensorFlow's file errors (when TensorFlow is loaded)."""
+    types = [ValueError, OSError]
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and hasattr(tf, "errors"):
+        types += [
+            tf.errors.DataLossError,
+            tf.errors.NotFoundError,
+            tf.errors.PermissionDeniedError,
+            tf.errors.AlreadyExistsError,
+        ]
+    return tuple(types)
+
+
+_OS_EXPECTED = {
+    IsADirectoryError: "is a folder; expected a file",
+    NotADirectoryError: "a part of this path is a file; expected a folder",
+    FileExistsError: "exists and is not a folder; expected a folder (or a new path)",
+    FileNotFoundError: "no such file or folder (or its parent folder is missing)",
+    PermissionError: "permission denied; expected a readable (or writable) location",
+}
+
+
+def _flag_naming(path):
+    """`path`, named by the flag whose value it is (or lies under): '--name=value[: path]'."""
+    path = os.path.normpath(str(path))
+    for name in flags.FLAGS:
+        value = flags.FLAGS[name].value
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, str) and v and "*" not in v:
+                v_norm = os.path.normpath(v)
+                if path == v_norm:
+                    return f"--{name}={v}"
+                if path.startswith(v_norm.rstrip(os.sep) + os.sep):
+                    return f"--{name}={v}: {path}"
+    return str(path)
+
+
+def describe(error):
+    """One line for a user error: the file (and its flag) and what was expected."""
+    if isinstance(error, OSError) and error.filename is not None:
+        expected = next(
+            (text for kind, text in _OS_EXPECTED.items() if isinstance(error, kind)),
+            error.strerror or str(error),
+        )
+        return f"{_flag_naming(error.filename)}: {expected}"
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    return " ".join(message.split())  # one line, whatever TensorFlow put in it
+
+
+def holds_work(path):
+    """True when `path` (a folder) holds one of `_WORK_FILES` (a resume point or results)."""
+    for _, _, files in os.walk(path):
+        if any(name in files for name in _WORK_FILES):
+            return True
+    return False
+
+
+def _remove_new_outputs(paths):
+    for path in paths:
+        if os.path.isdir(path) and not holds_work(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.isfile(path):
+            os.remove(path)
+
+
+def main_entry(main, outputs=()):
+    """Wraps an absl `main(argv)` so that user errors become one line and exit status 1.
+
+    Args:
+        main: callable(argv).
+        outputs: names of flags giving output folders or files. One that did not exist before the
+            run and holds no work (see `holds_work`) is removed when the run fails.
+
+    Returns: callable(argv) for `absl.app.run`.
+    """
+
+    def wrapped(argv):
+        new = []
+        for name in outputs:
+            value = flags.FLAGS[name].value
+            if value and not os.path.lexists(value):
+                new.append(value)
+        try:
+            return main(argv)
+        except Interrupted as e:
+            _fail(describe(e), e.exit_code, [])
+        except KeyboardInterrupt:
+            _fail(
+                "interrupted (Ctrl-C); rerun the same command to resume (or start again)", 130, new
+            )
+        except user_error_types() as e:
+            _fail(describe(e), 1, new)
+        except SystemExit as e:
+            if e.code not in (0, None):
+                _remove_new_outputs(new)
+            raise
+
+    return wrapped
+
+
+def _fail(message, code, new_outputs):
+    _remove_new_outputs(new_outputs)
+    message = message if message.startswith("error: ") else f"error: {message}"
+    print(message, file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def check_output_file(path, flag):
+    """Raises UserError unless `path` can be written as a file: not a folder, parent exists and
+    is writable."""
+    if os.path.isdir(path):
+        raise UserError(f"--{flag}={path}: is a folder; expected a file path")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise UserError(f"--{flag}={path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"--{flag}={path}: cannot write in {parent}")
+
+
+def check_output_dir(path, flag):
+    """Raises UserError unless `path` is a folder or can be created as one (tried, then undone)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"--{flag}={path}: is a file; expected a folder")
+    ancestor = os.path.abspath(path)
+    while not os.path.exists(ancestor):
+        top, ancestor = ancestor, os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise UserError(f"--{flag}={path}: {ancestor} is a file; expected a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise UserError(f"--{flag}={path}: cannot write in {ancestor}")
+    if ancestor != os.path.abspath(path):
+        try:
+            os.makedirs(path)
+        except OSError as e:
+            raise UserError(
+                f"--{flag}={path}: cannot create it in {ancestor} ({e.strerror})"
+            ) from None
+        shutil.rmtree(top)
+
+
+def check_input_file(path, flag):
+    """Raises UserError unless `path` is a readable file."""
+    if os.path.isdir(path):
+        raise UserError(f"--{flag}={path}: is a folder; expected a file")
+    if not os.path.isfile(path):
+        raise UserError(f"--{flag}={path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise UserError(f"--{flag}={path}: not readable")
+
+
+class PreemptionGuard:
+    """Turns SIGTERM and SIGINT into a flag the training loop checks between steps.
+
+    Inside `with PreemptionGuard() as guard:`, `guard.signum` is the first signal received (or
+    None); a second signal stops at once (KeyboardInterrupt). Handlers are restored on exit.
+    Only the main thread may install handlers; elsewhere the guard does nothing.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.signum = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        del frame
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self):
+        try:
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        except ValueError:  # not the main thread
+            self._previous = {}
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        return False
+
+    @property
+    def name(self):
+        return signal.Signals(self.signum).name if self.signum is not None else None
