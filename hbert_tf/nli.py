@@ -115,6 +115,17 @@ def read_nli_tfds(split, data_dir=None):
     return examples, {}
 
 
+def truncated_lengths(len_a, len_b, budget, minimum=min, maximum=max):
+    """Lengths after trimming the longer side first, one token at a time, to `budget` in all.
+
+    The closed form of BERT's loop (`while la + lb > budget: trim the longer, the first on ties`),
+    shared by `encode_pairs` and the exported graph (`hbert_tf.serving`, which passes
+    `tf.minimum` / `tf.maximum`).
+    """
+    len_a = minimum(len_a, maximum(budget - len_b, budget // 2))
+    return len_a, minimum(len_b, budget - len_a)
+
+
 def encode_pairs(examples, tokenizer, max_seq_length=128):
     """`[CLS] premise [SEP] hypothesis [SEP]` arrays; the longer side is trimmed first.
 
@@ -130,14 +141,8 @@ def encode_pairs(examples, tokenizer, max_seq_length=128):
     budget = max_seq_length - 3
     truncated = 0
     for i, (a, b) in enumerate(zip(premises, hypotheses)):
-        la, lb = len(a), len(b)
-        if la + lb > budget:
-            truncated += 1
-            while la + lb > budget:
-                if la >= lb:
-                    la -= 1
-                else:
-                    lb -= 1
+        la, lb = truncated_lengths(len(a), len(b), budget)
+        truncated += la + lb < len(a) + len(b)
         row = input_ids[i]
         row[0] = tokenizer.cls_id
         row[1 : la + 1] = a[:la]
