@@ -38,7 +38,7 @@ class NliExample:
     label: int
 
 
-def _records(path):
+def _records(path, fields=_FIELDS):
     """Yields `(line_number, dict)` from a JSONL file or a MultiNLI TSV (header line first)."""
     with open(path, encoding="utf-8", newline="") as f:
         if str(path).endswith((".jsonl", ".json")):
@@ -55,9 +55,9 @@ def _records(path):
             return
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
-        if header is None or not set(_FIELDS) <= set(header):
+        if header is None or not set(fields) <= set(header):
             raise DataError(
-                f"{path}: expected a MultiNLI TSV whose header names {', '.join(_FIELDS)}"
+                f"{path}: expected a MultiNLI TSV whose header names {', '.join(fields)}"
                 " (or a .jsonl file)"
             )
         for n, row in enumerate(reader, 2):
@@ -101,6 +101,26 @@ def read_nli_file(path):
     if not examples:
         raise DataError(f"{path}: no usable NLI pairs")
     return examples, dict(skipped)
+
+
+def read_nli_pairs(path):
+    """`[(pair_id, premise, hypothesis)]` of a MultiNLI TSV or JSONL file, gold labels not needed.
+
+    For prediction on unlabelled data; raises DataError naming the file and line for a record
+    without sentence1 / sentence2.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"NLI file not found: {path}")
+    pairs = []
+    for n, record in _records(path, fields=_FIELDS[1:]):
+        pair_id = str(record.get("pairID", f"line-{n}"))
+        missing = [k for k in _FIELDS[1:] if not isinstance(record.get(k), str)]
+        if missing:
+            raise DataError(f"{path}: line {n} (pairID {pair_id}) lacks {', '.join(missing)}")
+        pairs.append((pair_id, record["sentence1"].strip(), record["sentence2"].strip()))
+    if not pairs:
+        raise DataError(f"{path}: no sentence pairs")
+    return pairs
 
 
 def read_nli_tfds(split, data_dir=None):

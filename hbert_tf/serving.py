@@ -100,9 +100,7 @@ def squad_windows(tokenizer, questions, contexts, cls_id, sep_id, settings):
     context, starts, ends = tokenizer.tokenize_with_offsets(contexts)
     lq, n = question.row_lengths(), context.row_lengths()
     max_tokens = seq - lq - 3
-    count, step = squad.window_plan(
-        n, max_tokens, settings["doc_stride"], tf.minimum, tf.maximum
-    )
+    count, step = squad.window_plan(n, max_tokens, settings["doc_stride"], tf.minimum, tf.maximum)
     num_windows = tf.where((lq > 0) & (n > 0), count, 0)
 
     example = tf.repeat(tf.range(tf.size(n, out_type=tf.int64)), num_windows)  # [R]

@@ -163,6 +163,35 @@ def read_squad_json(path, version):
     return parse_squad_data(values["data"], version, str(path))
 
 
+def read_squad_questions(path):
+    """`[(id, question, context)]` of every question in a SQuAD JSON file, answers not needed.
+
+    For prediction on unlabelled data. Raises DataError naming the file for a wrong structure.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"SQuAD file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from None
+    data = values.get("data") if isinstance(values, dict) else None
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a JSON object with a 'data' list (SQuAD format)")
+    questions = []
+    for a, article in enumerate(data):
+        for p, paragraph in enumerate(article.get("paragraphs", [])):
+            context = paragraph.get("context")
+            for q, qa in enumerate(paragraph.get("qas", [])):
+                where = f"data[{a}].paragraphs[{p}].qas[{q}]"
+                if not isinstance(context, str) or not isinstance(qa.get("question"), str):
+                    raise DataError(f"{path}: {where} lacks a context or question string")
+                questions.append((str(qa.get("id", where)), qa["question"], context))
+    if not questions:
+        raise DataError(f"{path}: no questions")
+    return questions
+
+
 def read_squad_tfds(version, split, data_dir=None):
     """Reads `squad/v1.1` or `squad/v2.0` from TFDS (downloads on first use)."""
     import tensorflow_datasets as tfds

@@ -1,0 +1,387 @@
+"""Exports (SavedModels from raw text to answers, Hugging Face) and the predict binary.
+
+Tiny runs with a few training steps; the exported SavedModels are loaded in a fresh process that
+imports only TensorFlow and tensorflow-text, and must give the Python pipeline's predictions.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hbert_tf import downstream, nli, squad
+from hbert_tf.encoder import HBertEncoder
+from hbert_tf.export import (
+    export_huggingface,
+    huggingface_config,
+    load_finetuned,
+    run_kind,
+    serving_outputs,
+)
+from hbert_tf.finetuning import run_mnli, run_squad
+from hbert_tf.model_dir import checkpoint_dir, load_pretrainer, make_checkpoint, write_run_config
+from hbert_tf.pretrained import encoder_from_pretrained
+from hbert_tf.pretrainer import HBertPretrainer
+from hbert_tf.tokenization import OffsetTokenizer
+from hbert_tf.variants import resolve_variant
+from tests.helpers import tiny_config
+from tfrecords import builtin_tasks
+from tfrecords.vocab import Vocab
+from trainers.export import export
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = dict(data="builtin", builtin_documents=24, train_steps=3, batch_size=8, verbose=0, seed=3)
+SQUAD_WINDOWS = dict(max_seq_length=64, max_query_length=12, doc_stride=16, max_answer_length=10)
+# Contexts that are not in the built-in set: non-ASCII text and more than one window.
+EXTRA_CONTEXT = "Ünïcode café — the keeper's naïve boat was painted green in 1987 , said Märta . "
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A tiny Lower NSP pre-training dir and SQuAD 1.1, SQuAD 2.0 and MultiNLI runs from it."""
+    root = tmp_path_factory.mktemp("runs")
+    pretraining = root / "pretrained"
+    pretraining.mkdir()
+    tokens = builtin_tasks.task_vocabulary()
+    config = tiny_config(vocab_size=len(tokens))
+    layout = resolve_variant("lower_nsp", 2, nsp_layer=0, concat="cls")
+    model = HBertPretrainer.from_layout(HBertEncoder.from_config_object(config), layout)
+    write_run_config(str(pretraining), config, layout)
+    tf.train.CheckpointManager(make_checkpoint(model), checkpoint_dir(str(pretraining)), 1).save()
+    Vocab(tokens).write(str(pretraining / "vocab.txt"))
+    start = dict(SMALL, init_from=str(pretraining))
+    run_squad(dict(start, **SQUAD_WINDOWS, model_dir=str(root / "squad1"), version="1.1"))
+    run_squad(
+        dict(start, **SQUAD_WINDOWS, model_dir=str(root / "squad2"), version="2.0", concat="nsp")
+    )
+    run_mnli(dict(start, model_dir=str(root / "mnli"), max_seq_length=32))
+    return {name: str(root / name) for name in ("pretrained", "squad1", "squad2", "mnli")}
+
+
+def python_answers(model_dir, examples, threshold=None):
+    """The Python pipeline's answers (squad.postprocess) of a restored SQuAD run."""
+    model, values = load_finetuned(model_dir)
+    s = values["settings"]
+    tokenizer = OffsetTokenizer.from_file(os.path.join(model_dir, "vocab.txt"))
+    features = squad.convert_examples_to_features(
+        examples, tokenizer, s["max_seq_length"], s["doc_stride"], s["max_query_length"]
+    )
+    out = model.predict(features.inputs(), verbose=0)
+    answers = squad.postprocess(
+        examples,
+        features,
+        out[downstream.START_LOGITS],
+        out[downstream.END_LOGITS],
+        s["n_best_size"],
+        s["max_answer_length"],
+        s["version"] == "2.0",
+        s["null_score_diff_threshold"] if threshold is None else threshold,
+    )
+    return answers, features
+
+
+FRESH_PROCESS = r"""
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401
+jobs = json.load(open(sys.argv[1]))
+results = {}
+for name, job in jobs.items():
+    loaded = tf.saved_model.load(job["path"])
+    fn = loaded.signatures[job["signature"]]
+    out = fn(**{k: tf.constant(v, tf.string) for k, v in job["inputs"].items()})
+    results[name] = {
+        k: [x.decode() if isinstance(x, bytes) else x for x in v.numpy().tolist()]
+        for k, v in out.items()
+    }
+    results[name]["_extra_assets"] = sorted(tf.io.gfile.listdir(job["path"] + "/assets.extra"))
+assert not [m for m in sys.modules if m.startswith(("hbert_tf", "keras_hub", "trainers"))]
+json.dump(results, open(sys.argv[2], "w"))
+"""
+
+
+def run_fresh_process(tmp_path, jobs):
+    """Runs `jobs` ({name: path, signature, inputs}) in a new interpreter outside the repo."""
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    (tmp_path / "fresh.py").write_text(FRESH_PROCESS)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH="")
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "fresh.py"), "jobs.json", "results.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((tmp_path / "results.json").read_text())
+
+
+def squad_examples(model_dir, version):
+    dev = os.path.join(model_dir, f"data/builtin_squad_v{version}_dev.json")
+    examples, _ = squad.read_squad_json(dev, version)
+    long_context = " ".join(sorted({e.context for e in examples})[:4])
+    extra = [
+        squad.SquadExample("long", examples[0].question, long_context),
+        squad.SquadExample("unicode", "who painted the boat ?", EXTRA_CONTEXT),
+        squad.SquadExample("no-question-tokens", "\u200b", EXTRA_CONTEXT),
+    ]
+    return examples, examples + extra
+
+
+def test_exported_savedmodels_match_the_python_pipeline_in_a_fresh_process(runs, tmp_path):
+    jobs, expected = {}, {}
+    # SQuAD 1.1 and 2.0 (2.0 with the median null odds as threshold: both outcomes occur).
+    for name, version in (("squad1", "1.1"), ("squad2", "2.0")):
+        dev, examples = squad_examples(runs[name], version)
+        threshold = None
+        if version == "2.0":
+            odds = python_answers(runs[name], examples)[0].null_odds
+            threshold = float(np.median([v for v in odds.values() if v < 1e9]))
+        answers, features = python_answers(runs[name], examples, threshold)
+        # More than one window for some questions, and the run's own predictions.json.
+        windows = np.bincount(features.example_index, minlength=len(examples))
+        assert windows.max() > 1 and windows[len(dev)] > 2, windows
+        assert windows[-1] == 0  # a question without tokens has no window
+        run_predictions = json.load(open(os.path.join(runs[name], "predictions.json")))
+        if version == "1.1":
+            assert {e.qas_id: answers.predictions[e.qas_id] for e in dev} == run_predictions
+        else:
+            assert any(e.is_impossible for e in dev)
+            flags = [answers.answers[e.qas_id]["is_impossible"] for e in examples]
+            assert any(flags) and not all(flags)
+        export(runs[name], str(tmp_path / name), null_score_diff_threshold=threshold)
+        jobs[name] = {
+            "path": str(tmp_path / name),
+            "signature": "serving_default",
+            "inputs": {
+                "question": [e.question for e in examples],
+                "context": [e.context for e in examples],
+            },
+        }
+        expected[name] = (examples, answers)
+
+    # MultiNLI, with pairs longer than the run's 32 tokens.
+    pairs, _ = nli.read_nli_file(os.path.join(runs["mnli"], "data/builtin_nli_dev_matched.jsonl"))
+    pairs = pairs[:20] + [nli.NliExample("long", pairs[0].premise * 6, pairs[1].hypothesis, 0)]
+    export(runs["mnli"], str(tmp_path / "mnli"))
+    jobs["mnli"] = {
+        "path": str(tmp_path / "mnli"),
+        "signature": "serving_default",
+        "inputs": {
+            "premise": [p.premise for p in pairs],
+            "hypothesis": [p.hypothesis for p in pairs],
+        },
+    }
+
+    # The encoder's string signature; mixed lengths, pairs and single texts.
+    texts = ["the keeper painted the boat .", EXTRA_CONTEXT * 3, "a", "who ?"]
+    seconds = ["she carved a mast .", "", "", "what did she carve ?"]
+    export(runs["pretrained"], str(tmp_path / "encoder"))
+    jobs["encoder"] = {
+        "path": str(tmp_path / "encoder"),
+        "signature": "serve_text",
+        "inputs": {"text_a": texts, "text_b": seconds},
+    }
+
+    results = run_fresh_process(tmp_path, jobs)
+
+    for name, (examples, answers) in expected.items():
+        got = results[name]
+        assert got["_extra_assets"] == ["finetune_config.json", "vocab.txt"]
+        for i, e in enumerate(examples):
+            want = answers.answers[e.qas_id]
+            assert got["answer_text"][i] == want["text"], e.qas_id
+            assert (got["answer_start"][i], got["answer_end"][i]) == (want["start"], want["end"])
+            if want["start"] >= 0:
+                assert e.context[want["start"] : want["end"]] == want["text"]
+            np.testing.assert_allclose(got["score"][i], want["score"], rtol=1e-5, atol=1e-5)
+            if name == "squad2":
+                assert got["is_impossible"][i] == want["is_impossible"], e.qas_id
+                want_diff = answers.null_odds[e.qas_id]
+                np.testing.assert_allclose(got["null_score_diff"][i], want_diff, rtol=1e-5)
+        assert "is_impossible" not in got or name == "squad2"
+
+    model, values = load_finetuned(runs["mnli"])
+    tokenizer = OffsetTokenizer.from_file(os.path.join(runs["mnli"], "vocab.txt"))
+    inputs, _, stats = nli.encode_pairs(pairs, tokenizer, values["settings"]["max_seq_length"])
+    assert stats["truncated"] >= 1
+    logits = model.predict(inputs, verbose=0)[downstream.LOGITS]
+    assert results["mnli"]["label"] == [nli.LABELS[i] for i in np.argmax(logits, axis=-1)]
+    np.testing.assert_allclose(
+        results["mnli"]["probabilities"], tf.nn.softmax(logits).numpy(), atol=1e-5
+    )
+    run_labels = [
+        json.loads(line)["prediction"]
+        for line in open(os.path.join(runs["mnli"], "predictions_dev_matched.jsonl"))
+    ][:20]
+    assert results["mnli"]["label"][:20] == run_labels
+
+    pretrainer, _ = load_pretrainer(runs["pretrained"])
+    vocab = tokenizer.vocab
+    got = results["encoder"]
+    assert got["_extra_assets"] == ["run_config.json", "vocab.txt"]
+    ids = np.array(got["input_ids"])
+    assert ids.shape[1] == max(int(np.sum(m)) for m in got["input_mask"])  # longest row
+    for i, (a, b) in enumerate(zip(texts, seconds)):
+        ta, tb = tokenizer.tokenize_ids([a, b])
+        row = [vocab.cls_id, *ta, vocab.sep_id] + ([*tb, vocab.sep_id] if b else [])
+        assert ids[i][: len(row)].tolist() == row and not ids[i][len(row) :].any()
+    inputs = {k: np.array(got[k], np.int32) for k in ("input_ids", "input_mask", "segment_ids")}
+    reference = serving_outputs(pretrainer, inputs)
+    mask = inputs["input_mask"].astype(bool)
+    for key in ("layer_0", "layer_1", "embedding_output"):
+        np.testing.assert_allclose(
+            np.array(got[key])[mask], reference[key].numpy()[mask], atol=1e-5
+        )
+    np.testing.assert_allclose(got["nsp_pooled_output"], reference["nsp_pooled_output"], atol=1e-5)
+
+
+def test_huggingface_export_round_trips_through_keras_hub(runs, tmp_path):
+    pretrainer, _ = load_pretrainer(runs["pretrained"])
+    out = tmp_path / "hf"
+    export(runs["pretrained"], str(out), format="huggingface")
+    assert sorted(os.listdir(out)) == [
+        "config.json",
+        "model.safetensors",
+        "tokenizer_config.json",
+        "vocab.txt",
+    ]
+    config = json.load(open(out / "config.json"))
+    assert config["hidden_act"] == "gelu_new" and config["model_type"] == "bert"
+    assert config["hbert_nsp_layer"] == 0
+    assert json.load(open(out / "tokenizer_config.json"))["do_lower_case"] is True
+    encoder, pooler_weights, vocabulary = encoder_from_pretrained(str(out))
+    assert encoder.hidden_act == "gelu" and list(vocabulary) == builtin_tasks.task_vocabulary()
+    rng = np.random.default_rng(0)
+    inputs = {
+        "input_ids": rng.integers(5, len(vocabulary), (3, 11)).astype("int32"),
+        "input_mask": np.array([[1] * 11, [1] * 7 + [0] * 4, [1] * 3 + [0] * 8], "int32"),
+        "segment_ids": np.array([[0] * 6 + [1] * 5] * 3, "int32"),
+    }
+    want = pretrainer.encoder(inputs, training=False)
+    got = encoder(inputs, training=False)
+    for key in ("layer_0", "layer_1"):
+        np.testing.assert_array_equal(got["hidden_states"][key], want["hidden_states"][key])
+    np.testing.assert_array_equal(got["embedding_output"], want["embedding_output"])
+    for w, v in zip(pooler_weights, pretrainer.nsp_head.pooler.get_weights()):
+        np.testing.assert_array_equal(w, v)
+    # The exact GELU keeps its name the other way round.
+    exact = huggingface_config(tiny_config(hidden_act="gelu_exact"))
+    assert exact["hidden_act"] == "gelu"
+
+
+def test_export_refuses_non_empty_folders_and_is_atomic(runs, tmp_path):
+    assert [run_kind(runs[n]) for n in ("pretrained", "squad1", "mnli")] == [
+        "pretraining",
+        "squad",
+        "mnli",
+    ]
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "keep.txt").write_text("x")
+    with pytest.raises(ValueError, match="is not empty; choose a new folder or pass --overwrite"):
+        export(runs["mnli"], str(target))
+    assert os.listdir(target) == ["keep.txt"]
+    with pytest.raises(ValueError, match="fine-tuning run"):
+        export(runs["mnli"], str(tmp_path / "hf"), format="huggingface")
+    with pytest.raises(ValueError, match="SQuAD 2.0 runs only"):
+        export(runs["squad1"], str(tmp_path / "t"), null_score_diff_threshold=1.0)
+    assert not os.path.exists(tmp_path / "hf") and not os.path.exists(tmp_path / "t")
+    export(runs["mnli"], str(target), overwrite=True)
+    assert "saved_model.pb" in os.listdir(target) and "keep.txt" not in os.listdir(target)
+    assert [p for p in os.listdir(tmp_path) if ".tmp-" in p or ".old-" in p] == []
+    with pytest.raises(ValueError, match="neither run_config.json"):
+        run_kind(str(tmp_path))
+
+
+def _run_binary(module, *args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+
+def test_export_and_predict_binaries(runs, tmp_path):
+    exported = tmp_path / "squad2"
+    result = _run_binary(
+        "trainers.export", f"--model_dir={runs['squad2']}", f"--export_dir={exported}"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    again = _run_binary(
+        "trainers.export", f"--model_dir={runs['squad2']}", f"--export_dir={exported}"
+    )
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert again.stderr.strip().splitlines()[-1].startswith(f"error: --export_dir={exported}")
+
+    dev = os.path.join(runs["squad2"], "data/builtin_squad_v2.0_dev.json")
+    output = tmp_path / "predictions.json"
+    result = _run_binary(
+        "trainers.predict",
+        f"--saved_model={exported}",
+        f"--input={dev}",
+        f"--output={output}",
+        "--batch_size=7",
+        "--details",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "predict: " in result.stderr and "100%" in result.stderr
+    # The run's threshold was exported, so the run's own predictions come back.
+    assert json.load(open(output)) == json.load(
+        open(os.path.join(runs["squad2"], "predictions.json"))
+    )
+    details = [json.loads(line) for line in open(f"{output}.details.jsonl")]
+    assert {"id", "text", "start", "end", "score", "is_impossible"} <= set(details[0])
+
+    bad = _run_binary(
+        "trainers.predict",
+        f"--saved_model={exported}",
+        f"--input={tmp_path / 'missing.json'}",
+        f"--output={tmp_path / 'p.json'}",
+    )
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "SQuAD file not found" in bad.stderr and not os.path.exists(tmp_path / "p.json")
+
+
+def test_predict_on_mnli_files_and_text_lines(runs, tmp_path):
+    from trainers.predict import predict
+
+    export(runs["mnli"], str(tmp_path / "mnli"))
+    tsv = tmp_path / "test.tsv"
+    tsv.write_text(
+        "pairID\tsentence1\tsentence2\n"
+        "a1\tthe keeper painted the boat .\tthe boat is green .\n"
+        "a2\tshe carved a mast .\tnobody carved anything .\n"
+    )
+    output = tmp_path / "mnli.jsonl"
+    assert predict(str(tmp_path / "mnli"), str(tsv), str(output), progress=False) == "mnli"
+    records = [json.loads(line) for line in open(output)]
+    assert [r["pairID"] for r in records] == ["a1", "a2"]
+    assert all(r["prediction"] in nli.LABELS for r in records)
+    np.testing.assert_allclose([sum(r["probabilities"]) for r in records], 1.0, rtol=1e-5)
+
+    export(runs["pretrained"], str(tmp_path / "encoder"))
+    lines = tmp_path / "lines.txt"
+    lines.write_text("the keeper painted the boat .\n\nwho ?\tshe did .\n")
+    output = tmp_path / "vectors.jsonl"
+    kind = predict(
+        str(tmp_path / "encoder"),
+        str(lines),
+        str(output),
+        outputs=["nsp_pooled_output", "layer_1"],
+        progress=False,
+    )
+    records = [json.loads(line) for line in open(output)]
+    assert kind == "encoder" and [r["line"] for r in records] == [1, 3]
+    assert len(records[0]["nsp_pooled_output"]) == 32
+    assert len(records[0]["layer_1"]) == 8  # [CLS] + 6 pieces + [SEP]
+    assert len(records[1]["layer_1"]) == 8  # [CLS] who ? [SEP] she did . [SEP]
