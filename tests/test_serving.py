@@ -16,7 +16,6 @@ import tensorflow as tf
 from hbert_tf import downstream, nli, squad
 from hbert_tf.encoder import HBertEncoder
 from hbert_tf.export import (
-    export_huggingface,
     huggingface_config,
     load_finetuned,
     run_kind,
@@ -41,25 +40,50 @@ EXTRA_CONTEXT = "Ünïcode café — the keeper's naïve boat was painted green 
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """A tiny Lower NSP pre-training dir and SQuAD 1.1, SQuAD 2.0 and MultiNLI runs from it."""
-    root = tmp_path_factory.mktemp("runs")
-    pretraining = root / "pretrained"
-    pretraining.mkdir()
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def pretrained(root):
+    """A tiny Lower NSP pre-training dir (NSP on block 0, random weights), built-in vocabulary."""
+    path = root / "pretrained"
+    path.mkdir()
     tokens = builtin_tasks.task_vocabulary()
     config = tiny_config(vocab_size=len(tokens))
     layout = resolve_variant("lower_nsp", 2, nsp_layer=0, concat="cls")
     model = HBertPretrainer.from_layout(HBertEncoder.from_config_object(config), layout)
-    write_run_config(str(pretraining), config, layout)
-    tf.train.CheckpointManager(make_checkpoint(model), checkpoint_dir(str(pretraining)), 1).save()
-    Vocab(tokens).write(str(pretraining / "vocab.txt"))
-    start = dict(SMALL, init_from=str(pretraining))
-    run_squad(dict(start, **SQUAD_WINDOWS, model_dir=str(root / "squad1"), version="1.1"))
-    run_squad(
-        dict(start, **SQUAD_WINDOWS, model_dir=str(root / "squad2"), version="2.0", concat="nsp")
-    )
-    run_mnli(dict(start, model_dir=str(root / "mnli"), max_seq_length=32))
-    return {name: str(root / name) for name in ("pretrained", "squad1", "squad2", "mnli")}
+    write_run_config(str(path), config, layout)
+    tf.train.CheckpointManager(make_checkpoint(model), checkpoint_dir(str(path)), 1).save()
+    Vocab(tokens).write(str(path / "vocab.txt"))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def squad1(root, pretrained):
+    path = str(root / "squad1")
+    run_squad(dict(SMALL, **SQUAD_WINDOWS, init_from=pretrained, model_dir=path, version="1.1"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def squad2(root, pretrained):
+    path = str(root / "squad2")
+    settings = dict(SMALL, **SQUAD_WINDOWS, init_from=pretrained, model_dir=path)
+    run_squad(dict(settings, version="2.0", concat="nsp"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def mnli(root, pretrained):
+    path = str(root / "mnli")
+    run_mnli(dict(SMALL, init_from=pretrained, model_dir=path, max_seq_length=32))
+    return path
+
+
+@pytest.fixture
+def runs(pretrained, squad1, squad2, mnli):
+    return {"pretrained": pretrained, "squad1": squad1, "squad2": squad2, "mnli": mnli}
 
 
 def python_answers(model_dir, examples, threshold=None):
@@ -133,6 +157,7 @@ def squad_examples(model_dir, version):
     return examples, examples + extra
 
 
+@pytest.mark.slow
 def test_exported_savedmodels_match_the_python_pipeline_in_a_fresh_process(runs, tmp_path):
     jobs, expected = {}, {}
     # SQuAD 1.1 and 2.0 (2.0 with the median null odds as threshold: both outcomes occur).
@@ -241,10 +266,10 @@ def test_exported_savedmodels_match_the_python_pipeline_in_a_fresh_process(runs,
     np.testing.assert_allclose(got["nsp_pooled_output"], reference["nsp_pooled_output"], atol=1e-5)
 
 
-def test_huggingface_export_round_trips_through_keras_hub(runs, tmp_path):
-    pretrainer, _ = load_pretrainer(runs["pretrained"])
+def test_huggingface_export_round_trips_through_keras_hub(pretrained, tmp_path):
+    pretrainer, _ = load_pretrainer(pretrained)
     out = tmp_path / "hf"
-    export(runs["pretrained"], str(out), format="huggingface")
+    export(pretrained, str(out), format="huggingface")
     assert sorted(os.listdir(out)) == [
         "config.json",
         "model.safetensors",
@@ -275,12 +300,9 @@ def test_huggingface_export_round_trips_through_keras_hub(runs, tmp_path):
     assert exact["hidden_act"] == "gelu"
 
 
-def test_export_refuses_non_empty_folders_and_is_atomic(runs, tmp_path):
-    assert [run_kind(runs[n]) for n in ("pretrained", "squad1", "mnli")] == [
-        "pretraining",
-        "squad",
-        "mnli",
-    ]
+def test_export_refuses_non_empty_folders_and_is_atomic(pretrained, mnli, tmp_path):
+    runs = {"pretrained": pretrained, "mnli": mnli}
+    assert [run_kind(runs[n]) for n in ("pretrained", "mnli")] == ["pretraining", "mnli"]
     target = tmp_path / "out"
     target.mkdir()
     (target / "keep.txt").write_text("x")
@@ -290,7 +312,7 @@ def test_export_refuses_non_empty_folders_and_is_atomic(runs, tmp_path):
     with pytest.raises(ValueError, match="fine-tuning run"):
         export(runs["mnli"], str(tmp_path / "hf"), format="huggingface")
     with pytest.raises(ValueError, match="SQuAD 2.0 runs only"):
-        export(runs["squad1"], str(tmp_path / "t"), null_score_diff_threshold=1.0)
+        export(runs["mnli"], str(tmp_path / "t"), null_score_diff_threshold=1.0)
     assert not os.path.exists(tmp_path / "hf") and not os.path.exists(tmp_path / "t")
     export(runs["mnli"], str(target), overwrite=True)
     assert "saved_model.pb" in os.listdir(target) and "keep.txt" not in os.listdir(target)
@@ -311,6 +333,7 @@ def _run_binary(module, *args):
     )
 
 
+@pytest.mark.slow
 def test_export_and_predict_binaries(runs, tmp_path):
     exported = tmp_path / "squad2"
     result = _run_binary(
@@ -352,9 +375,10 @@ def test_export_and_predict_binaries(runs, tmp_path):
     assert "SQuAD file not found" in bad.stderr and not os.path.exists(tmp_path / "p.json")
 
 
-def test_predict_on_mnli_files_and_text_lines(runs, tmp_path):
+def test_predict_on_mnli_files_and_text_lines(pretrained, mnli, tmp_path):
     from trainers.predict import predict
 
+    runs = {"pretrained": pretrained, "mnli": mnli}
     export(runs["mnli"], str(tmp_path / "mnli"))
     tsv = tmp_path / "test.tsv"
     tsv.write_text(
@@ -366,6 +390,9 @@ def test_predict_on_mnli_files_and_text_lines(runs, tmp_path):
     assert predict(str(tmp_path / "mnli"), str(tsv), str(output), progress=False) == "mnli"
     records = [json.loads(line) for line in open(output)]
     assert [r["pairID"] for r in records] == ["a1", "a2"]
+    serve = tf.saved_model.load(str(tmp_path / "mnli")).signatures["serving_default"]
+    empty = serve(premise=tf.constant([], tf.string), hypothesis=tf.constant([], tf.string))
+    assert empty["probabilities"].shape == (0, 3)
     assert all(r["prediction"] in nli.LABELS for r in records)
     np.testing.assert_allclose([sum(r["probabilities"]) for r in records], 1.0, rtol=1e-5)
 
@@ -385,3 +412,25 @@ def test_predict_on_mnli_files_and_text_lines(runs, tmp_path):
     assert len(records[0]["nsp_pooled_output"]) == 32
     assert len(records[0]["layer_1"]) == 8  # [CLS] + 6 pieces + [SEP]
     assert len(records[1]["layer_1"]) == 8  # [CLS] who ? [SEP] she did . [SEP]
+
+
+@pytest.mark.slow
+def test_bilstm_baseline_exports_and_answers_like_the_python_pipeline(tmp_path):
+    run = str(tmp_path / "bilstm")
+    settings = dict(SMALL, **SQUAD_WINDOWS, model_dir=run, model="bilstm", concat="cls")
+    run_squad(dict(settings, embedding_dim=8, lstm_units=8))
+    assert run_kind(run) == "squad"
+    export(run, str(tmp_path / "exported"))
+    _, examples = squad_examples(run, "1.1")
+    answers, _ = python_answers(run, examples)
+    serve = tf.saved_model.load(str(tmp_path / "exported")).signatures["serving_default"]
+    order = np.random.default_rng(0).permutation(len(examples))  # mixed lengths in each batch
+    for batch in np.array_split(order, 3):
+        out = serve(
+            question=tf.constant([examples[i].question for i in batch]),
+            context=tf.constant([examples[i].context for i in batch]),
+        )
+        for j, i in enumerate(batch):
+            want = answers.answers[examples[i].qas_id]
+            assert out["answer_text"][j].numpy().decode() == want["text"]
+            assert int(out["answer_start"][j]) == want["start"]
