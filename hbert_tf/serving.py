@@ -132,8 +132,8 @@ def squad_windows(tokenizer, questions, contexts, cls_id, sep_id, settings):
     j = token[:, :, None]
     inside = (other < tf.gather(num_windows, example)[:, None, None]) & (j >= other_a)
     inside &= j < other_b
-    f64 = lambda x: tf.cast(x, tf.float64)  # noqa: E731
-    score = squad.max_context_score(f64(j), f64(other_a), f64(other_b), tf.minimum)
+    j, other_a, other_b = (tf.cast(x, tf.float64) for x in (j, other_a, other_b))
+    score = squad.max_context_score(j, other_a, other_b, tf.minimum)
     flat_shape = tf.stack([tf.size(token, out_type=tf.int64), most])
     _, owner, _ = _first_max(tf.reshape(score, flat_shape), tf.reshape(inside, flat_shape))
     owner = tf.reshape(owner, tf.shape(token, out_type=tf.int64))
@@ -177,13 +177,17 @@ def decode_spans(contexts, windows, start_logits, end_logits, settings, version_
     scores = s_val[:, :, None] + e_val[:, None, :]  # [R, k, k]: candidates in postprocess order
 
     num_windows = windows["num_windows"]
-    per_question = lambda x, fill: tf.RaggedTensor.from_row_lengths(  # noqa: E731
-        tf.reshape(x, [-1]), num_windows * k * k
-    ).to_tensor(fill)
+
+    def per_question(x, fill):  # [R, k, k] -> [B, windows * k * k], candidates in order
+        flat = tf.reshape(x, [-1])
+        return tf.RaggedTensor.from_row_lengths(flat, num_windows * k * k).to_tensor(fill)
+
+    def flat(x):  # flattened, with a -1 appended for the questions without a candidate
+        return tf.concat([tf.reshape(x, [-1]), [-1]], 0)
+
     best, first, found = _first_max(per_question(scores, NEG_INF), per_question(ok, False))
     row = tf.cumsum(num_windows, exclusive=True) + first // (k * k)
     rank = first % (k * k)
-    flat = lambda x: tf.concat([tf.reshape(x, [-1]), [-1]], 0)  # noqa: E731
     last = tf.size(s_pos, out_type=tf.int64)  # index of the -1 appended by `flat`
     s = tf.gather(flat(s_pos), tf.where(found, row * k + rank // k, last))
     e = tf.gather(flat(e_pos), tf.where(found, row * k + rank % k, last))
