@@ -180,13 +180,19 @@ def read_squad_questions(path):
         raise DataError(f"{path}: expected a JSON object with a 'data' list (SQuAD format)")
     questions = []
     for a, article in enumerate(data):
-        for p, paragraph in enumerate(article.get("paragraphs", [])):
+        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            raise DataError(f"{path}: data[{a}] has no 'paragraphs' list")
+        for p, paragraph in enumerate(paragraphs):
+            where = f"data[{a}].paragraphs[{p}]"
+            if not isinstance(paragraph, dict) or not isinstance(paragraph.get("qas"), list):
+                raise DataError(f"{path}: {where} has no 'qas' list")
             context = paragraph.get("context")
-            for q, qa in enumerate(paragraph.get("qas", [])):
-                where = f"data[{a}].paragraphs[{p}].qas[{q}]"
-                if not isinstance(context, str) or not isinstance(qa.get("question"), str):
-                    raise DataError(f"{path}: {where} lacks a context or question string")
-                questions.append((str(qa.get("id", where)), qa["question"], context))
+            for q, qa in enumerate(paragraph["qas"]):
+                question = qa.get("question") if isinstance(qa, dict) else None
+                if not isinstance(context, str) or not isinstance(question, str):
+                    raise DataError(f"{path}: {where}.qas[{q}] lacks a context or question string")
+                questions.append((str(qa.get("id", f"{where}.qas[{q}]")), question, context))
     if not questions:
         raise DataError(f"{path}: no questions")
     return questions

@@ -441,3 +441,49 @@ def test_bilstm_baseline_exports_and_answers_like_the_python_pipeline(tmp_path):
             want = answers.answers[examples[i].qas_id]
             assert out["answer_text"][j].numpy().decode() == want["text"]
             assert int(out["answer_start"][j]) == want["start"]
+
+
+def test_closed_forms_equal_berts_loops():
+    """The shared closed forms (used in the graph too) against BERT's own loops."""
+    for budget in range(1, 14):
+        for la in range(0, 16):
+            for lb in range(0, 16):
+                a, b = la, lb
+                while a + b > budget:  # run_classifier's _truncate_seq_pair
+                    if a >= b:
+                        a -= 1
+                    else:
+                        b -= 1
+                assert nli.truncated_lengths(la, lb, budget) == (a, b), (la, lb, budget)
+    for n in range(1, 40):
+        for max_tokens in range(1, 12):
+            for stride in range(1, 14):
+                windows, start = [], 0
+                while start < n:  # run_squad's doc spans
+                    length = min(n - start, max_tokens)
+                    windows.append((start, start + length))
+                    if start + length == n:
+                        break
+                    start += min(length, stride)
+                assert squad._windows(n, max_tokens, stride) == windows
+
+
+def test_predict_reads_unlabelled_files_and_names_bad_ones(tmp_path):
+    from tfrecords.errors import DataError
+
+    path = tmp_path / "test.json"
+    qas = [{"id": "q1", "question": "who ?"}, {"id": "q2", "question": "what ?"}]
+    path.write_text(json.dumps({"data": [{"paragraphs": [{"context": "she did .", "qas": qas}]}]}))
+    assert squad.read_squad_questions(str(path)) == [
+        ("q1", "who ?", "she did ."),
+        ("q2", "what ?", "she did ."),
+    ]
+    path.write_text(json.dumps({"data": [{"paragraphs": [{"context": "x", "qas": [{"id": 3}]}]}]}))
+    with pytest.raises(DataError, match=r"test.json: data\[0\].paragraphs\[0\].qas\[0\] lacks"):
+        squad.read_squad_questions(str(path))
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("pairID\tsentence1\tsentence2\np1\ta .\tb .\n")
+    assert nli.read_nli_pairs(str(tsv)) == [("p1", "a .", "b .")]
+    tsv.write_text("pairID\tsentence1\np1\ta .\n")
+    with pytest.raises(DataError, match="pairs.tsv: expected a MultiNLI TSV"):
+        nli.read_nli_pairs(str(tsv))
