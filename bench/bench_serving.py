@@ -21,10 +21,9 @@ sys.path.insert(0, ROOT)
 import tensorflow as tf  # noqa: E402
 
 from hbert_tf import downstream, squad  # noqa: E402
-from hbert_tf.export import load_finetuned  # noqa: E402
+from hbert_tf.export import export_run, load_finetuned  # noqa: E402
 from hbert_tf.finetuning import run_squad  # noqa: E402
 from hbert_tf.tokenization import OffsetTokenizer  # noqa: E402
-from trainers.export import export  # noqa: E402
 
 
 def main():
@@ -49,7 +48,7 @@ def main():
         verbose=0,
     )
     run_squad(settings)
-    export(run, exported, overwrite=True)
+    export_run(run, exported, overwrite=True)
     examples, _ = squad.read_squad_json(
         os.path.join(run, "data/builtin_squad_v2.0_dev.json"), "2.0"
     )

@@ -25,7 +25,7 @@ from hbert_tf.config import EncoderConfig
 from hbert_tf.encoder import HBertEncoder
 from hbert_tf.finetuning import FINETUNE_CONFIG
 from hbert_tf.heads import NextSentenceHead
-from hbert_tf.model_dir import RUN_CONFIG, VOCAB, latest_checkpoint
+from hbert_tf.model_dir import RUN_CONFIG, VOCAB, latest_checkpoint, load_pretrainer, vocab_file
 from hbert_tf.tokenization import fast_bert_tokenizer, infer_do_lower_case
 from hbert_tf.variants import HeadLayout
 from tfrecords.vocab import load_vocab
@@ -33,6 +33,7 @@ from tfrecords.vocab import load_vocab
 NSP_CLS_VECTOR = "nsp_cls_vector"
 NSP_POOLED_OUTPUT = "nsp_pooled_output"
 KINDS = ("pretraining", "squad", "mnli")
+FORMATS = ("saved_model", "huggingface")
 # Our `hidden_act` -> Hugging Face's name of the same function (BUILD_NOTES: GELU).
 HF_ACTIVATIONS = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu"}
 
@@ -372,3 +373,40 @@ def export_huggingface(pretrainer, export_dir, vocab_path, overwrite=False):
         shutil.copy(vocab_path, os.path.join(tmp, "vocab.txt"))
 
     return write_folder_atomically(export_dir, write, overwrite)
+
+
+# --- Any run ----------------------------------------------------------------------------------
+def export_run(
+    model_dir,
+    export_dir,
+    checkpoint=None,
+    format="saved_model",
+    overwrite=False,
+    null_score_diff_threshold=None,
+):
+    """Exports whatever `model_dir` holds (`run_kind`); returns `(kind, export_dir)`.
+
+    Pre-training runs: `export_encoder`, or `export_huggingface` with `format="huggingface"`.
+    Fine-tuning runs: `export_finetuned` (SavedModel only).
+    """
+    if format not in FORMATS:
+        raise ValueError(f"--format={format}: expected one of {FORMATS}")
+    kind = run_kind(model_dir)
+    check_export_dir(export_dir, overwrite)  # before the (slow) model loading
+    if kind != "pretraining":
+        if format == "huggingface":
+            raise ValueError(
+                f"--format=huggingface exports pre-trained encoders; {model_dir} is a {kind} "
+                "fine-tuning run"
+            )
+        return kind, export_finetuned(
+            model_dir, export_dir, checkpoint, overwrite, null_score_diff_threshold
+        )
+    if null_score_diff_threshold is not None:
+        raise ValueError("--null_score_diff_threshold applies to SQuAD 2.0 runs only")
+    pretrainer, _ = load_pretrainer(model_dir, checkpoint)
+    vocab = vocab_file(model_dir)
+    if format == "huggingface":
+        return kind, export_huggingface(pretrainer, export_dir, vocab, overwrite)
+    run_config = os.path.join(model_dir, RUN_CONFIG)
+    return kind, export_encoder(pretrainer, export_dir, vocab, [run_config], overwrite)

@@ -16,6 +16,7 @@ import tensorflow as tf
 from hbert_tf import downstream, nli, squad
 from hbert_tf.encoder import HBertEncoder
 from hbert_tf.export import (
+    export_run,
     huggingface_config,
     load_finetuned,
     run_kind,
@@ -30,7 +31,6 @@ from hbert_tf.variants import resolve_variant
 from tests.helpers import tiny_config
 from tfrecords import builtin_tasks
 from tfrecords.vocab import Vocab
-from trainers.export import export
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(data="builtin", builtin_documents=24, train_steps=3, batch_size=8, verbose=0, seed=3)
@@ -184,7 +184,7 @@ def test_exported_savedmodels_match_the_python_pipeline_in_a_fresh_process(runs,
             assert any(e.is_impossible for e in dev)
             flags = [answers.answers[e.qas_id]["is_impossible"] for e in examples]
             assert any(flags) and not all(flags)
-        export(runs[name], str(tmp_path / name), null_score_diff_threshold=threshold)
+        export_run(runs[name], str(tmp_path / name), null_score_diff_threshold=threshold)
         jobs[name] = {
             "path": str(tmp_path / name),
             "signature": "serving_default",
@@ -198,7 +198,7 @@ def test_exported_savedmodels_match_the_python_pipeline_in_a_fresh_process(runs,
     # MultiNLI, with pairs longer than the run's 32 tokens.
     pairs, _ = nli.read_nli_file(os.path.join(runs["mnli"], "data/builtin_nli_dev_matched.jsonl"))
     pairs = pairs[:20] + [nli.NliExample("long", pairs[0].premise * 6, pairs[1].hypothesis, 0)]
-    export(runs["mnli"], str(tmp_path / "mnli"))
+    export_run(runs["mnli"], str(tmp_path / "mnli"))
     jobs["mnli"] = {
         "path": str(tmp_path / "mnli"),
         "signature": "serving_default",
@@ -211,7 +211,7 @@ def test_exported_savedmodels_match_the_python_pipeline_in_a_fresh_process(runs,
     # The encoder's string signature; mixed lengths, pairs and single texts.
     texts = ["the keeper painted the boat .", EXTRA_CONTEXT * 3, "a", "who ?"]
     seconds = ["she carved a mast .", "", "", "what did she carve ?"]
-    export(runs["pretrained"], str(tmp_path / "encoder"))
+    export_run(runs["pretrained"], str(tmp_path / "encoder"))
     jobs["encoder"] = {
         "path": str(tmp_path / "encoder"),
         "signature": "serve_text",
@@ -276,7 +276,7 @@ def test_exported_savedmodels_match_the_python_pipeline_in_a_fresh_process(runs,
 def test_huggingface_export_round_trips_through_keras_hub(pretrained, tmp_path):
     pretrainer, _ = load_pretrainer(pretrained)
     out = tmp_path / "hf"
-    export(pretrained, str(out), format="huggingface")
+    export_run(pretrained, str(out), format="huggingface")
     assert sorted(os.listdir(out)) == [
         "config.json",
         "model.safetensors",
@@ -314,14 +314,14 @@ def test_export_refuses_non_empty_folders_and_is_atomic(pretrained, mnli, tmp_pa
     target.mkdir()
     (target / "keep.txt").write_text("x")
     with pytest.raises(ValueError, match="is not empty; choose a new folder or pass --overwrite"):
-        export(runs["mnli"], str(target))
+        export_run(runs["mnli"], str(target))
     assert os.listdir(target) == ["keep.txt"]
     with pytest.raises(ValueError, match="fine-tuning run"):
-        export(runs["mnli"], str(tmp_path / "hf"), format="huggingface")
+        export_run(runs["mnli"], str(tmp_path / "hf"), format="huggingface")
     with pytest.raises(ValueError, match="SQuAD 2.0 runs only"):
-        export(runs["mnli"], str(tmp_path / "t"), null_score_diff_threshold=1.0)
+        export_run(runs["mnli"], str(tmp_path / "t"), null_score_diff_threshold=1.0)
     assert not os.path.exists(tmp_path / "hf") and not os.path.exists(tmp_path / "t")
-    export(runs["mnli"], str(target), overwrite=True)
+    export_run(runs["mnli"], str(target), overwrite=True)
     assert "saved_model.pb" in os.listdir(target) and "keep.txt" not in os.listdir(target)
     assert [p for p in os.listdir(tmp_path) if ".tmp-" in p or ".old-" in p] == []
     with pytest.raises(ValueError, match="neither run_config.json"):
@@ -383,10 +383,10 @@ def test_export_and_predict_binaries(runs, tmp_path):
 
 
 def test_predict_on_mnli_files_and_text_lines(pretrained, mnli, tmp_path):
-    from trainers.predict import predict
+    from hbert_tf.predict import predict
 
     runs = {"pretrained": pretrained, "mnli": mnli}
-    export(runs["mnli"], str(tmp_path / "mnli"))
+    export_run(runs["mnli"], str(tmp_path / "mnli"))
     tsv = tmp_path / "test.tsv"
     tsv.write_text(
         "pairID\tsentence1\tsentence2\n"
@@ -403,7 +403,7 @@ def test_predict_on_mnli_files_and_text_lines(pretrained, mnli, tmp_path):
     assert all(r["prediction"] in nli.LABELS for r in records)
     np.testing.assert_allclose([sum(r["probabilities"]) for r in records], 1.0, rtol=1e-5)
 
-    export(runs["pretrained"], str(tmp_path / "encoder"))
+    export_run(runs["pretrained"], str(tmp_path / "encoder"))
     lines = tmp_path / "lines.txt"
     lines.write_text("the keeper painted the boat .\n\nwho ?\tshe did .\n")
     output = tmp_path / "vectors.jsonl"
@@ -427,7 +427,7 @@ def test_bilstm_baseline_exports_and_answers_like_the_python_pipeline(tmp_path):
     settings = dict(SMALL, **SQUAD_WINDOWS, model_dir=run, model="bilstm", concat="cls")
     run_squad(dict(settings, embedding_dim=8, lstm_units=8))
     assert run_kind(run) == "squad"
-    export(run, str(tmp_path / "exported"))
+    export_run(run, str(tmp_path / "exported"))
     _, examples = squad_examples(run, "1.1")
     answers, _ = python_answers(run, examples)
     serve = tf.saved_model.load(str(tmp_path / "exported")).signatures["serving_default"]

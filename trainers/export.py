@@ -24,7 +24,7 @@ import sys
 
 from absl import app, flags, logging
 
-FORMATS = ("saved_model", "huggingface")
+FORMATS = ("saved_model", "huggingface")  # = hbert_tf.export.FORMATS (imported lazily)
 
 flags.DEFINE_string("model_dir", None, "A pre-training or fine-tuning model_dir.")
 flags.DEFINE_string("export_dir", None, "Folder to write (must be absent or empty).")
@@ -40,48 +40,15 @@ flags.DEFINE_float(
 FLAGS = flags.FLAGS
 
 
-def export(
-    model_dir,
-    export_dir,
-    checkpoint=None,
-    format="saved_model",
-    overwrite=False,
-    null_score_diff_threshold=None,
-):
-    """Exports `model_dir` (see the module doc); returns `(kind, export_dir)`."""
-    import os
-
-    from hbert_tf import export as exporting
-    from hbert_tf.model_dir import RUN_CONFIG, load_pretrainer, vocab_file
-
-    kind = exporting.run_kind(model_dir)
-    exporting.check_export_dir(export_dir, overwrite)  # before the (slow) model loading
-    if kind != "pretraining":
-        if format == "huggingface":
-            raise ValueError(
-                f"--format=huggingface exports pre-trained encoders; {model_dir} is a {kind} "
-                "fine-tuning run"
-            )
-        return kind, exporting.export_finetuned(
-            model_dir, export_dir, checkpoint, overwrite, null_score_diff_threshold
-        )
-    if null_score_diff_threshold is not None:
-        raise ValueError("--null_score_diff_threshold applies to SQuAD 2.0 runs only")
-    pretrainer, _ = load_pretrainer(model_dir, checkpoint)
-    vocab = vocab_file(model_dir)
-    if format == "huggingface":
-        return kind, exporting.export_huggingface(pretrainer, export_dir, vocab, overwrite)
-    run_config = os.path.join(model_dir, RUN_CONFIG)
-    return kind, exporting.export_encoder(pretrainer, export_dir, vocab, [run_config], overwrite)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not FLAGS.model_dir or not FLAGS.export_dir:
         sys.exit("error: --model_dir and --export_dir are required")
+    from hbert_tf.export import export_run
+
     try:
-        kind, path = export(
+        kind, path = export_run(
             FLAGS.model_dir,
             FLAGS.export_dir,
             FLAGS.checkpoint,
