@@ -23,6 +23,7 @@ BINARIES = {
     "hbert-create-pretraining-data": "tfrecords.create_pretraining_data:run",
     "hbert-pretrain": "trainers.pretrain:run",
     "hbert-export": "trainers.export:run",
+    "hbert-predict": "trainers.predict:run",
     "hbert-finetune-squad": "trainers.finetune_squad:run",
     "hbert-finetune-mnli": "trainers.finetune_mnli:run",
     "hbert-probe": "trainers.probe:run",

@@ -38,7 +38,7 @@ class NliExample:
     label: int
 
 
-def _records(path):
+def _records(path, fields=_FIELDS):
     """Yields `(line_number, dict)` from a JSONL file or a MultiNLI TSV (header line first)."""
     with open(path, encoding="utf-8", newline="") as f:
         if str(path).endswith((".jsonl", ".json")):
@@ -55,9 +55,9 @@ def _records(path):
             return
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
-        if header is None or not set(_FIELDS) <= set(header):
+        if header is None or not set(fields) <= set(header):
             raise DataError(
-                f"{path}: expected a MultiNLI TSV whose header names {', '.join(_FIELDS)}"
+                f"{path}: expected a MultiNLI TSV whose header names {', '.join(fields)}"
                 " (or a .jsonl file)"
             )
         for n, row in enumerate(reader, 2):
@@ -103,6 +103,26 @@ def read_nli_file(path):
     return examples, dict(skipped)
 
 
+def read_nli_pairs(path):
+    """`[(pair_id, premise, hypothesis)]` of a MultiNLI TSV or JSONL file, gold labels not needed.
+
+    For prediction on unlabelled data; raises DataError naming the file and line for a record
+    without sentence1 / sentence2.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"NLI file not found: {path}")
+    pairs = []
+    for n, record in _records(path, fields=_FIELDS[1:]):
+        pair_id = str(record.get("pairID", f"line-{n}"))
+        missing = [k for k in _FIELDS[1:] if not isinstance(record.get(k), str)]
+        if missing:
+            raise DataError(f"{path}: line {n} (pairID {pair_id}) lacks {', '.join(missing)}")
+        pairs.append((pair_id, record["sentence1"].strip(), record["sentence2"].strip()))
+    if not pairs:
+        raise DataError(f"{path}: no sentence pairs")
+    return pairs
+
+
 def read_nli_tfds(split, data_dir=None):
     """Reads `multi_nli` from TFDS (downloads on first use); `split` is a key of TFDS_SPLITS."""
     import tensorflow_datasets as tfds
@@ -131,6 +151,17 @@ def examples_from_records(records, source):
     return examples, dict(skipped)
 
 
+def truncated_lengths(len_a, len_b, budget, minimum=min, maximum=max):
+    """Lengths after trimming the longer side first, one token at a time, to `budget` in all.
+
+    The closed form of BERT's loop (`while la + lb > budget: trim the longer, the first on ties`),
+    shared by `encode_pairs` and the exported graph (`hbert_tf.serving`, which passes
+    `tf.minimum` / `tf.maximum`).
+    """
+    len_a = minimum(len_a, maximum(budget - len_b, budget // 2))
+    return len_a, minimum(len_b, budget - len_a)
+
+
 def encode_pairs(examples, tokenizer, max_seq_length=128):
     """`[CLS] premise [SEP] hypothesis [SEP]` arrays; the longer side is trimmed first.
 
@@ -146,14 +177,8 @@ def encode_pairs(examples, tokenizer, max_seq_length=128):
     budget = max_seq_length - 3
     truncated = 0
     for i, (a, b) in enumerate(zip(premises, hypotheses)):
-        la, lb = len(a), len(b)
-        if la + lb > budget:
-            truncated += 1
-            while la + lb > budget:
-                if la >= lb:
-                    la -= 1
-                else:
-                    lb -= 1
+        la, lb = truncated_lengths(len(a), len(b), budget)
+        truncated += la + lb < len(a) + len(b)
         row = input_ids[i]
         row[0] = tokenizer.cls_id
         row[1 : la + 1] = a[:la]

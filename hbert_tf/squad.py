@@ -200,6 +200,41 @@ def read_squad_json(path, version, evaluation=False):
     return parse_squad_data(values["data"], version, str(path), evaluation)
 
 
+def read_squad_questions(path):
+    """`[(id, question, context)]` of every question in a SQuAD JSON file, answers not needed.
+
+    For prediction on unlabelled data. Raises DataError naming the file for a wrong structure.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"SQuAD file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from None
+    data = values.get("data") if isinstance(values, dict) else None
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a JSON object with a 'data' list (SQuAD format)")
+    questions = []
+    for a, article in enumerate(data):
+        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            raise DataError(f"{path}: data[{a}] has no 'paragraphs' list")
+        for p, paragraph in enumerate(paragraphs):
+            where = f"data[{a}].paragraphs[{p}]"
+            if not isinstance(paragraph, dict) or not isinstance(paragraph.get("qas"), list):
+                raise DataError(f"{path}: {where} has no 'qas' list")
+            context = paragraph.get("context")
+            for q, qa in enumerate(paragraph["qas"]):
+                question = qa.get("question") if isinstance(qa, dict) else None
+                if not isinstance(context, str) or not isinstance(question, str):
+                    raise DataError(f"{path}: {where}.qas[{q}] lacks a context or question string")
+                questions.append((str(qa.get("id", f"{where}.qas[{q}]")), question, context))
+    if not questions:
+        raise DataError(f"{path}: no questions")
+    return questions
+
+
 def read_squad_tfds(version, split, data_dir=None, evaluation=False):
     """Reads `squad/v1.1` or `squad/v2.0` from TFDS (downloads on first use)."""
     import tensorflow_datasets as tfds
@@ -284,16 +319,31 @@ class SquadFeatures:
         return {START_POSITIONS: self.start_positions, END_POSITIONS: self.end_positions}
 
 
+def window_plan(num_tokens, max_tokens, doc_stride, minimum=min, maximum=max):
+    """`(count, step)` of BERT run_squad's windows over `num_tokens` (> 0) tokens.
+
+    Window w covers tokens `[w * step, min(num_tokens, w * step + max_tokens))`. The closed form
+    of run_squad's loop, shared with the exported graph (`hbert_tf.serving` passes `tf.minimum`
+    / `tf.maximum`).
+    """
+    step = minimum(max_tokens, doc_stride)
+    return 1 + (maximum(num_tokens - max_tokens, 0) + step - 1) // step, step
+
+
 def _windows(num_tokens, max_tokens, doc_stride):
     """`[(start, end)]` windows over `num_tokens` tokens, as in BERT's run_squad."""
-    windows, start = [], 0
-    while start < num_tokens:
-        end = min(num_tokens, start + max_tokens)
-        windows.append((start, end))
-        if end == num_tokens:
-            break
-        start += min(end - start, doc_stride)
-    return windows
+    if num_tokens < 1:
+        return []
+    count, step = window_plan(num_tokens, max_tokens, doc_stride)
+    return [(w * step, min(num_tokens, w * step + max_tokens)) for w in range(count)]
+
+
+def max_context_score(token, start, end, minimum=np.minimum):
+    """How much context window `[start, end)` gives `token` (the larger, the better).
+
+    run_squad's score, shared with the exported graph (float64 tensors and `tf.minimum`).
+    """
+    return minimum(token - start, end - 1 - token) + 0.01 * (end - start)
 
 
 def _max_context_owner(windows, num_tokens):
@@ -301,8 +351,7 @@ def _max_context_owner(windows, num_tokens):
     best = np.full(num_tokens, -np.inf)
     owner = np.zeros(num_tokens, dtype=np.int32)
     for w, (a, b) in enumerate(windows):
-        j = np.arange(a, b)
-        score = np.minimum(j - a, b - 1 - j) + 0.01 * (b - a)
+        score = max_context_score(np.arange(a, b), a, b)
         better = score > best[a:b]
         best[a:b] = np.where(better, score, best[a:b])
         owner[a:b] = np.where(better, w, owner[a:b])
@@ -449,12 +498,18 @@ class SquadPredictions:
         best_non_null: dict id -> best non-empty span text (what the threshold sweep needs).
         null_odds: dict id -> null score minus best span score (2.0; empty for 1.1).
         nbest: dict id -> list of {"text", "probability", "start_logit", "end_logit"}.
+        answers: dict id -> {"text", "start", "end", "score", "is_impossible"}: the predicted
+            text with its character offsets (`context[start:end] == text`; -1 for ""), its
+            start + end logit (the null score for a 2.0 "no answer"; -inf when nothing could be
+            scored) and whether the 2.0 threshold chose "no answer". What an exported SQuAD
+            SavedModel returns (`hbert_tf.serving`).
     """
 
     predictions: dict
     best_non_null: dict
     null_odds: dict
     nbest: dict
+    answers: dict = dataclasses.field(default_factory=dict)
 
 
 def _top(logits, valid, n):
@@ -515,11 +570,15 @@ def postprocess(
                 n_best_size,
                 max_answer_length,
             ):
-                text = example.context[features.token_starts[f, s] : features.token_ends[f, e]]
-                candidates.append((score, text, float(start[s]), float(end[e])))
+                char_start, char_end = features.token_starts[f, s], features.token_ends[f, e]
+                text = example.context[char_start:char_end]
+                candidates.append(
+                    (score, text, float(start[s]), float(end[e]), int(char_start), int(char_end))
+                )
         candidates.sort(key=lambda c: -c[0])
+        top = candidates[0] if candidates else None  # the best span (spans are never empty)
         nbest, seen = [], set()
-        for score, text, s, e in candidates:
+        for score, text, s, e, _, _ in candidates:
             if text in seen:
                 continue
             seen.add(text)
@@ -544,8 +603,16 @@ def postprocess(
             diff = float(diff) if np.isfinite(diff) else 1e9
             out.null_odds[example.qas_id] = diff
             out.predictions[example.qas_id] = "" if diff > null_score_diff_threshold else best_text
+            impossible = diff > null_score_diff_threshold
         else:
             out.predictions[example.qas_id] = best_text
+            impossible = False
+        if top is not None and not impossible:
+            answer = dict(text=top[1], start=top[4], end=top[5], score=top[0])
+        else:
+            score = null_score if version_2 and np.isfinite(null_score) else -np.inf
+            answer = dict(text="", start=-1, end=-1, score=score)
+        out.answers[example.qas_id] = dict(answer, is_impossible=impossible)
     return out
 
 

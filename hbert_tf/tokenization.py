@@ -30,6 +30,24 @@ def _char_offsets(string, byte_starts, byte_ends):
     return char_of_byte[byte_starts], char_of_byte[byte_ends]
 
 
+def fast_bert_tokenizer(tokens, do_lower_case):
+    """The one tensorflow-text tokenizer of the project (Python pipelines and exported graphs).
+
+    Args:
+        tokens: list of str, the vocabulary in id order.
+        do_lower_case: bool. Lower case and strip accents before WordPiece.
+
+    Returns: `tensorflow_text.FastBertTokenizer` giving int32 ids `[batch, (pieces)]` and, from
+    `tokenize_with_offsets`, int64 byte offsets into the original strings.
+    """
+    return text.FastBertTokenizer(
+        vocab=list(tokens),
+        token_out_type=tf.int32,
+        unknown_token=names.UNK,
+        lower_case_nfd_strip_accents=bool(do_lower_case),
+    )
+
+
 class OffsetTokenizer:
     """Text -> WordPiece ids with `[start, end)` character offsets into the original text.
 
@@ -48,12 +66,7 @@ class OffsetTokenizer:
     def __init__(self, vocab, do_lower_case=None):
         self.vocab = vocab
         self.do_lower_case = infer_do_lower_case(vocab) if do_lower_case is None else do_lower_case
-        self._tokenizer = text.FastBertTokenizer(
-            vocab=list(vocab.tokens),
-            token_out_type=tf.int32,
-            unknown_token=names.UNK,
-            lower_case_nfd_strip_accents=self.do_lower_case,
-        )
+        self._tokenizer = fast_bert_tokenizer(vocab.tokens, self.do_lower_case)
 
     @classmethod
     def from_file(cls, path, do_lower_case=None):

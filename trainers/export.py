@@ -1,23 +1,44 @@
-r"""Exports the encoder of a pre-training model_dir as a TensorFlow SavedModel.
+r"""Exports a run (pre-training, SQuAD or MultiNLI fine-tuning) as a SavedModel or for Hugging Face.
 
   python -m trainers.export --model_dir=runs/lower_nsp --export_dir=exported/lower_nsp
+  python -m trainers.export --model_dir=runs/squad2 --export_dir=exported/squad2
+  python -m trainers.export --model_dir=runs/lower_nsp --export_dir=hf/lower_nsp \
+      --format=huggingface
 
-The `serving_default` signature takes int32 `input_ids`, `input_mask`, `segment_ids` [batch, seq]
-and returns `embedding_output`, `layer_0` ... `layer_{L-1}`, `sequence_output`, `nsp_cls_vector`
-(the NSP level's [CLS] vector) and `nsp_pooled_output` (when the model has an NSP head). The
-vocabulary and run_config.json are copied beside it, under assets.extra/.
+What is exported follows from the run (hbert_tf/export.py):
+- pre-training: `serving_default` takes int32 `input_ids`, `input_mask`, `segment_ids`
+  [batch, seq] and returns `embedding_output`, `layer_0` ... `layer_{L-1}`, `sequence_output`,
+  `nsp_cls_vector` and `nsp_pooled_output` (with an NSP head); `serve_text` takes strings
+  `text_a`, `text_b` and returns the same plus the ids it built.
+- SQuAD: `serving_default` takes strings `question`, `context` and returns `answer_text`,
+  `answer_start`, `answer_end` (character offsets), `score` (+ `is_impossible`,
+  `null_score_diff` for 2.0).
+- MultiNLI: `serving_default` takes strings `premise`, `hypothesis` and returns `label` and
+  `probabilities`.
+Tokenisation, windows and span decoding run in the graph. The vocabulary and the run config are
+copied under assets.extra/. `--format=huggingface` (pre-training runs) writes config.json,
+model.safetensors, vocab.txt and tokenizer_config.json.
 """
 
-import os
 import sys
 
 from absl import app, flags, logging
 
 from hbert_tf.errors import main_entry
 
-flags.DEFINE_string("model_dir", None, "A model_dir written by trainers.pretrain.")
-flags.DEFINE_string("export_dir", None, "New folder for the SavedModel (must not exist).")
+FORMATS = ("saved_model", "huggingface")  # = hbert_tf.export.FORMATS (imported lazily)
+
+flags.DEFINE_string("model_dir", None, "A pre-training or fine-tuning model_dir.")
+flags.DEFINE_string("export_dir", None, "Folder to write (must be absent or empty).")
 flags.DEFINE_string("checkpoint", None, "A checkpoint path (default: the latest in model_dir).")
+flags.DEFINE_enum("format", "saved_model", FORMATS, "saved_model or huggingface.")
+flags.DEFINE_bool("overwrite", False, "Replace a non-empty --export_dir.")
+flags.DEFINE_float(
+    "null_score_diff_threshold",
+    None,
+    "SQuAD 2.0: the null threshold of the exported model (default: the run's; metrics.json's "
+    "best_f1_thresh is the one tuned on the dev set).",
+)
 FLAGS = flags.FLAGS
 
 
@@ -26,13 +47,17 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not FLAGS.model_dir or not FLAGS.export_dir:
         sys.exit("error: --model_dir and --export_dir are required")
-    from hbert_tf.export import export_encoder
-    from hbert_tf.model_dir import RUN_CONFIG, load_pretrainer, vocab_file
+    from hbert_tf.export import export_run
 
-    pretrainer, _ = load_pretrainer(FLAGS.model_dir, FLAGS.checkpoint)
-    extra_files = [vocab_file(FLAGS.model_dir), os.path.join(FLAGS.model_dir, RUN_CONFIG)]
-    export_encoder(pretrainer, FLAGS.export_dir, extra_files)
-    logging.info("exported %s to %s", FLAGS.model_dir, FLAGS.export_dir)
+    kind, path = export_run(
+        FLAGS.model_dir,
+        FLAGS.export_dir,
+        FLAGS.checkpoint,
+        FLAGS.format,
+        FLAGS.overwrite,
+        FLAGS.null_score_diff_threshold,
+    )
+    logging.info("exported the %s run %s to %s (%s)", kind, FLAGS.model_dir, path, FLAGS.format)
 
 
 def run():
