@@ -62,15 +62,15 @@ def main(argv):
     if squad_file is None:
         import json
 
-        from tfrecords import builtin_tasks
+        from hbert_tf import builtin_tasks
 
         squad_file = os.path.join(workdir, "builtin_squad.json")
         data = builtin_tasks.make_squad(0, FLAGS.num_documents, sentences_per_context=12)
         with open(squad_file, "w", encoding="utf-8") as f:
             json.dump(data, f)
     if vocab_file is None:
-        from tfrecords import builtin_tasks
-        from tfrecords.vocab import Vocab
+        from hbert_tf import builtin_tasks
+        from hbert_tf.vocab import Vocab
 
         vocab_file = os.path.join(workdir, "vocab.txt")
         Vocab(builtin_tasks.task_vocabulary()).write(vocab_file)

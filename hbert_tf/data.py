@@ -28,6 +28,7 @@ from google.protobuf import message
 
 from hbert_tf import names
 from hbert_tf.errors import UserError
+from hbert_tf.features import parsing_spec, pretraining_schema
 
 MANIFEST = "manifest.json"
 
@@ -154,7 +155,8 @@ def inspect_pretraining_data(file_pattern, max_records=1000):
     max_id = -1
     if max_records:
         dataset = tf.data.TFRecordDataset(files).take(max_records)
-        spec = {names.INPUT_IDS: tf.io.FixedLenFeature([lengths[names.INPUT_IDS]], tf.int64)}
+        schema = pretraining_schema(lengths[names.INPUT_IDS], 1, False)
+        spec = parsing_spec(schema, only=[names.INPUT_IDS])
         try:
             for batch in dataset.batch(256).map(lambda r: tf.io.parse_example(r, spec)):
                 max_id = max(max_id, int(tf.reduce_max(batch[names.INPUT_IDS])))
@@ -225,21 +227,6 @@ def check_pretraining_data(
                 f"{files[0]}: data uses ids up to {max(info['max_input_id'], (data_vocab or 0) - 1)} "
                 f"but the model's vocab_size is {vocab_size}; use the vocabulary the data was made with"
             )
-
-
-def _feature_spec(max_seq_length, max_predictions_per_seq, with_bigram_shift):
-    spec = {
-        names.INPUT_IDS: tf.io.FixedLenFeature([max_seq_length], tf.int64),
-        names.INPUT_MASK: tf.io.FixedLenFeature([max_seq_length], tf.int64),
-        names.SEGMENT_IDS: tf.io.FixedLenFeature([max_seq_length], tf.int64),
-        names.MASKED_LM_POSITIONS: tf.io.FixedLenFeature([max_predictions_per_seq], tf.int64),
-        names.MASKED_LM_IDS: tf.io.FixedLenFeature([max_predictions_per_seq], tf.int64),
-        names.MASKED_LM_WEIGHTS: tf.io.FixedLenFeature([max_predictions_per_seq], tf.float32),
-        names.NEXT_SENTENCE_LABELS: tf.io.FixedLenFeature([1], tf.int64),
-    }
-    if with_bigram_shift:
-        spec[names.BIGRAM_SHIFT_LABELS] = tf.io.FixedLenFeature([max_seq_length], tf.int64)
-    return spec
 
 
 def bigram_shift_weights(input_mask, segment_ids):
@@ -344,7 +331,9 @@ def pretraining_dataset(
         dataset = dataset.shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
     if is_training:
         dataset = dataset.shuffle(shuffle_buffer_size, seed=seed)
-    spec = _feature_spec(max_seq_length, max_predictions_per_seq, with_bigram_shift)
+    spec = parsing_spec(
+        pretraining_schema(max_seq_length, max_predictions_per_seq, with_bigram_shift)
+    )
     dataset = dataset.batch(batch_size, drop_remainder=True)
     dataset = dataset.map(
         lambda records: _to_model_batch(

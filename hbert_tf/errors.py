@@ -29,6 +29,10 @@ class UserError(ValueError):
     """A failure the user can fix; its message names the flag or file and what was expected."""
 
 
+class DataError(UserError):
+    """Bad input data, vocabulary, flag or output folder of the data tools (same handling)."""
+
+
 class Interrupted(UserError):
     """The job was stopped by a signal after saving its state; `exit_code` is 128 + signal."""
 

@@ -28,7 +28,7 @@ from hbert_tf.heads import NextSentenceHead
 from hbert_tf.model_dir import RUN_CONFIG, VOCAB, latest_checkpoint, load_pretrainer, vocab_file
 from hbert_tf.tokenization import fast_bert_tokenizer, infer_do_lower_case
 from hbert_tf.variants import HeadLayout
-from tfrecords.vocab import load_vocab
+from hbert_tf.vocab import load_vocab
 
 NSP_CLS_VECTOR = "nsp_cls_vector"
 NSP_POOLED_OUTPUT = "nsp_pooled_output"

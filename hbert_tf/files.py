@@ -8,10 +8,10 @@ import os
 
 
 def write_text_atomic(path, text):
-    """Writes `text` to `path` through `path.tmp-<pid>` and an atomic rename."""
+    """Writes `text` (UTF-8, "\\n" line ends) to `path` through `path.tmp-<pid>` and an atomic rename."""
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
         os.replace(tmp, path)
     finally:

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from hbert_tf import downstream, nli, squad
+from hbert_tf import builtin_tasks, downstream, nli, squad
 from hbert_tf.config import get_config
 from hbert_tf.encoder import HBertEncoder
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
@@ -41,8 +41,7 @@ from hbert_tf.model_dir import (
 )
 from hbert_tf.optimization import make_optimizer
 from hbert_tf.tokenization import OffsetTokenizer, check_vocab_matches
-from tfrecords import builtin_tasks
-from tfrecords.vocab import Vocab, load_vocab
+from hbert_tf.vocab import Vocab, load_vocab
 
 FINETUNE_CONFIG = "finetune_config.json"
 METRICS = "metrics.json"

@@ -15,7 +15,7 @@ import numpy as np
 from absl import logging
 
 from hbert_tf import names
-from tfrecords.errors import DataError
+from hbert_tf.errors import DataError
 
 LABELS = ("entailment", "neutral", "contradiction")
 NO_CONSENSUS = "-"

@@ -14,7 +14,7 @@ import numpy as np
 
 from hbert_tf.config import EncoderConfig
 from hbert_tf.encoder import HBertEncoder
-from tfrecords.vocab import load_vocab
+from hbert_tf.vocab import load_vocab
 
 ENCODER_LAYER_NAMES = (
     "token_embedding",

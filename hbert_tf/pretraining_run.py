@@ -41,7 +41,7 @@ from hbert_tf.training import (
     summarize,
 )
 from hbert_tf.variants import resolve_variant
-from tfrecords.vocab import load_vocab
+from hbert_tf.vocab import load_vocab
 
 METRICS = "metrics.json"
 

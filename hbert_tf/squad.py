@@ -19,7 +19,7 @@ import numpy as np
 from absl import logging
 
 from hbert_tf import names
-from tfrecords.errors import DataError
+from hbert_tf.errors import DataError
 
 VERSIONS = ("1.1", "2.0")
 TFDS_NAMES = {"1.1": "squad/v1.1", "2.0": "squad/v2.0"}

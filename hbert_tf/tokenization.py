@@ -1,6 +1,6 @@
 """WordPiece tokenisation with character offsets, batched (tensorflow-text's FastBertTokenizer).
 
-The vocabulary is read with `tfrecords.vocab.load_vocab` (the one vocab loader of the project).
+The vocabulary is read with `hbert_tf.vocab.load_vocab` (the one vocab loader of the project).
 FastBertTokenizer does BERT's basic split (control characters dropped, optional lower case with
 accent stripping, punctuation and CJK split off) and greedy WordPiece in one C++ op, and maps every
 piece back to byte offsets of the *original* string. We turn those into character offsets, so a
@@ -12,7 +12,7 @@ import tensorflow as tf
 import tensorflow_text as text
 
 from hbert_tf import names
-from tfrecords.vocab import load_vocab
+from hbert_tf.vocab import load_vocab
 
 
 def infer_do_lower_case(vocab):
@@ -52,7 +52,7 @@ class OffsetTokenizer:
     """Text -> WordPiece ids with `[start, end)` character offsets into the original text.
 
     Args:
-        vocab: `tfrecords.vocab.Vocab`.
+        vocab: `hbert_tf.vocab.Vocab`.
         do_lower_case: bool or None. Must match the vocabulary; None infers it from the vocabulary
             (uncased when no ordinary token has an upper-case letter).
 

@@ -13,7 +13,7 @@ post-processing are the same), and each vocabulary entry gets a vector:
 import numpy as np
 from absl import logging
 
-from tfrecords.errors import DataError
+from hbert_tf.errors import DataError
 
 
 def read_vec_file(path, wanted):
@@ -68,7 +68,7 @@ def train_fasttext_matrix(sentences, vocab, dim=100, epochs=5, seed=0):
 
     Args:
         sentences: list of list of str, the task's training text in WordPiece tokens.
-        vocab: `tfrecords.vocab.Vocab`.
+        vocab: `hbert_tf.vocab.Vocab`.
         dim: int. Vector size.
         epochs: int. Passes over `sentences`.
         seed: int. gensim's seed (one worker, so runs are reproducible).

@@ -7,8 +7,8 @@ from keras import ops
 from hbert_tf import downstream, names, word_vectors
 from hbert_tf.pretrainer import HBertPretrainer
 from hbert_tf.variants import resolve_variant
+from hbert_tf.vocab import Vocab
 from tests.helpers import random_batch, tiny_encoder
-from tfrecords.vocab import Vocab
 
 
 def lower_nsp_pretrainer(concat="none"):

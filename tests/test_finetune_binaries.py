@@ -9,15 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hbert_tf import squad
+from hbert_tf import builtin_tasks, squad
 from hbert_tf.encoder import HBertEncoder
 from hbert_tf.finetuning import run_mnli, run_squad
 from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, write_run_config
 from hbert_tf.pretrainer import HBertPretrainer
 from hbert_tf.variants import resolve_variant
+from hbert_tf.vocab import Vocab
 from tests.helpers import tiny_config
-from tfrecords import builtin_tasks
-from tfrecords.vocab import Vocab
 
 SMALL_SQUAD = dict(
     data="builtin",

@@ -16,9 +16,8 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from hbert_tf import errors
+from hbert_tf import builtin_tasks, errors
 from tests.test_pretrain import SHORT, data_dir, pretrain_command, run_binary  # noqa: F401
-from tfrecords import builtin_tasks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAG = "hardening_test_output"

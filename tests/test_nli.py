@@ -5,11 +5,10 @@ import json
 
 import pytest
 
-from hbert_tf import names, nli
+from hbert_tf import builtin_tasks, names, nli
+from hbert_tf.errors import DataError
 from hbert_tf.tokenization import OffsetTokenizer
-from tfrecords import builtin_tasks
-from tfrecords.errors import DataError
-from tfrecords.vocab import Vocab
+from hbert_tf.vocab import Vocab
 
 HEADER = "gold_label\tsentence1_binary_parse\tsentence1\tsentence2\tpairID\tgenre\n"
 

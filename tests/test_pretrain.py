@@ -19,10 +19,10 @@ from hbert_tf import names
 from hbert_tf.export import NSP_CLS_VECTOR, serving_outputs
 from hbert_tf.model_dir import latest_checkpoint, load_pretrainer
 from hbert_tf.training import plan_phases
+from hbert_tf.vocab import Vocab
 from tfrecords import readers
 from tfrecords.build_vocab import build_vocab
 from tfrecords.create_pretraining_data import create_pretraining_data
-from tfrecords.vocab import Vocab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHORT, LONG = 32, 64

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hbert_tf import names, probing
+from hbert_tf import names, probing, senteval_format
+from hbert_tf.builtin_corpus import lexicon
 from hbert_tf.encoder import HBertEncoder
 from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, write_run_config
 from hbert_tf.pretrainer import HBertPretrainer
 from hbert_tf.variants import resolve_variant
 from tests.helpers import tiny_config
 from tfrecords import probing_tasks
-from tfrecords.builtin_corpus import lexicon
 
 
 def make_model_dir(path, variant="lower_nsp", num_layers=2, seed=0, **layout_args):
@@ -45,7 +45,9 @@ GOOD = ["tr\tA\tthe cat sat .", "tr\tB\ta dog ran .", "va\tB\ta cat ran .", "te\
 
 
 def test_reader_takes_labels_from_training_split(tmp_path):
-    task = probing.read_task(write_lines(tmp_path / "past_present.txt", GOOD + ["", "tr\tB\tx y"]))
+    task = senteval_format.read_task(
+        write_lines(tmp_path / "past_present.txt", GOOD + ["", "tr\tB\tx y"])
+    )
     assert task.name == "past_present"
     assert task.labels == ("A", "B")
     assert task.sentences["tr"] == ["the cat sat .", "a dog ran .", "x y"]
@@ -67,34 +69,38 @@ def test_reader_takes_labels_from_training_split(tmp_path):
 def test_reader_names_file_and_line_of_bad_input(tmp_path, bad_line, message):
     path = write_lines(tmp_path / "t.txt", GOOD + [bad_line])
     with pytest.raises(ValueError, match=f"t.txt{message}"):
-        probing.read_task(path)
+        senteval_format.read_task(path)
 
 
 def test_reader_rejects_single_class_and_missing_split(tmp_path):
     one_class = [line.replace("\tB\t", "\tA\t") for line in GOOD]
     with pytest.raises(ValueError, match="single class 'A'"):
-        probing.read_task(write_lines(tmp_path / "one.txt", one_class))
+        senteval_format.read_task(write_lines(tmp_path / "one.txt", one_class))
     with pytest.raises(ValueError, match="no examples in split 'va'"):
-        probing.read_task(write_lines(tmp_path / "nova.txt", [g for g in GOOD if g[:2] != "va"]))
+        senteval_format.read_task(
+            write_lines(tmp_path / "nova.txt", [g for g in GOOD if g[:2] != "va"])
+        )
     with pytest.raises(ValueError, match="not found"):
-        probing.read_task(tmp_path / "missing.txt")
+        senteval_format.read_task(tmp_path / "missing.txt")
 
 
 def test_write_then_read_round_trip_and_task_lists(tmp_path):
     path = str(tmp_path / "bigram_shift.txt")
-    probing.write_task(path, [(line.split("\t")[0], *line.split("\t")[1:]) for line in GOOD])
-    assert (
-        probing.read_task(path).sentences
-        == probing.read_task(write_lines(tmp_path / "same.txt", GOOD)).sentences
+    senteval_format.write_task(
+        path, [(line.split("\t")[0], *line.split("\t")[1:]) for line in GOOD]
     )
-    assert probing.parse_task_list("SL,bigram_shift,ci") == [
+    assert (
+        senteval_format.read_task(path).sentences
+        == senteval_format.read_task(write_lines(tmp_path / "same.txt", GOOD)).sentences
+    )
+    assert senteval_format.parse_task_list("SL,bigram_shift,ci") == [
         "sentence_length", "bigram_shift", "coordination_inversion",
     ]  # fmt: skip
-    assert probing.find_task_files(tmp_path, "BS") == [("bigram_shift", path)]
+    assert senteval_format.find_task_files(tmp_path, "BS") == [("bigram_shift", path)]
     with pytest.raises(ValueError, match="missing tree_depth.txt"):
-        probing.find_task_files(tmp_path, "bigram_shift,tree_depth")
+        senteval_format.find_task_files(tmp_path, "bigram_shift,tree_depth")
     with pytest.raises(ValueError, match="unknown task 'XX'"):
-        probing.parse_task_list("SL,XX")
+        senteval_format.parse_task_list("SL,XX")
 
 
 # === Layers and features ==========================================================================
@@ -151,7 +157,7 @@ def test_model_dir_features_are_cached_and_keyed(tmp_path):
     model_dir = make_model_dir(tmp_path / "model", nsp_layer=0)
     model = probing.ProbingModel(model_dir, max_seq_length=16)
     assert "lower_nsp" in model.description and "nsp=layer_0" in model.description
-    task = probing.read_task(write_lines(tmp_path / "bigram_shift.txt", GOOD))
+    task = senteval_format.read_task(write_lines(tmp_path / "bigram_shift.txt", GOOD))
     cache = probing.FeatureCache(tmp_path / "cache")
     choice = probing.resolve_probe_layer("nsp", model.layout)
     first = model.features(task, choice, "cls", cache, verbose=0)
@@ -181,11 +187,11 @@ def test_model_dir_without_checkpoint_is_a_clear_error(tmp_path):
 def bag_of_words(task):
     """Word-count features: a fixed, non-neural featuriser for testing the probe alone."""
     words = sorted(
-        {w for split in probing.SPLITS for s in task.sentences[split] for w in s.split()}
+        {w for split in senteval_format.SPLITS for s in task.sentences[split] for w in s.split()}
     )
     index = {w: i for i, w in enumerate(words)}
     features = {}
-    for split in probing.SPLITS:
+    for split in senteval_format.SPLITS:
         x = np.zeros((len(task.sentences[split]), len(words)), np.float32)
         for row, sentence in enumerate(task.sentences[split]):
             for word in sentence.split():
@@ -203,7 +209,7 @@ def word_task(tmp_path_factory):
     )
     generated, meta = probing_tasks.generate_tasks("builtin", ["word_content"], config)
     probing_tasks.write_tasks(str(out), generated, meta, {})
-    return probing.read_task(out / "word_content.txt")
+    return senteval_format.read_task(out / "word_content.txt")
 
 
 def test_probe_learns_a_learnable_task(word_task):

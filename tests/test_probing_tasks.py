@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from hbert_tf import probing
+from hbert_tf import senteval_format
+from hbert_tf.errors import DataError
 from tfrecords import probing_tasks
-from tfrecords.errors import DataError
 
 SMALL = probing_tasks.GenerationConfig(
     train_size=300, dev_size=60, test_size=60, num_documents=700, word_content_words=10
@@ -16,17 +16,17 @@ SMALL = probing_tasks.GenerationConfig(
 
 @pytest.fixture(scope="module")
 def builtin_tasks():
-    return probing_tasks.generate_tasks("builtin", list(probing.TASK_NAMES), SMALL)
+    return probing_tasks.generate_tasks("builtin", list(senteval_format.TASK_NAMES), SMALL)
 
 
 def test_every_builtin_task_is_balanced_and_uses_each_sentence_once(builtin_tasks):
     generated, metadata = builtin_tasks
-    assert set(generated) == set(probing.TASK_NAMES)
+    assert set(generated) == set(senteval_format.TASK_NAMES)
     for task, examples in generated.items():
         counts = collections.Counter((split, label) for split, label, _ in examples)
         labels = {label for _, label, _ in examples}
         per_class = metadata[task]["examples_per_class"]
-        for split in probing.SPLITS:  # every class has the same count in each split
+        for split in senteval_format.SPLITS:  # every class has the same count in each split
             assert {counts[split, label] for label in labels} == {per_class[split]}, task
             assert per_class[split] * len(labels) <= SMALL.sizes[split]
         assert metadata[task]["classes"] == len(labels) >= 2
@@ -86,7 +86,7 @@ def test_raw_text_gives_the_three_surface_tasks(tmp_path):
     written = probing_tasks.write_tasks(
         str(tmp_path / "out"), generated, metadata, {"source": "raw"}
     )
-    task = probing.read_task(written["bigram_shift"])
+    task = senteval_format.read_task(written["bigram_shift"])
     assert task.labels in (("O", "I"), ("I", "O")) and task.chance() == 0.5
     assert all(s == s.lower() for s in task.sentences["tr"])
     with pytest.raises(DataError, match="only the built-in corpus"):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hbert_tf import downstream, nli, squad
+from hbert_tf import builtin_tasks, downstream, nli, squad
 from hbert_tf.encoder import HBertEncoder
 from hbert_tf.export import (
     export_run,
@@ -28,9 +28,8 @@ from hbert_tf.pretrained import encoder_from_pretrained
 from hbert_tf.pretrainer import HBertPretrainer
 from hbert_tf.tokenization import OffsetTokenizer
 from hbert_tf.variants import resolve_variant
+from hbert_tf.vocab import Vocab
 from tests.helpers import tiny_config
-from tfrecords import builtin_tasks
-from tfrecords.vocab import Vocab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(data="builtin", builtin_documents=24, train_steps=3, batch_size=8, verbose=0, seed=3)
@@ -469,7 +468,7 @@ def test_closed_forms_equal_berts_loops():
 
 
 def test_predict_reads_unlabelled_files_and_names_bad_ones(tmp_path):
-    from tfrecords.errors import DataError
+    from hbert_tf.errors import DataError
 
     path = tmp_path / "test.json"
     qas = [{"id": "q1", "question": "who ?"}, {"id": "q2", "question": "what ?"}]

@@ -37,12 +37,12 @@ import sys
 
 from absl import app, flags, logging
 
-from hbert_tf import names
-from hbert_tf.errors import check_output_dir, main_entry
+from hbert_tf import builtin_corpus
+from hbert_tf.errors import DataError, check_output_dir, main_entry
+from hbert_tf.features import manifest_features, pretraining_schema
 from hbert_tf.files import write_json_atomic
-from tfrecords import bigram_shift, builtin_corpus, instances, readers, tfrecord_io
-from tfrecords.errors import DataError
-from tfrecords.vocab import WordPieceTokenizer, load_vocab
+from hbert_tf.vocab import WordPieceTokenizer, load_vocab
+from tfrecords import bigram_shift, instances, readers, tfrecord_io
 
 MANIFEST = "manifest.json"
 VOCAB = "vocab.txt"
@@ -347,17 +347,13 @@ def _statistics(totals):
 
 
 def _manifest(settings, vocab, output_dir, tasks, results, read_stats):
-    features = {
-        names.INPUT_IDS: ["int64", settings.max_seq_length],
-        names.INPUT_MASK: ["int64", settings.max_seq_length],
-        names.SEGMENT_IDS: ["int64", settings.max_seq_length],
-        names.MASKED_LM_POSITIONS: ["int64", settings.max_predictions_per_seq],
-        names.MASKED_LM_IDS: ["int64", settings.max_predictions_per_seq],
-        names.MASKED_LM_WEIGHTS: ["float", settings.max_predictions_per_seq],
-        names.NEXT_SENTENCE_LABELS: ["int64", 1],
-    }
-    if settings.bigram_shift_prob > 0:
-        features[names.BIGRAM_SHIFT_LABELS] = ["int64", settings.max_seq_length]
+    features = manifest_features(
+        pretraining_schema(
+            settings.max_seq_length,
+            settings.max_predictions_per_seq,
+            settings.bigram_shift_prob > 0,
+        )
+    )
     splits = {}
     for task in tasks:
         split = task.name.split("-")[0]

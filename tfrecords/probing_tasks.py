@@ -44,12 +44,11 @@ import sys
 
 from absl import app, flags, logging
 
-from hbert_tf.errors import check_output_dir, main_entry
-from hbert_tf.probing import SPLITS, TASK_NAMES, parse_task_list, write_task
-from tfrecords import builtin_corpus
+from hbert_tf import builtin_corpus
+from hbert_tf.errors import DataError, check_output_dir, main_entry
+from hbert_tf.senteval_format import SPLITS, TASK_NAMES, parse_task_list, write_task
+from hbert_tf.vocab import basic_tokenize
 from tfrecords.bigram_shift import swap_bigrams
-from tfrecords.errors import DataError
-from tfrecords.vocab import basic_tokenize
 
 RAW_TEXT_TASKS = ("sentence_length", "word_content", "bigram_shift")
 BUILTIN_TASKS = TASK_NAMES  # all ten

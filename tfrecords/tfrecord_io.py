@@ -14,8 +14,10 @@ import struct
 import numpy as np
 
 from hbert_tf import names
+from hbert_tf.features import FLOAT, INT64, pretraining_schema
 
 _CRC_POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
+_LIST_FIELD = {INT64: b"\x1a", FLOAT: b"\x12"}  # Feature.int64_list / .float_list tags
 
 
 def _byte_table():
@@ -88,7 +90,7 @@ def _varint(value):
 
 
 class ExampleEncoder:
-    """Serializes instances as tf.train.Example bytes with BERT's feature names.
+    """Serializes instances as tf.train.Example bytes with the features of `hbert_tf.features`.
 
     Args:
         max_seq_length, max_predictions: int. Padded lengths.
@@ -100,26 +102,25 @@ class ExampleEncoder:
         self.max_seq_length = max_seq_length
         self.max_predictions = max_predictions
         self.with_bigram_shift = with_bigram_shift
+        self.schema = pretraining_schema(max_seq_length, max_predictions, with_bigram_shift)
         self._varints = [_varint(v) for v in range(max(vocab_size, max_seq_length, 16384) + 1)]
-        self._keys = {
-            name: b"\x0a" + _varint(len(name)) + name.encode()
-            for name in names.ORIGINAL_BERT_FEATURES + (names.BIGRAM_SHIFT_LABELS,)
-        }
+        self._keys = {name: b"\x0a" + _varint(len(name)) + name.encode() for name in self.schema}
+        self._kinds = {name: _LIST_FIELD[kind] for name, (kind, _) in self.schema.items()}
 
     def _length(self, n):
         return self._varints[n] if n < len(self._varints) else _varint(n)
 
-    def _feature(self, name, kind, payload):
+    def _feature(self, name, payload):
         """Map entry {name: Feature{kind: List{packed payload}}} as a Features.feature field."""
         length = self._length
         values = b"\x0a" + length(len(payload)) + payload
-        feature = kind + length(len(values)) + values
+        feature = self._kinds[name] + length(len(values)) + values
         entry = self._keys[name] + b"\x12" + length(len(feature)) + feature
         return b"\x0a" + length(len(entry)) + entry
 
-    def _ints(self, name, values):
+    def _ints(self, values):
         varints = self._varints
-        return self._feature(name, b"\x1a", b"".join([varints[v] for v in values]))
+        return b"".join([varints[v] for v in values])
 
     def encode(self, instance) -> bytes:
         """Pads an instances.Instance and returns its serialized tf.train.Example."""
@@ -128,25 +129,22 @@ class ExampleEncoder:
             len(instance.masked_lm_positions),
             self.max_predictions - len(instance.masked_lm_positions),
         )
-        parts = [
-            self._ints(names.INPUT_IDS, instance.input_ids + [0] * pad),
-            self._feature(names.INPUT_MASK, b"\x1a", b"\x01" * n + b"\x00" * pad),
-            self._feature(names.SEGMENT_IDS, b"\x1a", bytes(instance.segment_ids) + b"\x00" * pad),
-            self._ints(names.MASKED_LM_POSITIONS, instance.masked_lm_positions + [0] * pad_p),
-            self._ints(names.MASKED_LM_IDS, instance.masked_lm_ids + [0] * pad_p),
-            self._feature(
-                names.MASKED_LM_WEIGHTS,
-                b"\x12",
-                struct.pack(f"<{self.max_predictions}f", *([1.0] * p + [0.0] * pad_p)),
+        payloads = {  # packed values; ids below 128 (mask, segments, labels) are one byte each
+            names.INPUT_IDS: self._ints(instance.input_ids + [0] * pad),
+            names.INPUT_MASK: b"\x01" * n + b"\x00" * pad,
+            names.SEGMENT_IDS: bytes(instance.segment_ids) + b"\x00" * pad,
+            names.MASKED_LM_POSITIONS: self._ints(instance.masked_lm_positions + [0] * pad_p),
+            names.MASKED_LM_IDS: self._ints(instance.masked_lm_ids + [0] * pad_p),
+            names.MASKED_LM_WEIGHTS: struct.pack(
+                f"<{self.max_predictions}f", *([1.0] * p + [0.0] * pad_p)
             ),
-            self._feature(
-                names.NEXT_SENTENCE_LABELS, b"\x1a", bytes((instance.next_sentence_label,))
-            ),
-        ]
+            names.NEXT_SENTENCE_LABELS: bytes((instance.next_sentence_label,)),
+        }
         if self.with_bigram_shift:
-            labels = bytes(instance.bigram_shift_labels) + b"\x00" * pad
-            parts.append(self._feature(names.BIGRAM_SHIFT_LABELS, b"\x1a", labels))
-        features = b"".join(parts)
+            payloads[names.BIGRAM_SHIFT_LABELS] = (
+                bytes(instance.bigram_shift_labels) + b"\x00" * pad
+            )
+        features = b"".join([self._feature(name, payloads[name]) for name in self.schema])
         return b"\x0a" + self._length(len(features)) + features
 
 

@@ -76,10 +76,11 @@ def pretraining_settings(name, data_dir, model_dir, train_steps):
 
 def make_vocab_and_data(output_dir, corpus_mb, corpus_seed):
     """Vocabulary, then clean and bigram-swapped data at both lengths. Skips what exists."""
-    from tfrecords import builtin_corpus, readers
+    from hbert_tf import builtin_corpus
+    from hbert_tf.vocab import Vocab
+    from tfrecords import readers
     from tfrecords.build_vocab import build_vocab
     from tfrecords.create_pretraining_data import create_pretraining_data
-    from tfrecords.vocab import Vocab
 
     vocab_file = os.path.join(output_dir, "vocab.txt")
     documents = builtin_corpus.num_documents_for_megabytes(corpus_mb)
@@ -121,20 +122,24 @@ def chance_levels(eval_pattern):
     """
     import tensorflow as tf
 
-    from hbert_tf import names
+    from hbert_tf import features, names
     from hbert_tf.data import bigram_shift_weights
 
-    spec = {
-        names.MASKED_LM_IDS: tf.io.FixedLenFeature([PREDICTIONS[0]], tf.int64),
-        names.MASKED_LM_WEIGHTS: tf.io.FixedLenFeature([PREDICTIONS[0]], tf.float32),
-        names.NEXT_SENTENCE_LABELS: tf.io.FixedLenFeature([1], tf.int64),
-        names.INPUT_MASK: tf.io.FixedLenFeature([LENGTHS[0]], tf.int64),
-        names.SEGMENT_IDS: tf.io.FixedLenFeature([LENGTHS[0]], tf.int64),
-    }
+    schema = features.pretraining_schema(LENGTHS[0], PREDICTIONS[0], with_bigram_shift=True)
+    spec = features.parsing_spec(
+        schema,
+        only=[
+            names.MASKED_LM_IDS,
+            names.MASKED_LM_WEIGHTS,
+            names.NEXT_SENTENCE_LABELS,
+            names.INPUT_MASK,
+            names.SEGMENT_IDS,
+        ],
+    )
     masked, nsp, swapped = [], [], []
     has_swaps = True
     dataset = tf.data.TFRecordDataset(sorted(glob.glob(eval_pattern))).batch(512)
-    bigram_spec = {names.BIGRAM_SHIFT_LABELS: tf.io.FixedLenFeature([LENGTHS[0]], tf.int64)}
+    bigram_spec = features.parsing_spec(schema, only=[names.BIGRAM_SHIFT_LABELS])
     for records in dataset:
         batch = tf.io.parse_example(records, spec)
         weights = batch[names.MASKED_LM_WEIGHTS].numpy() > 0

@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags, logging
 
-from hbert_tf import probing
+from hbert_tf import probing, senteval_format
 from hbert_tf.errors import check_output_dir, main_entry
 from hbert_tf.files import write_json_atomic
 
@@ -112,8 +112,8 @@ def main(argv):
         senteval_hidden_units=FLAGS.senteval_hidden_units,
     )
     tasks = [
-        probing.read_task(path, name).limit_train(FLAGS.max_train_examples, FLAGS.seed)
-        for name, path in probing.find_task_files(FLAGS.task_dir, FLAGS.tasks)
+        senteval_format.read_task(path, name).limit_train(FLAGS.max_train_examples, FLAGS.seed)
+        for name, path in senteval_format.find_task_files(FLAGS.task_dir, FLAGS.tasks)
     ]
     models = [
         probing.ProbingModel(d, FLAGS.max_seq_length, vocab_path=FLAGS.vocab_file)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tfrecords.errors import DataError
+from hbert_tf.errors import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from hbert_tf.errors import DataError
 from tfrecords import readers
-from tfrecords.errors import DataError
 
 
 def test_bert_format_documents_and_non_utf8_lines(tmp_path):

@@ -3,9 +3,9 @@
 import pytest
 
 from hbert_tf import names
+from hbert_tf.errors import DataError
+from hbert_tf.vocab import Vocab, WordPieceTokenizer, basic_tokenize, load_vocab
 from tfrecords import readers
-from tfrecords.errors import DataError
-from tfrecords.vocab import Vocab, WordPieceTokenizer, basic_tokenize, load_vocab
 
 TOKENS = list(names.SPECIAL_TOKENS) + [
     "un",

@@ -1,6 +1,6 @@
 """Downstream sets made from the built-in corpus: SQuAD-format QA and MultiNLI-format NLI.
 
-Built on `tfrecords.builtin_corpus` (its sentences know their role spans), so tests and the demo
+Built on `hbert_tf.builtin_corpus` (its sentences know their role spans), so tests and the demo
 fine-tune without downloads, and the answers are learnable from the text:
 
 - QA: a context is up to `sentences_per_context` consecutive sentences of a document. For every
@@ -22,7 +22,7 @@ import os
 import random
 
 from hbert_tf import names
-from tfrecords.builtin_corpus import TOPICS, generate_documents, lexicon
+from hbert_tf.builtin_corpus import TOPICS, generate_documents, lexicon
 
 QUESTION_WORDS = ("what", "where", "?")
 HELD_OUT_TOPICS = TOPICS[-3:]

@@ -14,7 +14,7 @@ import re
 import unicodedata
 
 from hbert_tf import names
-from tfrecords.errors import DataError
+from hbert_tf.errors import DataError
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\ufeff\ufffd]")
 _CJK_RE = re.compile(
