@@ -21,12 +21,12 @@ import json
 import os
 import random
 
-from hbert_tf import names
+from hbert_tf import names, nli
 from hbert_tf.builtin_corpus import TOPICS, generate_documents, lexicon
+from hbert_tf.files import write_text_atomic
 
 QUESTION_WORDS = ("what", "where", "?")
 HELD_OUT_TOPICS = TOPICS[-3:]
-NLI_LABELS = ("entailment", "neutral", "contradiction")
 
 
 def task_vocabulary():
@@ -115,7 +115,7 @@ def _nli_pairs(doc, rng):
         location = sentence.clauses[0].location
         # The preposition before a location noun phrase belongs to the statement.
         where = None if location is None else sentence.span_text((location[0] - 1, location[1]))
-        label = NLI_LABELS[(doc.index + k) % 3]
+        label = nli.LABELS[(doc.index + k) % 3]
         other_objects = [o for o in objects if o.split()[-1] != sentence.object.split()[-1]]
         other_places = [p for p in places if where is None or p != sentence.location]
         if label == "neutral" and (where is not None or not other_places):
@@ -168,7 +168,7 @@ def write_builtin_squad(
         ("dev", (num_train_documents, total)),
     ):
         path = os.path.join(out_dir, f"builtin_squad_v{version}_{split}.json")
-        _write_atomic(path, json.dumps(make_squad(seed, hi, lo, version)))
+        write_text_atomic(path, json.dumps(make_squad(seed, hi, lo, version)))
         paths.append(path)
     return tuple(paths)
 
@@ -185,13 +185,6 @@ def write_builtin_nli(out_dir, seed=0, num_train_documents=400, num_dev_document
     paths = []
     for split, records in splits:
         path = os.path.join(out_dir, f"builtin_nli_{split}.jsonl")
-        _write_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
+        write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
         paths.append(path)
     return tuple(paths)
-
-
-def _write_atomic(path, content):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(content)
-    os.replace(tmp, path)

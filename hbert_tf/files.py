@@ -3,6 +3,7 @@
 Free of TensorFlow, so data-generation workers can use it.
 """
 
+import contextlib
 import json
 import os
 
@@ -19,6 +20,49 @@ def write_text_atomic(path, text):
             os.remove(tmp)
 
 
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path` for a writer that takes a path (`Vocab.write`,
+    `savefig`); it is renamed to `path` when the block ends normally and removed on an error."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def write_json_atomic(path, values):
     """Writes `values` as indented, key-sorted JSON, atomically."""
     write_text_atomic(path, json.dumps(values, indent=2, sort_keys=True) + "\n")
+
+
+class AtomicFile:
+    """A file streamed under a temporary name; `commit()` renames it into place, so a file under
+    its final name is always complete. Leaving the `with` block without `commit()` (an error)
+    removes the temporary file.
+
+    Args:
+        path: str. The final name.
+        mode: str. "wb" (bytes) or "w" (UTF-8 text).
+    """
+
+    def __init__(self, path, mode="wb"):
+        self.path = path
+        self.tmp_path = f"{path}.tmp-{os.getpid()}"
+        encoding = None if "b" in mode else "utf-8"
+        self.file = open(self.tmp_path, mode, encoding=encoding)
+
+    def commit(self):
+        self.file.close()
+        os.replace(self.tmp_path, self.path)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if not self.file.closed:
+            self.file.close()
+            os.remove(self.tmp_path)
+        return False

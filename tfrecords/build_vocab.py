@@ -11,13 +11,13 @@ pieces by frequency.
 """
 
 import collections
-import os
 import sys
 
 from absl import app, flags, logging
 
 from hbert_tf import builtin_corpus, names
 from hbert_tf.errors import DataError, check_output_file, main_entry
+from hbert_tf.files import atomic_path
 from hbert_tf.vocab import Vocab, basic_tokenize
 from tfrecords import readers
 
@@ -120,13 +120,8 @@ def main(argv):
     )
     for path, count in stats.skipped_lines.items():
         logging.warning("%s: skipped %d lines that are not UTF-8", path, count)
-    tmp = f"{FLAGS.output}.tmp-{os.getpid()}"
-    try:
+    with atomic_path(FLAGS.output) as tmp:
         Vocab(tokens).write(tmp)
-        os.replace(tmp, FLAGS.output)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     logging.info("wrote %d tokens to %s", len(tokens), FLAGS.output)
 
 

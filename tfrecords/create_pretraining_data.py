@@ -40,7 +40,7 @@ from absl import app, flags, logging
 from hbert_tf import builtin_corpus
 from hbert_tf.errors import DataError, check_output_dir, main_entry
 from hbert_tf.features import manifest_features, pretraining_schema
-from hbert_tf.files import write_json_atomic
+from hbert_tf.files import atomic_path, write_json_atomic
 from hbert_tf.vocab import WordPieceTokenizer, load_vocab
 from tfrecords import bigram_shift, instances, readers, tfrecord_io
 
@@ -502,9 +502,8 @@ def create_pretraining_data(
         )
         for stale in glob.glob(os.path.join(folder, "*.tmp-*")):
             os.remove(stale)  # temporary files of a killed run
-        vocab_tmp = os.path.join(folder, VOCAB + ".tmp")
-        vocab.write(vocab_tmp)
-        os.replace(vocab_tmp, os.path.join(folder, VOCAB))
+        with atomic_path(os.path.join(folder, VOCAB)) as tmp:
+            vocab.write(tmp)
         for task in tasks:
             all_tasks.append(task)
             finished = os.path.exists(os.path.join(folder, task.name)) and os.path.exists(

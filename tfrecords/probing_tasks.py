@@ -37,7 +37,6 @@ every task was generated, each through a temporary name.
 import collections
 import dataclasses
 import glob
-import json
 import os
 import random
 import sys
@@ -46,6 +45,7 @@ from absl import app, flags, logging
 
 from hbert_tf import builtin_corpus
 from hbert_tf.errors import DataError, check_output_dir, main_entry
+from hbert_tf.files import write_json_atomic
 from hbert_tf.senteval_format import SPLITS, TASK_NAMES, parse_task_list, write_task
 from hbert_tf.vocab import basic_tokenize
 from tfrecords.bigram_shift import swap_bigrams
@@ -431,11 +431,7 @@ def write_tasks(output_dir, generated, metadata, settings, overwrite=False):
     for task, examples in generated.items():
         write_task(paths[task], examples)
     values = {"settings": settings, "tasks": metadata}
-    tmp = os.path.join(output_dir, f"{METADATA}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(values, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, os.path.join(output_dir, METADATA))
+    write_json_atomic(os.path.join(output_dir, METADATA), values)
     return paths
 
 

@@ -8,13 +8,13 @@ entry per (distance from the end, byte value), plus a term for the initial value
 on the length. Both are checked against TensorFlow's own writer in the tests.
 """
 
-import os
 import struct
 
 import numpy as np
 
 from hbert_tf import names
 from hbert_tf.features import FLOAT, INT64, pretraining_schema
+from hbert_tf.files import AtomicFile
 
 _CRC_POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
 _LIST_FIELD = {INT64: b"\x1a", FLOAT: b"\x12"}  # Feature.int64_list / .float_list tags
@@ -159,33 +159,18 @@ def frame_record(data: bytes) -> bytes:
     )
 
 
-class RecordWriter:
+class RecordWriter(AtomicFile):
     """Writes a TFRecord file under a temporary name; `commit()` renames it into place, so a
     file under its final name is always complete. Leaving the `with` block without commit
     (an error) removes the temporary file."""
 
     def __init__(self, path):
-        self.path = path
-        self.tmp_path = f"{path}.tmp-{os.getpid()}"
-        self._file = open(self.tmp_path, "wb")
+        super().__init__(path, "wb")
         self.count = 0
 
     def write(self, data: bytes):
-        self._file.write(frame_record(data))
+        self.file.write(frame_record(data))
         self.count += 1
-
-    def commit(self):
-        self._file.close()
-        os.replace(self.tmp_path, self.path)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if not self._file.closed:
-            self._file.close()
-            os.remove(self.tmp_path)
-        return False
 
 
 def read_records(path):

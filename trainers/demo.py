@@ -23,6 +23,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from hbert_tf.errors import main_entry
+from hbert_tf.files import atomic_path
 
 flags.DEFINE_string("output_dir", "demo_output", "Where the vocabulary, data, runs and report go.")
 flags.DEFINE_integer("train_steps", 2000, "Pre-training steps per variant (both lengths).")
@@ -89,9 +90,8 @@ def make_vocab_and_data(output_dir, corpus_mb, corpus_seed):
         corpus = readers.read_documents(
             "builtin", builtin_seed=corpus_seed, builtin_documents=documents
         )
-        tmp = vocab_file + ".tmp"
-        Vocab(build_vocab(corpus, vocab_size=1200)).write(tmp)
-        os.replace(tmp, vocab_file)
+        with atomic_path(vocab_file) as tmp:
+            Vocab(build_vocab(corpus, vocab_size=1200)).write(tmp)
     data_dirs = {}
     for kind, swap in (("clean", 0.0), ("bigram_shift", 0.15)):
         data_dir = os.path.join(output_dir, f"data_{kind}")
@@ -211,9 +211,8 @@ def plot_curves(path, runs):
         axis.set_xlabel("step")
         axis.legend(fontsize=8)
     figure.tight_layout()
-    tmp = path + ".tmp.png"
-    figure.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=90, format="png")
 
 
 def heads_description(layout):

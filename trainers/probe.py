@@ -20,7 +20,7 @@ from absl import app, flags, logging
 
 from hbert_tf import probing, senteval_format
 from hbert_tf.errors import check_output_dir, main_entry
-from hbert_tf.files import write_json_atomic
+from hbert_tf.files import write_json_atomic, write_text_atomic
 
 FLAGS = flags.FLAGS
 
@@ -136,9 +136,7 @@ def main(argv):
     )  # fmt: skip
     table = probing.format_table(records)
     table_path = os.path.join(FLAGS.output_dir, "probing.txt")
-    with open(f"{table_path}.tmp-{os.getpid()}", "w", encoding="utf-8") as f:
-        f.write(table + "\n")
-    os.replace(f"{table_path}.tmp-{os.getpid()}", table_path)
+    write_text_atomic(table_path, table + "\n")
     probing.plot_results(os.path.join(FLAGS.output_dir, "probing.png"), records)
     print(table)
     logging.info("wrote %s/probing.{json,txt,png}", FLAGS.output_dir)
