@@ -9,20 +9,62 @@ case with accent stripping, CJK characters and punctuation split off as their ow
 greedy longest-match-first WordPiece. Words repeat a lot, so each word's ids are cached.
 """
 
+import functools
 import hashlib
 import re
+import sys
 import unicodedata
 
 from hbert_tf import names
 from hbert_tf.errors import DataError
 
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\ufeff\ufffd]")
 _CJK_RE = re.compile(
     r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002ceaf"
     r"\U0002f800-\U0002fa1f])"
 )
-# A run of letters/digits, or one punctuation/symbol character ("_" counts as punctuation, as in BERT).
+# ASCII: control characters (BERT deletes them; tab and line ends are spaces), and a run of
+# letters/digits or one punctuation character ("_" counts as punctuation, as in BERT).
+_ASCII_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TOKEN_RE = re.compile(r"[^\W_]+|[^\w\s]|_")
+_ASCII_PUNCTUATION = {*range(33, 48), *range(58, 65), *range(91, 97), *range(123, 127)}
+
+
+def _char_class(code_points):
+    """A regex character class `[...]` of sorted code points, as ranges."""
+    parts, start = [], None
+    for i, cp in enumerate(code_points):
+        if start is None:
+            start = cp
+        if i + 1 == len(code_points) or code_points[i + 1] != cp + 1:
+            parts.append(re.escape(chr(start)) + ("-" + re.escape(chr(cp)) if cp > start else ""))
+            start = None
+    return "[" + "".join(parts) + "]"
+
+
+@functools.cache
+def _unicode_patterns():
+    """(control regex, token regex) with BERT's character classes over all of Unicode.
+
+    BERT (`tokenization.py`): control = categories Cc and Cf (plus U+0000 and U+FFFD), deleted;
+    whitespace = space, tab, line ends, category Zs and the other `str.isspace` characters that
+    are not control ones (U+2028, U+2029); punctuation = ASCII symbols and
+    categories P*, each its own token. Everything else (letters, digits, marks, other symbols
+    such as "€" or emoji) joins the word around it. Built once per process (about 0.3 s).
+    """
+    control, space, punctuation = [], [], []
+    for cp in range(sys.maxunicode + 1):
+        category = unicodedata.category(chr(cp))
+        if cp in (9, 10, 13, 32) or category == "Zs":
+            space.append(cp)
+        elif category in ("Cc", "Cf") or cp == 0xFFFD:
+            control.append(cp)
+        elif chr(cp).isspace():  # line and paragraph separators: BERT's str.split() splits there
+            space.append(cp)
+        elif category.startswith("P") or cp in _ASCII_PUNCTUATION:
+            punctuation.append(cp)
+    spaces, punct = _char_class(space), _char_class(punctuation)
+    token = re.compile(f"{punct}|[^{spaces[1:-1]}{punct[1:-1]}]+")
+    return re.compile(_char_class(control)), token
 
 
 class Vocab:
@@ -100,19 +142,18 @@ def load_vocab(path) -> Vocab:
 
 
 def basic_tokenize(text, do_lower_case=True):
-    """BERT's basic split: words and single punctuation characters, optionally lower-cased."""
-    if not text.isascii():
-        text = _CONTROL_RE.sub("", text)
-        text = _CJK_RE.sub(r" \1 ", text)
-        if do_lower_case:
-            text = "".join(
-                c
-                for c in unicodedata.normalize("NFD", text.lower())
-                if unicodedata.category(c) != "Mn"
-            )
-    elif do_lower_case:
-        text = text.lower()
-    return _TOKEN_RE.findall(text)
+    """BERT's basic split: words and single punctuation characters, optionally lower-cased with
+    accents stripped (NFD, marks of category Mn dropped). Same tokens as BERT's BasicTokenizer."""
+    if text.isascii():
+        text = _ASCII_CONTROL_RE.sub("", text)
+        return _TOKEN_RE.findall(text.lower() if do_lower_case else text)
+    control, token = _unicode_patterns()
+    text = _CJK_RE.sub(r" \1 ", control.sub("", text))
+    if do_lower_case:
+        text = "".join(
+            c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn"
+        )
+    return token.findall(text)
 
 
 class WordPieceTokenizer:
