@@ -17,17 +17,24 @@ INSTALL_REQUIRES = [
     "psutil>=5.9",
 ]
 
+# The data tools (tfrecords/) and the binaries (trainers/) are top-level folders of the checkout
+# (`python -m tfrecords.X`, `python -m trainers.X` from the repository root), but they are
+# installed as hbert_tf.tfrecords and hbert_tf.trainers: "tfrecords" is also an unrelated package
+# on PyPI and "trainers" a generic name, so installing hbert_tf must not claim either top-level
+# name. Inside each folder imports are relative, so both spellings work. See BUILD_NOTES.md.
+PACKAGE_DIR = {"hbert_tf.tfrecords": "tfrecords", "hbert_tf.trainers": "trainers"}
+
 BINARIES = {
-    "hbert-demo": "trainers.demo:run",
-    "hbert-build-vocab": "tfrecords.build_vocab:run",
-    "hbert-create-pretraining-data": "tfrecords.create_pretraining_data:run",
-    "hbert-pretrain": "trainers.pretrain:run",
-    "hbert-export": "trainers.export:run",
-    "hbert-predict": "trainers.predict:run",
-    "hbert-finetune-squad": "trainers.finetune_squad:run",
-    "hbert-finetune-mnli": "trainers.finetune_mnli:run",
-    "hbert-probe": "trainers.probe:run",
-    "hbert-probing-tasks": "tfrecords.probing_tasks:run",
+    "hbert-demo": "hbert_tf.trainers.demo:run",
+    "hbert-build-vocab": "hbert_tf.tfrecords.build_vocab:run",
+    "hbert-create-pretraining-data": "hbert_tf.tfrecords.create_pretraining_data:run",
+    "hbert-pretrain": "hbert_tf.trainers.pretrain:run",
+    "hbert-export": "hbert_tf.trainers.export:run",
+    "hbert-predict": "hbert_tf.trainers.predict:run",
+    "hbert-finetune-squad": "hbert_tf.trainers.finetune_squad:run",
+    "hbert-finetune-mnli": "hbert_tf.trainers.finetune_mnli:run",
+    "hbert-probe": "hbert_tf.trainers.probe:run",
+    "hbert-probing-tasks": "hbert_tf.tfrecords.probing_tasks:run",
 }
 
 setup(
@@ -35,7 +42,8 @@ setup(
     version="0.1.0",
     description="Hierarchical multitask pre-training for BERT in Keras 3 / TensorFlow 2",
     python_requires=">=3.10,<3.13",
-    packages=find_packages(include=["hbert_tf", "hbert_tf.*", "trainers", "tfrecords"]),
+    packages=find_packages(include=["hbert_tf", "hbert_tf.*"]) + list(PACKAGE_DIR),
+    package_dir=PACKAGE_DIR,
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest>=8", "ruff>=0.6", "gensim>=4.3"],

@@ -78,3 +78,39 @@ def test_one_schema_for_writer_manifest_and_reader():
     assert list(only) == [names.INPUT_IDS]
     # Every head's label features are in the schema (with bigram shift).
     assert {f for fs in features.HEAD_FEATURES.values() for f in fs} <= set(schema)
+
+
+def test_installed_layout_claims_no_generic_top_level_name(tmp_path):
+    """setup.py installs tfrecords/ and trainers/ as hbert_tf.tfrecords and hbert_tf.trainers;
+    every console script's module imports there (relative imports inside each folder)."""
+    build = tmp_path / "build"
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(build)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    assert sorted(os.listdir(build)) == ["hbert_tf"]
+    assert {"tfrecords", "trainers"} <= set(os.listdir(build / "hbert_tf"))
+    code = (
+        "import importlib, importlib.util, re\n"
+        f"setup_py = open({os.path.join(ROOT, 'setup.py')!r}).read()\n"
+        'targets = re.findall(r\'"hbert-[\\w-]+": "([\\w.]+):(\\w+)"\', setup_py)\n'
+        "assert len(targets) >= 10, targets\n"
+        "for module, function in targets:\n"
+        "    spec = importlib.util.find_spec(module)\n"
+        f"    assert spec.origin.startswith({str(build)!r}), spec.origin\n"
+        "    if module.endswith(('build_vocab', 'create_pretraining_data')):  # no flags on import\n"
+        "        assert callable(getattr(importlib.import_module(module), function)), module\n"
+        "demo = importlib.import_module('hbert_tf.trainers.demo')\n"
+        "print(demo._data_tool('readers').__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=str(tmp_path),
+        env={**os.environ, "PYTHONPATH": str(build), "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "hbert_tf.tfrecords.readers"

@@ -19,7 +19,8 @@ from hbert_tf import builtin_corpus, names
 from hbert_tf.errors import DataError, check_output_file, main_entry
 from hbert_tf.files import atomic_path
 from hbert_tf.vocab import Vocab, basic_tokenize
-from tfrecords import readers
+
+from . import readers
 
 
 def count_words(documents, do_lower_case=True):

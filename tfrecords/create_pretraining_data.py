@@ -42,7 +42,8 @@ from hbert_tf.errors import DataError, check_output_dir, main_entry
 from hbert_tf.features import manifest_features, pretraining_schema
 from hbert_tf.files import atomic_path, write_json_atomic
 from hbert_tf.vocab import WordPieceTokenizer, load_vocab
-from tfrecords import bigram_shift, instances, readers, tfrecord_io
+
+from . import bigram_shift, instances, readers, tfrecord_io
 
 MANIFEST = "manifest.json"
 VOCAB = "vocab.txt"

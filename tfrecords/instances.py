@@ -7,7 +7,7 @@ the whole corpus; see docs/data.md.
 
 import dataclasses
 
-from tfrecords import bigram_shift, masking
+from . import bigram_shift, masking
 
 STAT_KEYS = (
     "instances",

@@ -48,7 +48,8 @@ from hbert_tf.errors import DataError, check_output_dir, main_entry
 from hbert_tf.files import write_json_atomic
 from hbert_tf.senteval_format import SPLITS, TASK_NAMES, parse_task_list, write_task
 from hbert_tf.vocab import basic_tokenize
-from tfrecords.bigram_shift import swap_bigrams
+
+from .bigram_shift import swap_bigrams
 
 RAW_TEXT_TASKS = ("sentence_length", "word_content", "bigram_shift")
 BUILTIN_TASKS = TASK_NAMES  # all ten

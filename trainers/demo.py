@@ -14,6 +14,7 @@ Every stage resumes: running the command again after a crash skips finished work
 """
 
 import glob
+import importlib
 import json
 import os
 import sys
@@ -75,13 +76,21 @@ def pretraining_settings(name, data_dir, model_dir, train_steps):
     )
 
 
+def _data_tool(name):
+    """A module of the data tools: `tfrecords.<name>` in a checkout, `hbert_tf.tfrecords.<name>`
+    once installed (setup.py installs both folders under hbert_tf; see BUILD_NOTES.md)."""
+    parent = __package__.rpartition(".")[0]  # "" for `trainers`, "hbert_tf" for hbert_tf.trainers
+    return importlib.import_module(f"{parent + '.' if parent else ''}tfrecords.{name}")
+
+
 def make_vocab_and_data(output_dir, corpus_mb, corpus_seed):
     """Vocabulary, then clean and bigram-swapped data at both lengths. Skips what exists."""
     from hbert_tf import builtin_corpus
     from hbert_tf.vocab import Vocab
-    from tfrecords import readers
-    from tfrecords.build_vocab import build_vocab
-    from tfrecords.create_pretraining_data import create_pretraining_data
+
+    readers = _data_tool("readers")
+    build_vocab = _data_tool("build_vocab").build_vocab
+    create_pretraining_data = _data_tool("create_pretraining_data").create_pretraining_data
 
     vocab_file = os.path.join(output_dir, "vocab.txt")
     documents = builtin_corpus.num_documents_for_megabytes(corpus_mb)

@@ -13,7 +13,8 @@ from absl import app, flags
 
 from hbert_tf.errors import main_entry
 from hbert_tf.finetuning import MNLI_DEFAULTS as D
-from trainers import finetune_flags
+
+from . import finetune_flags
 
 flags.DEFINE_string("dev_matched_file", None, "MultiNLI dev matched (TSV or JSONL).")
 flags.DEFINE_string("dev_mismatched_file", None, "MultiNLI dev mismatched (TSV or JSONL).")

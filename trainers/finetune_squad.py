@@ -9,7 +9,8 @@ from absl import app, flags
 
 from hbert_tf.errors import main_entry
 from hbert_tf.finetuning import SQUAD_DEFAULTS as D
-from trainers import finetune_flags
+
+from . import finetune_flags
 
 flags.DEFINE_enum("version", D["version"], ["1.1", "2.0"], "SQuAD version (2.0 adds unanswerable "
                   "questions, null scores and HasAns/NoAns metrics).")  # fmt: skip
