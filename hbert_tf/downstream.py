@@ -14,6 +14,7 @@
 import dataclasses
 
 import keras
+import numpy as np
 from keras import ops
 
 from hbert_tf import names
@@ -113,6 +114,32 @@ def _extra_input(hidden, read_out, nsp_head):
     return nsp_head(cls_vector)["logits"]
 
 
+def _downstream_config(model, **values):
+    """get_config of a fine-tuning model: its encoder and NSP head serialised, ReadOut as a dict."""
+    return {
+        "name": model.name,
+        "trainable": model.trainable,
+        "encoder": keras.saving.serialize_keras_object(model.encoder),
+        "read_out": dataclasses.asdict(model.read_out),
+        "nsp_head": (
+            keras.saving.serialize_keras_object(model.nsp_head) if model.nsp_head else None
+        ),
+        "dropout": model.dropout,
+        "initializer_range": model.initializer_range,
+        **values,
+    }
+
+
+def _downstream_args(config):
+    """The constructor arguments of a `_downstream_config` dict (layers deserialised)."""
+    config = dict(config)
+    for key in ("encoder", "nsp_head"):
+        if isinstance(config.get(key), dict):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+    config["read_out"] = ReadOut(**config["read_out"])
+    return config
+
+
 @keras.saving.register_keras_serializable(package="hbert_tf")
 class SpanModel(keras.Model):
     """Extractive QA (SQuAD): start and end logits from the token vectors of the MLM level.
@@ -164,6 +191,13 @@ class SpanModel(keras.Model):
         self.read_out = read_out
         self.dropout = dropout
         self.initializer_range = initializer_range
+
+    def get_config(self):
+        return _downstream_config(self)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**_downstream_args(config))
 
 
 @keras.saving.register_keras_serializable(package="hbert_tf")
@@ -226,6 +260,13 @@ class SentenceClassifier(keras.Model):
         self.num_classes = num_classes
         self.dropout = dropout
         self.initializer_range = initializer_range
+
+    def get_config(self):
+        return _downstream_config(self, num_classes=self.num_classes)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**_downstream_args(config))
 
 
 @keras.saving.register_keras_serializable(package="hbert_tf")
@@ -299,3 +340,24 @@ class BiLSTMEncoder(keras.Model):
         self.hidden_size = 2 * lstm_units
         self.dropout = dropout
         self.trainable_embeddings = trainable_embeddings
+        self.vocab_size, self.embedding_dim = int(vocab_size), int(dim)
+
+    def get_config(self):
+        """The shapes, not the word vectors: those are weights (restored by `load_weights` or a
+        `.keras` file); `from_config` starts from zeros of the same shape."""
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+            "lstm_units": self.lstm_units,
+            "num_layers": self.num_hidden_layers,
+            "dropout": self.dropout,
+            "trainable_embeddings": self.trainable_embeddings,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        shape = (config.pop("vocab_size"), config.pop("embedding_dim"))
+        return cls(np.zeros(shape, "float32"), **config)

@@ -2,6 +2,7 @@
 
 import keras
 from keras import ops
+from keras_hub.layers import ReversibleEmbedding
 
 from hbert_tf.encoder import gelu_approximate
 
@@ -38,6 +39,8 @@ class MaskedLMHead(keras.layers.Layer):
         hidden_size: int. Width of the transform layer (= the encoder's hidden size).
         initializer_range: float. Stddev of the kernel initialiser.
         layer_norm_eps: float. LayerNorm epsilon.
+        vocab_size, embedding_dim: int or None. Only without `token_embedding` (a head rebuilt
+            from its config alone): the shape of a token table of its own.
 
     Call args:
         sequence: `[batch, seq, hidden]` token vectors of the MLM layer.
@@ -48,9 +51,27 @@ class MaskedLMHead(keras.layers.Layer):
     """
 
     def __init__(
-        self, token_embedding, hidden_size, initializer_range=0.02, layer_norm_eps=1e-12, **kwargs
+        self,
+        token_embedding,
+        hidden_size,
+        initializer_range=0.02,
+        layer_norm_eps=1e-12,
+        vocab_size=None,
+        embedding_dim=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
+        if token_embedding is None:  # rebuilt from its config alone: a table of its own
+            if vocab_size is None or embedding_dim is None:
+                raise ValueError(
+                    "MaskedLMHead: pass token_embedding, or vocab_size and embedding_dim"
+                )
+            token_embedding = ReversibleEmbedding(
+                vocab_size,
+                embedding_dim,
+                embeddings_initializer=_initializer(initializer_range),
+                name="token_embedding",
+            )
         self.token_embedding = token_embedding
         self.hidden_size = hidden_size
         self.initializer_range = initializer_range
@@ -65,6 +86,8 @@ class MaskedLMHead(keras.layers.Layer):
 
     def build(self, sequence_shape, masked_positions_shape=None, extra_shape=None):
         width = sequence_shape[-1] + (extra_shape[-1] if extra_shape is not None else 0)
+        if not self.token_embedding.built:
+            self.token_embedding.build((None, None))
         self.transform.build((None, None, width))
         self.layer_norm.build((None, None, self.hidden_size))
         self.output_bias = self.add_weight(
@@ -87,13 +110,17 @@ class MaskedLMHead(keras.layers.Layer):
         return (sequence_shape[0], masked_positions_shape[1], self.token_embedding.input_dim)
 
     def get_config(self):
-        # The token embedding is not serialised: the pre-training model rebuilds this head from
-        # its encoder, so the output weights stay tied to the encoder's table after loading.
+        # The token embedding's weights are not serialised, only its shape: the pre-training
+        # model rebuilds this head from its encoder, so the output weights stay tied to the
+        # encoder's table after loading; `from_config` alone gives the head a table of its own.
         config = super().get_config()
         config.update(
+            token_embedding=None,
             hidden_size=self.hidden_size,
             initializer_range=self.initializer_range,
             layer_norm_eps=self.layer_norm_eps,
+            vocab_size=self.token_embedding.input_dim,
+            embedding_dim=self.token_embedding.output_dim,
         )
         return config
 
