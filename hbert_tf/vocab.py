@@ -145,7 +145,8 @@ def basic_tokenize(text, do_lower_case=True):
     """BERT's basic split: words and single punctuation characters, optionally lower-cased with
     accents stripped (NFD, marks of category Mn dropped). Same tokens as BERT's BasicTokenizer."""
     if text.isascii():
-        text = _ASCII_CONTROL_RE.sub("", text)
+        if not text.isprintable():  # tabs, line ends or control characters
+            text = _ASCII_CONTROL_RE.sub("", text)
         return _TOKEN_RE.findall(text.lower() if do_lower_case else text)
     control, token = _unicode_patterns()
     text = _CJK_RE.sub(r" \1 ", control.sub("", text))
