@@ -79,7 +79,7 @@ def pretraining_settings(name, data_dir, model_dir, train_steps):
 def _data_tool(name):
     """A module of the data tools: `tfrecords.<name>` in a checkout, `hbert_tf.tfrecords.<name>`
     once installed (setup.py installs both folders under hbert_tf; see BUILD_NOTES.md)."""
-    parent = __package__.rpartition(".")[0]  # "" for `trainers`, "hbert_tf" for hbert_tf.trainers
+    parent = (__package__ or "").rpartition(".")[0]  # "" for trainers, "hbert_tf" installed
     return importlib.import_module(f"{parent + '.' if parent else ''}tfrecords.{name}")
 
 
