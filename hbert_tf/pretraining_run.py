@@ -303,11 +303,11 @@ def _run_pretraining(settings, guard):
         keras.mixed_precision.set_dtype_policy(settings["mixed_precision"])
     keras.utils.set_random_seed(settings["seed"])
     os.makedirs(model_dir, exist_ok=True)
-    loss_weights = {
-        "mlm_logits": settings["mlm_loss_weight"],
-        "nsp_logits": settings["nsp_loss_weight"],
-        "bigram_shift_logits": settings["bigram_shift_loss_weight"],
-    }
+    loss_weights = layout.loss_weights(
+        mlm=settings["mlm_loss_weight"],
+        nsp=settings["nsp_loss_weight"],
+        bigram_shift=settings["bigram_shift_loss_weight"],
+    )
     with strategy.scope():
         model = build_pretrainer(encoder_config, layout)
         optimizer = make_optimizer(
@@ -358,8 +358,7 @@ def _run_pretraining(settings, guard):
                 batch_size=batch_size,  # global; the context gives each replica its share
                 max_seq_length=seq_length,
                 max_predictions_per_seq=predictions,
-                with_nsp=layout.has_nsp,
-                with_bigram_shift=layout.has_bigram_shift,
+                heads=layout.heads,
                 is_training=is_training,
                 seed=seed,
                 input_pipeline_context=context,
@@ -402,7 +401,6 @@ def _run_pretraining(settings, guard):
     log_path = os.path.join(model_dir, "train_log.jsonl")
     step = start
     total = settings["train_steps"]
-    freeze = layout.freeze
     throughput = Throughput()
     window, train_metrics = None, {}
 
@@ -445,8 +443,8 @@ def _run_pretraining(settings, guard):
             for every in (settings["log_every"], settings["eval_every"]):
                 if every:
                     boundaries.append(_next_multiple(step, every))
-            if freeze.kind == "at_step" and not loop.is_frozen and step < freeze.value:
-                boundaries.append(freeze.value)
+            if loop.freeze.next_boundary(step) is not None:
+                boundaries.append(loop.freeze.next_boundary(step))
             num_steps = min([step + settings["steps_per_execution"]] + boundaries) - step
             try:
                 sums = loop.train(iterator, num_steps)
@@ -455,8 +453,7 @@ def _run_pretraining(settings, guard):
             step += num_steps
             throughput.add(num_steps)
             window = sums if window is None else {k: window[k] + sums[k] for k in window}
-            if freeze.kind == "at_step" and not loop.is_frozen and step >= freeze.value:
-                loop.freeze_nsp(step)
+            loop.freeze.after_steps(step)
             if settings["log_every"] and step % settings["log_every"] == 0 or step == total:
                 train_metrics = summarize(window)
                 record = {
@@ -487,9 +484,7 @@ def _run_pretraining(settings, guard):
                 and step < total
             ):
                 try:
-                    _evaluate(
-                        loop, eval_dataset, eval_batches, step, writer, chief, log_path, freeze
-                    )
+                    _evaluate(loop, eval_dataset, eval_batches, step, writer, chief, log_path)
                 except tf.errors.DataLossError as e:
                     raise damaged(eval_pattern, e) from None
             if step % settings["checkpoint_every"] == 0 or step == total or guard.signum:
@@ -514,7 +509,7 @@ def _run_pretraining(settings, guard):
     elif train_metrics:
         logging.warning("no --eval_data: metrics.json holds the last training window's metrics")
         metrics.update({f"train_{key}": value for key, value in train_metrics.items()})
-    metrics["nsp_frozen_at_step"] = int(loop.frozen_at) if loop.is_frozen else None
+    metrics["nsp_frozen_at_step"] = loop.freeze.frozen_at_step
     if chief:
         write_json_atomic(os.path.join(model_dir, METRICS), metrics)
     writer.flush()
@@ -532,25 +527,12 @@ def _write_summaries(writer, split, step, values):
                 tf.summary.scalar(f"{split}/{key}", value)
 
 
-def _evaluate(loop, dataset, max_batches, step, writer, chief, log_path, freeze):
-    """A mid-run evaluation; drives the plateau Freeze policy."""
+def _evaluate(loop, dataset, max_batches, step, writer, chief, log_path):
+    """A mid-run evaluation; drives the plateau Freeze trigger."""
     metrics = loop.evaluate(dataset, max_batches)
     logging.info("eval at step %d: %s", step, " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     if chief:
         _write_summaries(writer, "eval", step, metrics)
         with open(log_path, "a", encoding="utf-8") as f:
             f.write(json.dumps({"step": step, "split": "eval", **metrics}) + "\n")
-    if freeze.kind != "plateau" or loop.is_frozen or "nsp_accuracy" not in metrics:
-        return
-    if metrics["nsp_accuracy"] > float(loop.best_nsp_accuracy):
-        loop.best_nsp_accuracy.assign(metrics["nsp_accuracy"])
-        loop.evals_since_best.assign(0)
-    else:
-        loop.evals_since_best.assign_add(1)
-    if int(loop.evals_since_best) >= freeze.value:
-        logging.info(
-            "NSP eval accuracy has not improved for %d evaluations (best %.4f)",
-            freeze.value,
-            float(loop.best_nsp_accuracy),
-        )
-        loop.freeze_nsp(step)
+    loop.freeze.after_eval(step, metrics)

@@ -276,9 +276,8 @@ def resolve_probe_layer(spec, layout):
     spec = str(spec).strip().lower()
     num_layers = layout.num_layers
     if spec == "nsp":
-        if layout.nsp_layer is None:
-            return LayerChoice("nsp", num_layers - 1, "no NSP head: using the last layer")
-        return LayerChoice("nsp", layout.nsp_layer)
+        note = None if layout.has_nsp else "no NSP head: using the last layer"
+        return LayerChoice("nsp", layout.sentence_layer, note)
     if spec == "mlm":
         return LayerChoice("mlm", layout.mlm_layer)
     if spec == EMBEDDINGS:
@@ -424,14 +423,9 @@ class ProbingModel:
     @property
     def description(self):
         """Variant and head layout, e.g. "lower_nsp, concat=cls (mlm=layer_1 nsp=layer_0)"."""
-        layout = self.layout
         settings = self.run_config.get("settings") or {}
         variant = self.run_config.get("variant") or settings.get("variant") or "?"
-        parts = [f"mlm={names.layer_key(layout.mlm_layer)}"]
-        parts.append(f"nsp={names.layer_key(layout.nsp_layer)}" if layout.has_nsp else "nsp=-")
-        if layout.has_bigram_shift:
-            parts.append(f"bigram_shift={names.layer_key(layout.bigram_shift_layer)}")
-        return f"{variant}, concat={layout.concat} ({' '.join(parts)})"
+        return f"{variant}, concat={self.layout.concat} ({self.layout.describe()})"
 
     def features(self, task, choice, pooling, cache=None, batch_size=64, verbose=1):
         """dict split -> float32 `[examples, hidden]` features of `task` (from the cache if there)."""

@@ -212,10 +212,10 @@ def plot_curves(path, runs):
 
 
 def heads_description(layout):
-    nsp = "-" if layout["nsp_layer"] is None else str(layout["nsp_layer"])
-    bigram = "-" if layout["bigram_shift_layer"] is None else str(layout["bigram_shift_layer"])
-    concat = "" if layout["concat"] == "none" else f", concat {layout['concat']}"
-    return f"{layout['mlm_layer']} / {nsp} / {bigram}{concat}"
+    """ "1 / 0 / -, concat cls" from a run_config.json layout dict (MLM / NSP / bigram blocks)."""
+    from hbert_tf.variants import HeadLayout
+
+    return HeadLayout.from_dict(layout).layers_text()
 
 
 def main(argv):
