@@ -28,8 +28,9 @@ from absl import logging
 from keras import ops
 
 from hbert_tf import names
-from hbert_tf.model_dir import latest_checkpoint, load_pretrainer, vocab_file, write_json_atomic
-from tfrecords.vocab import WordPieceTokenizer, load_vocab
+from hbert_tf.model_dir import vocab_file, write_json_atomic
+from hbert_tf.starting_point import is_model_dir, load_starting_point
+from tfrecords.vocab import WordPieceTokenizer
 
 # === Tasks and the file format ====================================================================
 
@@ -376,29 +377,43 @@ def compiled_call(model):
 
 
 class ProbingModel:
-    """A frozen pre-trained encoder, its layout and tokenizer, ready to featurise sentences.
+    """A frozen encoder, its layout and tokenizer, ready to featurise sentences.
 
     Args:
-        model_dir: str. A pre-training model directory (run_config.json, vocab.txt, checkpoints/).
+        model_dir: str. Any starting point (`hbert_tf.starting_point`): a pre-training model
+            directory (run_config.json, vocab.txt, checkpoints/), a keras-hub preset, a Hugging
+            Face BERT directory (a released BERT: heads on the top block), or "none" (random
+            weights of architecture `config`, seeded by `seed`; needs `vocab_path`).
         max_seq_length: int. Longer sentences are truncated (counted and logged).
         vocab_path: str or None. Overrides the model's vocab.txt.
         do_lower_case: bool or None. None: uncased when the vocabulary has no upper-case token.
         name: str or None. Name in tables (default: the folder name).
+        config: str. Architecture for "none" (preset name, bert_config.json or model dir).
+        seed: int. Initialisation seed for "none".
 
     Raises:
-        ValueError: the folder has no run_config.json, no usable checkpoint or no vocabulary.
+        ValueError: the folder has no usable checkpoint, weights or vocabulary.
     """
 
     def __init__(
-        self, model_dir, max_seq_length=128, vocab_path=None, do_lower_case=None, name=None
+        self,
+        model_dir,
+        max_seq_length=128,
+        vocab_path=None,
+        do_lower_case=None,
+        name=None,
+        config="base",
+        seed=0,
     ):
         self.model_dir = str(model_dir)
-        checkpoint = latest_checkpoint(self.model_dir)
-        pretrainer, self.run_config = load_pretrainer(self.model_dir, checkpoint=checkpoint)
-        self.encoder = pretrainer.encoder
+        if is_model_dir(self.model_dir):
+            vocab_path = vocab_path or vocab_file(self.model_dir)  # names the folder if missing
+        start = load_starting_point(self.model_dir, vocab_path=vocab_path, config=config, seed=seed)
+        self.run_config = start.run_config
+        self.encoder = start.encoder
         self.encoder.trainable = False
-        self.layout = pretrainer.layout
-        self.vocab = load_vocab(vocab_path or vocab_file(self.model_dir))
+        self.layout = start.layout
+        self.vocab = start.vocab
         if len(self.vocab) != self.encoder.vocab_size:
             raise ValueError(
                 f"{self.vocab.path}: {len(self.vocab)} tokens but the model's vocab_size is "
@@ -413,12 +428,9 @@ class ProbingModel:
                 f"--max_seq_length={max_seq_length}: expected 3..{self.encoder.max_position_embeddings}"
             )
         self.name = name or os.path.basename(os.path.normpath(self.model_dir))
-        index_file = f"{checkpoint}.index"
-        stat = os.stat(index_file) if os.path.exists(index_file) else None
-        identity = [os.path.realpath(checkpoint), stat and stat.st_mtime_ns, stat and stat.st_size]
-        identity += [self.vocab.sha256(), do_lower_case, self.max_seq_length]
+        identity = start.identity + [self.vocab.sha256(), do_lower_case, self.max_seq_length]
         self.fingerprint = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
-        self.checkpoint = checkpoint
+        self.checkpoint = start.checkpoint or self.model_dir
 
     @property
     def description(self):
