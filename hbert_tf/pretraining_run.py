@@ -24,15 +24,14 @@ from hbert_tf.model_dir import (
     RUN_CONFIG,
     VOCAB,
     latest_checkpoint,
-    load_pretrainer,
     read_run_config,
     write_json_atomic,
     write_run_config,
 )
 from hbert_tf.optimization import make_optimizer
-from hbert_tf.pretrained import encoder_from_pretrained
 from hbert_tf.pretrainer import build_pretrainer
 from hbert_tf.run_config import PretrainConfig
+from hbert_tf.starting_point import load_starting_point
 from hbert_tf.training import (
     PretrainingLoop,
     Throughput,
@@ -62,34 +61,26 @@ def resolve_data(path, split="train"):
     return pattern, folder
 
 
-def _initial_weights(model, init_from, vocab_size):
-    """Copies weights from our model_dir, a keras-hub preset or a Hugging Face directory."""
-    if os.path.isfile(os.path.join(init_from, RUN_CONFIG)):
-        source, _ = load_pretrainer(init_from)
-        encoder = source.encoder
-        pooler = source.nsp_head.pooler.get_weights() if source.nsp_head is not None else None
-    else:
-        encoder, pooler_weights, _ = encoder_from_pretrained(init_from)
-        pooler = pooler_weights
-    if encoder.vocab_size != vocab_size:
-        raise ValueError(
-            f"--init_from={init_from}: its vocabulary has {encoder.vocab_size} tokens, the data's "
-            f"{vocab_size}; make the data with the model's vocab.txt"
-        )
-    model.encoder.set_weights(encoder.get_weights())
-    if pooler is not None and model.nsp_head is not None:
-        model.nsp_head.pooler.set_weights(pooler)
-    logging.info("initialised the encoder%s from %s", " and NSP pooler" * bool(pooler), init_from)
+def _initial_weights(model, start, init_from):
+    """Copies the encoder (and NSP pooler) weights of a `StartingPoint` into `model`."""
+    model.encoder.set_weights(start.encoder.get_weights())
+    pooler = start.pooler_head is not None and model.nsp_head is not None
+    if pooler:
+        model.nsp_head.pooler.set_weights(start.pooler_head.pooler.get_weights())
+    logging.info("initialised the encoder%s from %s", " and NSP pooler" * pooler, init_from)
 
 
-def _encoder_config(config, vocab_size):
-    init_from = config.init_from
-    if init_from and os.path.isfile(os.path.join(init_from, RUN_CONFIG)):
-        encoder_config = read_run_config(init_from)[0]
-    elif init_from:
-        encoder_config = encoder_from_pretrained(init_from)[0].config
-    else:
-        encoder_config = get_config(config.config, vocab_size=vocab_size)
+def _encoder_config(config, vocab_size, start):
+    """The encoder config: the starting point's (--init_from) or the --config preset's."""
+    if start is not None:
+        if start.encoder_config.vocab_size != vocab_size:
+            raise ValueError(
+                f"--init_from={config.init_from}: its vocabulary has "
+                f"{start.encoder_config.vocab_size} tokens, the data's {vocab_size}; make the "
+                "data with the model's vocab.txt"
+            )
+        return start.encoder_config  # dropout already applied when loading
+    encoder_config = get_config(config.config, vocab_size=vocab_size)
     if config.dropout is not None:
         encoder_config = encoder_config.replace(
             hidden_dropout_prob=config.dropout,
@@ -184,6 +175,7 @@ class Plan:
     vocab_size: int
     encoder_config: object  # EncoderConfig
     layout: object  # HeadLayout
+    start: object  # StartingPoint of --init_from, or None
 
 
 def _plan(config):
@@ -201,7 +193,13 @@ def _plan(config):
         eval_pattern, _ = resolve_data(config.eval_data, split)
     vocab_path = os.path.join(short_folder, VOCAB)
     vocab = load_vocab(vocab_path)
-    encoder_config = _encoder_config(config, len(vocab))
+    start = None
+    if config.init_from:
+        dropout = {} if config.dropout is None else dict(
+            hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.dropout
+        )  # fmt: skip
+        start = load_starting_point(config.init_from, vocab_path=vocab_path, **dropout)
+    encoder_config = _encoder_config(config, len(vocab), start)
     needed = long_len if long_pattern else short_len
     if encoder_config.max_position_embeddings < needed:
         raise ValueError(
@@ -242,8 +240,9 @@ def _plan(config):
     _check_same_run(model_dir, encoder_config, layout)
 
     return Plan(
-        short_pattern, long_pattern, eval_pattern, vocab_path, len(vocab), encoder_config, layout
-    )
+        short_pattern, long_pattern, eval_pattern, vocab_path, len(vocab), encoder_config, layout,
+        start,
+    )  # fmt: skip
 
 
 def _build(config, plan, strategy):
@@ -298,7 +297,7 @@ def _start(config, plan, loop):
     if start:
         logging.info("resumed from the checkpoint at step %d in %s", start, model_dir)
     elif config.init_from:
-        _initial_weights(model, config.init_from, plan.vocab_size)
+        _initial_weights(model, plan.start, config.init_from)
     if is_chief(loop.strategy):
         write_run_config(
             model_dir,

@@ -68,15 +68,23 @@ def _file_identity(path):
 
 
 def load_starting_point(
-    source, *, vocab_path=None, config="base", checkpoint=None, seed=None, **encoder_overrides
+    source,
+    *,
+    vocab_path=None,
+    vocab=None,
+    config="base",
+    checkpoint=None,
+    seed=None,
+    **encoder_overrides,
 ):
     """Loads `source` (see the module table).
 
     Args:
         source: str. Our model dir, a keras-hub preset name or directory, a Hugging Face BERT
             directory, or "none".
-        vocab_path: str or None. Overrides the source's vocabulary (required for "none" unless
-            the caller brings its own).
+        vocab_path: str or None. Overrides the source's vocabulary (for "none", this or `vocab`
+            is required).
+        vocab: `Vocab` or None. The vocabulary itself, instead of `vocab_path`.
         config: str. For "none": a preset name, a bert_config.json or our model dir whose
             architecture to copy (vocab_size is set from the vocabulary).
         checkpoint: str or None. For our model dir: a checkpoint path (default: the latest).
@@ -86,7 +94,8 @@ def load_starting_point(
     Returns: `StartingPoint`.
     """
     source = str(source or NONE)
-    vocab = load_vocab(vocab_path) if vocab_path else None
+    if vocab is None and vocab_path:
+        vocab = load_vocab(vocab_path)
     if source == NONE:
         return _random(vocab, config, seed, encoder_overrides)
     if is_model_dir(source):
