@@ -31,6 +31,7 @@ from hbert_tf import downstream, nli, squad
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
 from hbert_tf.model_dir import (
     RUN_CONFIG,
+    changed_settings,
     read_run_config,
     restore_newest_readable,
     write_json_atomic,
@@ -200,16 +201,12 @@ def prepare_model_dir(settings):
     model_dir = settings["model_dir"]
     check_output_dir(model_dir, "model_dir")
     os.makedirs(model_dir, exist_ok=True)
-    path = os.path.join(model_dir, FINETUNE_CONFIG)
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            old = json.load(f).get("settings", {})
-        changed = [k for k in _RUN_IDENTITY if old.get(k) != settings.get(k)]
-        if changed:
-            raise FinetuneError(
-                f"--model_dir={model_dir} holds another fine-tuning run (differs in "
-                f"{', '.join('--' + k for k in changed)}); use a new model_dir"
-            )
+    changed = changed_settings(os.path.join(model_dir, FINETUNE_CONFIG), settings, _RUN_IDENTITY)
+    if changed:
+        raise FinetuneError(
+            f"--model_dir={model_dir} holds another fine-tuning run (differs in "
+            f"{', '.join('--' + k for k in changed)}); use a new model_dir"
+        )
 
 
 # --- Vocabulary and starting point -------------------------------------------------------------

@@ -21,10 +21,9 @@ from hbert_tf import data as pretraining_data
 from hbert_tf.config import get_config
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
 from hbert_tf.model_dir import (
-    RUN_CONFIG,
     VOCAB,
+    check_same_pretraining_run,
     latest_checkpoint,
-    read_run_config,
     write_json_atomic,
     write_run_config,
 )
@@ -87,18 +86,6 @@ def _encoder_config(config, vocab_size, start):
             attention_probs_dropout_prob=config.dropout,
         )
     return encoder_config
-
-
-def _check_same_run(model_dir, encoder_config, layout):
-    """A model_dir holding another configuration's checkpoints must not be resumed into."""
-    if not os.path.isfile(os.path.join(model_dir, RUN_CONFIG)):
-        return
-    old_config, old_layout, _ = read_run_config(model_dir)
-    if (old_config, old_layout) != (encoder_config, layout):
-        raise ValueError(
-            f"--model_dir={model_dir} holds a run with another configuration "
-            f"({old_layout.to_dict()}); use a new model_dir"
-        )
 
 
 def _finished_run(model_dir, start, total):
@@ -237,7 +224,7 @@ def _plan(config):
             f"--freeze_nsp={layout.freeze} counts evaluations without NSP improvement: it needs "
             "--eval_data and --eval_every > 0 (e.g. --eval_every=1000)"
         )
-    _check_same_run(model_dir, encoder_config, layout)
+    check_same_pretraining_run(model_dir, encoder_config, layout)
 
     return Plan(
         short_pattern, long_pattern, eval_pattern, vocab_path, len(vocab), encoder_config, layout,
