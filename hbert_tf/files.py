@@ -3,20 +3,28 @@
 Free of TensorFlow, so data-generation workers can use it.
 """
 
+import contextlib
 import json
 import os
 
 
-def write_text_atomic(path, text):
-    """Writes `text` to `path` through `path.tmp-<pid>` and an atomic rename."""
-    tmp = f"{path}.tmp-{os.getpid()}"
+@contextlib.contextmanager
+def atomic_path(path, suffix=""):
+    """Yields a temporary path to write; renames it to `path` when the block succeeds, removes
+    it when it fails. `suffix` keeps an extension writers need (e.g. ".png")."""
+    tmp = f"{path}.tmp-{os.getpid()}{suffix}"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_text_atomic(path, text):
+    """Writes `text` to `path` through `path.tmp-<pid>` and an atomic rename."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def write_json_atomic(path, values):

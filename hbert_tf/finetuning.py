@@ -29,6 +29,7 @@ from absl import logging
 
 from hbert_tf import downstream, nli, squad
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
+from hbert_tf.files import write_text_atomic
 from hbert_tf.model_dir import (
     RUN_CONFIG,
     changed_settings,
@@ -717,8 +718,6 @@ def run_mnli(settings):
             for e, p in zip(splits[split], predicted)
         )
         path = os.path.join(settings["model_dir"], f"predictions_{split}.jsonl")
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.write(lines)
-        os.replace(path + ".tmp", path)
+        write_text_atomic(path, lines)
     write_metrics(settings, metrics)
     return metrics

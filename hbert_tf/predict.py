@@ -12,6 +12,8 @@ import os
 import sys
 import time
 
+from hbert_tf.files import write_text_atomic
+
 
 class PredictError(ValueError):
     """Bad flag or input; printed as one line, exit non-zero."""
@@ -147,18 +149,6 @@ def predict_text(fn, path, outputs, batch_size=32, progress=True):
     return records
 
 
-def write_atomic(path, text):
-    """Writes `text` to `path` through a temporary file and a rename."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def jsonl(records):
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
 
@@ -177,10 +167,10 @@ def predict(
         predictions, rows = predict_squad(fn, input_path, batch_size, progress)
         text = json.dumps(predictions, indent=2, ensure_ascii=False)
         if details:
-            write_atomic(f"{output}.details.jsonl", jsonl(rows))
+            write_text_atomic(f"{output}.details.jsonl", jsonl(rows))
     elif kind == "mnli":
         text = jsonl(predict_mnli(fn, input_path, batch_size, progress))
     else:
         text = jsonl(predict_text(fn, input_path, list(outputs), batch_size, progress))
-    write_atomic(output, text)
+    write_text_atomic(output, text)
     return kind

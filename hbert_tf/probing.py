@@ -28,6 +28,7 @@ from absl import logging
 from keras import ops
 
 from hbert_tf import names
+from hbert_tf.files import atomic_path
 from hbert_tf.model_dir import vocab_file, write_json_atomic
 from hbert_tf.starting_point import is_model_dir, load_starting_point
 from tfrecords.vocab import WordPieceTokenizer
@@ -505,10 +506,8 @@ class FeatureCache:
     def save(self, model, task_name, choice, pooling, key, features):
         path = self.path(model, task_name, choice, pooling)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, key=np.array(json.dumps(key, sort_keys=True)), **features)
-        os.replace(tmp, path)
 
 
 # === The probe ====================================================================================
@@ -788,6 +787,5 @@ def plot_results(path, records, title="Probing accuracy"):
     ax.set_title(title)
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1)
     fig.tight_layout()
-    tmp = f"{path}.tmp-{os.getpid()}"
-    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")

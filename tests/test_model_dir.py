@@ -29,3 +29,19 @@ def test_changed_settings_lists_the_keys_that_differ_in_order(tmp_path):
     assert changed_settings(str(path), same, keys) == []  # keys outside `keys` do not count
     other = dict(same, concat="cls", task="mnli")
     assert changed_settings(str(path), other, keys) == ["task", "concat"]
+
+
+def test_atomic_path_renames_on_success_and_keeps_the_old_file_on_failure(tmp_path):
+    from hbert_tf.files import atomic_path
+
+    path = tmp_path / "out.png"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(str(path), suffix=".png") as tmp:
+            assert tmp.endswith(".png")
+            open(tmp, "w").write("half")
+            raise RuntimeError("writer failed")
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+    with atomic_path(str(path)) as tmp:
+        open(tmp, "w").write("new")
+    assert path.read_text() == "new" and len(list(tmp_path.iterdir())) == 1

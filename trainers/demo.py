@@ -78,6 +78,7 @@ def pretraining_config(name, data_dir, model_dir, train_steps):
 
 def make_vocab_and_data(output_dir, corpus_mb, corpus_seed):
     """Vocabulary, then clean and bigram-swapped data at both lengths. Skips what exists."""
+    from hbert_tf.files import atomic_path
     from tfrecords import builtin_corpus, readers
     from tfrecords.build_vocab import build_vocab
     from tfrecords.create_pretraining_data import create_pretraining_data
@@ -90,9 +91,8 @@ def make_vocab_and_data(output_dir, corpus_mb, corpus_seed):
         corpus = readers.read_documents(
             "builtin", builtin_seed=corpus_seed, builtin_documents=documents
         )
-        tmp = vocab_file + ".tmp"
-        Vocab(build_vocab(corpus, vocab_size=1200)).write(tmp)
-        os.replace(tmp, vocab_file)
+        with atomic_path(vocab_file) as tmp:
+            Vocab(build_vocab(corpus, vocab_size=1200)).write(tmp)
     data_dirs = {}
     for kind, swap in (("clean", 0.0), ("bigram_shift", 0.15)):
         data_dir = os.path.join(output_dir, f"data_{kind}")
@@ -193,6 +193,8 @@ def plot_curves(path, runs):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from hbert_tf.files import atomic_path
+
     figure, axes = plt.subplots(1, 3, figsize=(15, 4))
     for name, model_dir in runs.items():
         with open(os.path.join(model_dir, "train_log.jsonl"), encoding="utf-8") as f:
@@ -208,9 +210,8 @@ def plot_curves(path, runs):
         axis.set_xlabel("step")
         axis.legend(fontsize=8)
     figure.tight_layout()
-    tmp = path + ".tmp.png"
-    figure.savefig(tmp, dpi=90)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, dpi=90)
 
 
 def heads_description(layout):
