@@ -6,11 +6,13 @@ the seven original features). Keys are those of `hbert_tf.names`, so a batch fee
 
     inputs         {input_ids, input_mask, segment_ids: int32 [B, S], masked_lm_positions: int32 [B, P]}
     labels         {mlm_logits: masked_lm_ids int32 [B, P],
-                    nsp_logits: next_sentence_labels int32 [B]            (with_nsp),
-                    bigram_shift_logits: bigram_shift_labels int32 [B, S] (with_bigram_shift)}
+                    nsp_logits: next_sentence_labels int32 [B]            (NSP head),
+                    bigram_shift_logits: bigram_shift_labels int32 [B, S] (bigram-shift head)}
     sample_weights {mlm_logits: masked_lm_weights float32 [B, P],
                     bigram_shift_logits: float32 [B, S], 1 on real tokens but [CLS]/[SEP]
-                                                                          (with_bigram_shift)}
+                                                                          (bigram-shift head)}
+
+Which labels a batch carries is `HeadLayout.heads` (pass `heads=layout.heads`).
 
 Example:
     >>> ds = pretraining_dataset("data/seq128/train-*.tfrecord", batch_size=32,
@@ -29,6 +31,7 @@ from google.protobuf import message
 from hbert_tf import names
 from hbert_tf.errors import UserError
 from hbert_tf.features import parsing_spec, pretraining_schema
+from hbert_tf.variants import LABEL_FEATURES, output_key
 
 MANIFEST = "manifest.json"
 
@@ -246,19 +249,29 @@ def bigram_shift_weights(input_mask, segment_ids):
     return mask * tf.cast(specials == 0, tf.float32)
 
 
-def _to_model_batch(features, with_nsp, with_bigram_shift):
-    """Parsed features -> (inputs, labels, sample_weights) keyed for the pretrainer."""
+def _sample_weights(head, f):
+    """float32 weights of a head's label slots, or None (every slot weighs 1)."""
+    if head == "mlm":
+        return f[names.MASKED_LM_WEIGHTS]
+    if head == "bigram_shift":
+        return bigram_shift_weights(f[names.INPUT_MASK], f[names.SEGMENT_IDS])
+    return None
+
+
+def _to_model_batch(features, heads):
+    """Parsed features -> (inputs, labels, sample_weights) keyed by `variants.output_key` for
+    the given head types (e.g. `layout.heads`); labels are `variants.LABEL_FEATURES`."""
     f = {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v for k, v in features.items()}
     inputs = {name: f[name] for name in names.PRETRAINING_INPUTS}
-    labels = {names.MLM_LOGITS: f[names.MASKED_LM_IDS]}
-    weights = {names.MLM_LOGITS: f[names.MASKED_LM_WEIGHTS]}
-    if with_nsp:
-        labels[names.NSP_LOGITS] = tf.squeeze(f[names.NEXT_SENTENCE_LABELS], axis=-1)
-    if with_bigram_shift:
-        labels[names.BIGRAM_SHIFT_LOGITS] = f[names.BIGRAM_SHIFT_LABELS]
-        weights[names.BIGRAM_SHIFT_LOGITS] = bigram_shift_weights(
-            f[names.INPUT_MASK], f[names.SEGMENT_IDS]
-        )
+    labels, weights = {}, {}
+    for head in heads:
+        key = output_key(head)
+        labels[key] = f[LABEL_FEATURES[head]]
+        if head == "nsp":  # stored as [1] per example
+            labels[key] = tf.squeeze(labels[key], axis=-1)
+        head_weights = _sample_weights(head, f)
+        if head_weights is not None:
+            weights[key] = head_weights
     return inputs, labels, weights
 
 
@@ -268,8 +281,7 @@ def pretraining_dataset(
     batch_size,
     max_seq_length,
     max_predictions_per_seq,
-    with_nsp=True,
-    with_bigram_shift=False,
+    heads=("mlm", "nsp"),
     is_training=True,
     seed=None,
     shuffle_buffer_size=10_000,
@@ -285,8 +297,8 @@ def pretraining_dataset(
         batch_size: int. Global batch size; with `input_pipeline_context` each pipeline makes
             per-replica batches.
         max_seq_length, max_predictions_per_seq: int. Must match the data (checked).
-        with_nsp: bool. Add NSP labels (False for the Without-NSP variant).
-        with_bigram_shift: bool. Add bigram-shift labels and weights (the data must have them).
+        heads: iterable of head types (`HeadLayout.heads`): the labels and weights to give;
+            with "bigram_shift" the data must have bigram-shift labels.
         is_training: bool. Shuffle files and records, repeat forever, drop the last partial
             batch. When False: files in order, one pass, last partial batch dropped too (shapes
             stay fixed).
@@ -300,6 +312,8 @@ def pretraining_dataset(
     Returns:
         tf.data.Dataset of (inputs, labels, sample_weights); see the module docstring.
     """
+    heads = tuple(heads)
+    with_bigram_shift = "bigram_shift" in heads
     files = _files(file_pattern)
     if validate:
         check_pretraining_data(
@@ -336,9 +350,7 @@ def pretraining_dataset(
     )
     dataset = dataset.batch(batch_size, drop_remainder=True)
     dataset = dataset.map(
-        lambda records: _to_model_batch(
-            tf.io.parse_example(records, spec), with_nsp, with_bigram_shift
-        ),
+        lambda records: _to_model_batch(tf.io.parse_example(records, spec), heads),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=not is_training,
     )

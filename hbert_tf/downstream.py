@@ -66,7 +66,7 @@ def resolve_read_out(num_layers, layout=None, concat="auto", token_layer=None, s
     if token_layer is None:
         token_layer = layout.mlm_layer if layout is not None else last
     if sentence_layer is None:
-        sentence_layer = layout.nsp_layer if layout is not None and layout.has_nsp else last
+        sentence_layer = layout.sentence_layer if layout is not None else last
     return ReadOut(
         token_layer=resolve_layer(token_layer, num_layers, "token_layer"),
         sentence_layer=resolve_layer(sentence_layer, num_layers, "sentence_layer"),

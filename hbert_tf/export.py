@@ -181,9 +181,8 @@ def serving_outputs(pretrainer, inputs):
         names.SEQUENCE_OUTPUT: outputs[names.SEQUENCE_OUTPUT],
         **outputs[names.HIDDEN_STATES],
     }
-    layout = pretrainer.layout
-    nsp_layer = layout.nsp_layer if layout.has_nsp else layout.num_layers - 1
-    flat[NSP_CLS_VECTOR] = outputs[names.HIDDEN_STATES][names.layer_key(nsp_layer)][:, 0, :]
+    sentence_key = names.layer_key(pretrainer.layout.sentence_layer)
+    flat[NSP_CLS_VECTOR] = outputs[names.HIDDEN_STATES][sentence_key][:, 0, :]
     if pretrainer.nsp_head is not None:
         flat[NSP_POOLED_OUTPUT] = pretrainer.nsp_head(flat[NSP_CLS_VECTOR])["pooled"]
     return flat

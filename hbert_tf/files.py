@@ -8,29 +8,24 @@ import json
 import os
 
 
-def write_text_atomic(path, text):
-    """Writes `text` (UTF-8, "\\n" line ends) to `path` through `path.tmp-<pid>` and an atomic rename."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, suffix=""):
     """Yields a temporary path beside `path` for a writer that takes a path (`Vocab.write`,
-    `savefig`); it is renamed to `path` when the block ends normally and removed on an error."""
-    tmp = f"{path}.tmp-{os.getpid()}"
+    `savefig`); it is renamed to `path` when the block ends normally and removed on an error.
+    `suffix` keeps an extension the writer needs (e.g. ".png")."""
+    tmp = f"{path}.tmp-{os.getpid()}{suffix}"
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_text_atomic(path, text):
+    """Writes `text` (UTF-8, "\\n" line ends) to `path` through `path.tmp-<pid>` and a rename."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
 
 
 def write_json_atomic(path, values):

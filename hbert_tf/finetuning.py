@@ -28,18 +28,17 @@ import tensorflow as tf
 from absl import logging
 
 from hbert_tf import builtin_tasks, downstream, nli, squad
-from hbert_tf.config import get_config
-from hbert_tf.encoder import HBertEncoder
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
-from hbert_tf.heads import NextSentenceHead
+from hbert_tf.files import write_text_atomic
 from hbert_tf.model_dir import (
     RUN_CONFIG,
-    load_pretrainer,
+    changed_settings,
     read_run_config,
     restore_newest_readable,
     write_json_atomic,
 )
 from hbert_tf.optimization import make_optimizer
+from hbert_tf.starting_point import load_starting_point
 from hbert_tf.tokenization import OffsetTokenizer, check_vocab_matches
 from hbert_tf.vocab import Vocab, load_vocab
 
@@ -202,16 +201,12 @@ def prepare_model_dir(settings):
     model_dir = settings["model_dir"]
     check_output_dir(model_dir, "model_dir")
     os.makedirs(model_dir, exist_ok=True)
-    path = os.path.join(model_dir, FINETUNE_CONFIG)
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            old = json.load(f).get("settings", {})
-        changed = [k for k in _RUN_IDENTITY if old.get(k) != settings.get(k)]
-        if changed:
-            raise FinetuneError(
-                f"--model_dir={model_dir} holds another fine-tuning run (differs in "
-                f"{', '.join('--' + k for k in changed)}); use a new model_dir"
-            )
+    changed = changed_settings(os.path.join(model_dir, FINETUNE_CONFIG), settings, _RUN_IDENTITY)
+    if changed:
+        raise FinetuneError(
+            f"--model_dir={model_dir} holds another fine-tuning run (differs in "
+            f"{', '.join('--' + k for k in changed)}); use a new model_dir"
+        )
 
 
 # --- Vocabulary and starting point -------------------------------------------------------------
@@ -250,27 +245,22 @@ def load_backbone(settings, vocab):
     if init_from == "none":
         config = settings.get("config") or "base"
         if _is_pretraining_dir(config):
-            encoder_config = read_run_config(config)[0]
-            check_vocab_matches(vocab, encoder_config.vocab_size, config)
-        else:
-            encoder_config = get_config(config, vocab_size=len(vocab))
-        encoder_config = encoder_config.replace(**overrides) if overrides else encoder_config
-        encoder = HBertEncoder.from_config_object(encoder_config)
-        logging.info("random initialisation (no pre-training): %s", encoder_config)
-        return Backbone(encoder, None, None, None, encoder_config.to_dict())
-    if _is_pretraining_dir(init_from):
-        pretrainer, run_config = load_pretrainer(init_from, **overrides)
-        check_vocab_matches(vocab, pretrainer.encoder.vocab_size, init_from)
-        head = pretrainer.nsp_head
-        return Backbone(pretrainer.encoder, head, head, pretrainer.layout, run_config["encoder"])
-    from hbert_tf.pretrained import encoder_from_pretrained
+            check_vocab_matches(vocab, read_run_config(config)[0].vocab_size, config)
+        start = _load_start(init_from, vocab, config, overrides)
+        logging.info("random initialisation (no pre-training): %s", start.encoder_config)
+        return Backbone(start.encoder, None, None, None, start.encoder_config.to_dict())
+    start = _load_start(init_from, vocab, None, overrides)
+    check_vocab_matches(vocab, start.encoder.vocab_size, init_from)
+    if start.kind == "model_dir":
+        head = start.nsp_head
+        return Backbone(start.encoder, head, head, start.layout, start.run_config["encoder"])
+    # A released BERT: its pooler starts the sentence head; read-outs default to the top block.
+    return Backbone(start.encoder, None, start.pooler_head, None, start.encoder.get_config())
 
-    encoder, pooler_weights, _ = encoder_from_pretrained(init_from, **overrides)
-    check_vocab_matches(vocab, encoder.vocab_size, init_from)
-    pooler_head = NextSentenceHead(encoder.hidden_size, name="nsp_head")
-    pooler_head.build((None, encoder.hidden_size))
-    pooler_head.pooler.set_weights(pooler_weights)
-    return Backbone(encoder, None, pooler_head, None, encoder.get_config())
+
+def _load_start(init_from, vocab, config, overrides):
+    """`starting_point.load_starting_point` with the run's vocabulary (the caller seeds)."""
+    return load_starting_point(init_from, vocab=vocab, config=config or "base", **overrides)
 
 
 def bilstm_backbone(settings, vocab, tokenizer, train_texts):
@@ -727,8 +717,6 @@ def run_mnli(settings):
             for e, p in zip(splits[split], predicted)
         )
         path = os.path.join(settings["model_dir"], f"predictions_{split}.jsonl")
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.write(lines)
-        os.replace(path + ".tmp", path)
+        write_text_atomic(path, lines)
     write_metrics(settings, metrics)
     return metrics

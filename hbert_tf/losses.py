@@ -7,7 +7,7 @@ so always answering "in place" (about 85% of tokens at a 15% swap rate) is no lo
 
 from keras import ops
 
-from hbert_tf import names
+from hbert_tf.variants import HEADS, head_of, output_key
 
 MIN_WEIGHT = 1e-5  # a batch whose slots all weigh 0 has loss 0, not NaN
 
@@ -15,7 +15,7 @@ MIN_WEIGHT = 1e-5  # a batch whose slots all weigh 0 has loss 0, not NaN
 def _labels_and_weights(key, labels, sample_weights):
     """A head's labels and float weights, NSP flattened to `[batch]`; missing weights are 1."""
     head_labels = labels[key]
-    if key == names.NSP_LOGITS:
+    if head_of(key) == "nsp":  # one label per sequence
         head_labels = ops.reshape(head_labels, (-1,))
     weights = sample_weights.get(key)
     if weights is None:
@@ -36,11 +36,11 @@ def head_sums(labels, outputs, sample_weights):
             missing entry weighs every slot 1).
 
     Returns: dict like {"mlm_loss_sum", "mlm_weight", "mlm_correct", "nsp_...", ...} of float32
-    scalars, prefixed by `names.HEAD_PREFIX`.
+    scalars, prefixed by the head type (`variants.head_of`).
     """
     sums = {}
     for key, logits in outputs.items():
-        prefix = names.HEAD_PREFIX[key]
+        prefix = head_of(key)
         head_labels, weights = _labels_and_weights(key, labels, sample_weights or {})
         logits = ops.cast(logits, "float32")
         nll = ops.sparse_categorical_crossentropy(head_labels, logits, from_logits=True)
@@ -50,7 +50,7 @@ def head_sums(labels, outputs, sample_weights):
         sums[f"{prefix}_loss_sum"] = ops.sum(nll * weights)
         sums[f"{prefix}_weight"] = ops.sum(weights)
         sums[f"{prefix}_correct"] = ops.sum(correct * weights)
-        if key == names.BIGRAM_SHIFT_LOGITS:  # per-class sums: balanced loss, recall, precision
+        if prefix == "bigram_shift":  # per-class sums: balanced loss, recall, precision
             positive = ops.cast(ops.equal(head_labels, 1), "float32") * weights
             predicted = ops.cast(ops.equal(ops.argmax(logits, -1), 1), "float32") * weights
             sums[f"{prefix}_pos_loss_sum"] = ops.sum(nll * positive)
@@ -83,12 +83,9 @@ def losses_from_sums(sums, loss_weights=None, balance_bigram_shift=True):
     """
     loss_weights = loss_weights or {}
     losses = {}
-    for key, prefix in names.HEAD_PREFIX.items():
-        if (
-            key == names.BIGRAM_SHIFT_LOGITS
-            and balance_bigram_shift
-            and prefix + "_loss_sum" in sums
-        ):
+    for prefix in HEADS:
+        key = output_key(prefix)
+        if prefix == "bigram_shift" and balance_bigram_shift and prefix + "_loss_sum" in sums:
             losses[key] = balanced_loss(sums, prefix)
         elif f"{prefix}_loss_sum" in sums:
             weight = ops.maximum(sums[f"{prefix}_weight"], MIN_WEIGHT)
@@ -116,5 +113,5 @@ def weighted_sparse_cross_entropy(labels, logits, weights):
         logits: float `[..., classes]`.
         weights: float `[...]`, 0 on padding slots.
     """
-    key = names.MLM_LOGITS
+    key = output_key("mlm")
     return pretraining_losses({key: labels}, {key: logits}, {key: weights})[key]

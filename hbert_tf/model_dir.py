@@ -152,3 +152,26 @@ def vocab_file(model_dir):
     if not os.path.isfile(path):
         raise ValueError(f"{model_dir}: no {VOCAB}; pass --vocab_file")
     return path
+
+
+# === "Is this the same run?" ===
+def check_same_pretraining_run(model_dir, encoder_config, layout):
+    """A model_dir holding another configuration's checkpoints must not be resumed into."""
+    if not os.path.isfile(os.path.join(model_dir, RUN_CONFIG)):
+        return
+    old_config, old_layout, _ = read_run_config(model_dir)
+    if (old_config, old_layout) != (encoder_config, layout):
+        raise ValueError(
+            f"--model_dir={model_dir} holds a run with another configuration "
+            f"({old_layout.to_dict()}); use a new model_dir"
+        )
+
+
+def changed_settings(path, settings, keys):
+    """The `keys` whose value in `settings` differs from the "settings" saved in the JSON file
+    `path` (none when the file does not exist), in `keys` order."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        old = json.load(f).get("settings", {})
+    return [key for key in keys if old.get(key) != settings.get(key)]

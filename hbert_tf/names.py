@@ -33,12 +33,11 @@ SEQUENCE_OUTPUT = "sequence_output"
 EMBEDDING_OUTPUT = "embedding_output"
 HIDDEN_STATES = "hidden_states"
 
-# Pre-training model outputs (one per head), also the keys of labels and sample weights.
+# Pre-training model outputs (one per head), also the keys of labels and sample weights. They are
+# `hbert_tf.variants.output_key(head)`; the layout (`HeadLayout.output_keys`) says which exist.
 MLM_LOGITS = "mlm_logits"
 NSP_LOGITS = "nsp_logits"
 BIGRAM_SHIFT_LOGITS = "bigram_shift_logits"
-# Prefix of each head's metrics ("mlm_loss", "nsp_accuracy", ...), in reporting order.
-HEAD_PREFIX = {MLM_LOGITS: "mlm", NSP_LOGITS: "nsp", BIGRAM_SHIFT_LOGITS: "bigram_shift"}
 
 # Special tokens, at fixed ids in vocabularies we build ([PAD]=0 as in BERT's own vocab.txt).
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"

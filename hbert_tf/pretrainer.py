@@ -8,68 +8,55 @@ from hbert_tf import names
 from hbert_tf.encoder import HBertEncoder
 from hbert_tf.heads import BigramShiftHead, MaskedLMHead, NextSentenceHead
 from hbert_tf.losses import pretraining_losses
-from hbert_tf.variants import CONCAT_MODES, HeadLayout, resolve_layer
+from hbert_tf.variants import HeadLayout, head_of, output_key, place_heads
 
 
 @keras.saving.register_keras_serializable(package="hbert_tf")
 class HBertPretrainer(keras.Model):
     """BERT pre-training model whose MLM, NSP and bigram-shift heads read chosen layers.
 
-    Lower NSP: `nsp_layer=k`. Lower Mask: `mlm_layer=k`. Without NSP: `nsp_layer=None`.
+    The heads and the blocks they read come from one `HeadLayout` (see `hbert_tf.variants`):
+    Lower NSP reads NSP at block k, Lower Mask MLM at block k, Without NSP has no NSP head.
     Concatenation (Fig. 2): `concat="cls"` feeds the NSP layer's [CLS] vector `[batch, hidden]`,
-    `concat="nsp"` the NSP classifier's logits `[batch, 2]`, into every MLM-classifier input.
-    Bigram shift: `bigram_shift_layer=k` adds a per-token head. The heads are built from the
-    encoder's attributes, so the MLM output weights stay tied to the token table after a `.keras`
-    save and load.
+    `concat="nsp"` the NSP classifier's logits `[batch, 2]`, into every MLM-classifier input. The
+    heads are built from the encoder's attributes, so the MLM output weights stay tied to the token
+    table after a `.keras` save and load. `model.layout` is the layout given, Freeze policy
+    included.
 
     Args:
         encoder: `HBertEncoder`.
-        mlm_layer: int. Block the MLM head reads (negative: from the top).
-        nsp_layer: int or None. Block whose [CLS] vector the NSP head reads; None: no NSP head.
-        concat: str. "none", "cls" or "nsp".
-        bigram_shift_layer: int or None. Block the bigram-shift head reads; None: no such head.
-        loss_weights: dict or None. Weight of each head's loss by output name (default 1.0).
+        layout: `HeadLayout` with `num_layers == encoder.num_hidden_layers`.
+        loss_weights: dict or None. Weight of each head's loss by output key (default 1.0).
 
     Inputs: dict of int32 `input_ids`, `input_mask`, `segment_ids` `[batch, seq]` and
     `masked_lm_positions` `[batch, predictions]`.
 
-    Outputs: dict with exactly the configured heads: `mlm_logits` `[batch, predictions, vocab]`,
-    `nsp_logits` `[batch, 2]`, `bigram_shift_logits` `[batch, seq, 2]`.
+    Outputs: dict with exactly the layout's heads (keys `variants.output_key(head)`):
+    `mlm_logits` `[batch, predictions, vocab]`, `nsp_logits` `[batch, 2]`, `bigram_shift_logits`
+    `[batch, seq, 2]`.
 
-    Training: `fit` takes `(inputs, labels, sample_weights)` keyed by output name (see
+    Training: `fit` takes `(inputs, labels, sample_weights)` keyed by output key (see
     `hbert_tf.data`); the loss of each head is `hbert_tf.losses.pretraining_losses`.
 
     Example:
     ```python
     encoder = HBertEncoder.from_config_object(get_config("tiny", vocab_size=100))
-    model = HBertPretrainer(encoder, mlm_layer=-1, nsp_layer=0, concat="cls")  # Lower NSP + CLS
+    layout = place_heads(encoder.num_hidden_layers, nsp_layer=0, concat="cls")  # Lower NSP + CLS
+    model = HBertPretrainer(encoder, layout)
     model.compile(optimizer="adam")
     model.fit(dataset, steps_per_epoch=10)
     ```
     """
 
-    def __init__(
-        self,
-        encoder,
-        mlm_layer=-1,
-        nsp_layer=-1,
-        concat="none",
-        bigram_shift_layer=None,
-        loss_weights=None,
-        **kwargs,
-    ):
-        num_layers = encoder.num_hidden_layers
-        mlm_index = resolve_layer(mlm_layer, num_layers, "mlm_layer")
-        nsp_index = None if nsp_layer is None else resolve_layer(nsp_layer, num_layers, "nsp_layer")
-        bigram_index = (
-            None
-            if bigram_shift_layer is None
-            else resolve_layer(bigram_shift_layer, num_layers, "bigram_shift_layer")
-        )
-        if concat not in CONCAT_MODES:
-            raise ValueError(f"concat={concat!r}: expected one of {CONCAT_MODES}")
-        if concat != "none" and nsp_index is None:
-            raise ValueError(f"concat={concat!r} needs an NSP head (nsp_layer is None)")
+    def __init__(self, encoder, layout, loss_weights=None, **kwargs):
+        if not isinstance(layout, HeadLayout):
+            raise ValueError(f"layout={layout!r}: expected a HeadLayout (see variants.place_heads)")
+        if layout.num_layers != encoder.num_hidden_layers:
+            raise ValueError(
+                f"layout.num_layers={layout.num_layers} but the encoder has "
+                f"{encoder.num_hidden_layers} layers"
+            )
+        heads = layout.heads
 
         # === Layers ===
         self.encoder = encoder
@@ -81,12 +68,12 @@ class HBertPretrainer(keras.Model):
             name="mlm_head",
         )
         self.nsp_head = None
-        if nsp_index is not None:
+        if "nsp" in heads:
             self.nsp_head = NextSentenceHead(
                 encoder.hidden_size, initializer_range=encoder.initializer_range, name="nsp_head"
             )
         self.bigram_shift_head = None
-        if bigram_index is not None:
+        if "bigram_shift" in heads:
             self.bigram_shift_head = BigramShiftHead(
                 encoder.hidden_size,
                 initializer_range=encoder.initializer_range,
@@ -99,61 +86,41 @@ class HBertPretrainer(keras.Model):
             for key in names.PRETRAINING_INPUTS
         }
         hidden = encoder({key: inputs[key] for key in names.ENCODER_INPUTS})[names.HIDDEN_STATES]
+
+        def block(head):
+            return hidden[names.layer_key(heads[head])]
+
         outputs = {}
         extra = None
-        if self.nsp_head is not None:
-            cls_vector = hidden[names.layer_key(nsp_index)][:, 0, :]
+        if self.nsp_head is not None:  # first: the MLM head may read its output (concat)
+            cls_vector = block("nsp")[:, 0, :]
             nsp = self.nsp_head(cls_vector)
-            outputs[names.NSP_LOGITS] = nsp["logits"]
-            extra = {"none": None, "cls": cls_vector, "nsp": nsp["logits"]}[concat]
-        outputs[names.MLM_LOGITS] = self.mlm_head(
-            hidden[names.layer_key(mlm_index)], inputs[names.MASKED_LM_POSITIONS], extra
+            outputs[output_key("nsp")] = nsp["logits"]
+            extra = {"none": None, "cls": cls_vector, "nsp": nsp["logits"]}[layout.concat]
+        outputs[output_key("mlm")] = self.mlm_head(
+            block("mlm"), inputs[names.MASKED_LM_POSITIONS], extra
         )
         if self.bigram_shift_head is not None:
-            outputs[names.BIGRAM_SHIFT_LOGITS] = self.bigram_shift_head(
-                hidden[names.layer_key(bigram_index)]
-            )
+            outputs[output_key("bigram_shift")] = self.bigram_shift_head(block("bigram_shift"))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
-        self.mlm_layer = mlm_layer
-        self.nsp_layer = nsp_layer
-        self.concat = concat
-        self.bigram_shift_layer = bigram_shift_layer
+        self.layout = layout
         self.loss_weights = dict(loss_weights or {})
-        self.layout = HeadLayout(
-            num_layers=num_layers,
-            mlm_layer=mlm_index,
-            nsp_layer=nsp_index,
-            concat=concat,
-            bigram_shift_layer=bigram_index,
-        )
 
-        # === Metrics (per head) ===
+        # === Metrics (per head, in reporting order) ===
         self.head_losses = {
-            key: keras.metrics.Mean(name=f"{names.HEAD_PREFIX[key]}_loss") for key in outputs
+            output_key(head): keras.metrics.Mean(name=f"{head}_loss") for head in heads
         }
         self.head_accuracies = {
-            key: keras.metrics.SparseCategoricalAccuracy(name=f"{names.HEAD_PREFIX[key]}_accuracy")
-            for key in outputs
+            output_key(head): keras.metrics.SparseCategoricalAccuracy(name=f"{head}_accuracy")
+            for head in heads
         }
 
     @property
     def heads(self):
         """Output names of the configured heads, e.g. ("nsp_logits", "mlm_logits")."""
-        return tuple(self.head_losses)
-
-    @classmethod
-    def from_layout(cls, encoder, layout, **kwargs):
-        """Builds the model a resolved `HeadLayout` (see `hbert_tf.variants`) describes."""
-        return cls(
-            encoder,
-            mlm_layer=layout.mlm_layer,
-            nsp_layer=layout.nsp_layer,
-            concat=layout.concat,
-            bigram_shift_layer=layout.bigram_shift_layer,
-            **kwargs,
-        )
+        return self.layout.output_keys
 
     # === Lower NSP-Freeze ===
     def nsp_path_layers(self):
@@ -193,7 +160,7 @@ class HBertPretrainer(keras.Model):
         sample_weight = sample_weight or {}
         for key, metric in self.head_accuracies.items():
             labels = y[key]
-            if key == names.NSP_LOGITS:
+            if head_of(key) == "nsp":
                 labels = ops.reshape(labels, (-1,))
             metric.update_state(labels, y_pred[key], sample_weight=sample_weight.get(key))
         return super().compute_metrics(x, y, y_pred, sample_weight)
@@ -203,10 +170,7 @@ class HBertPretrainer(keras.Model):
             "name": self.name,
             "trainable": self.trainable,
             "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "mlm_layer": self.mlm_layer,
-            "nsp_layer": self.nsp_layer,
-            "concat": self.concat,
-            "bigram_shift_layer": self.bigram_shift_layer,
+            "layout": self.layout.to_dict(),
             "loss_weights": self.loss_weights,
         }
 
@@ -216,10 +180,16 @@ class HBertPretrainer(keras.Model):
         encoder = config.pop("encoder")
         if isinstance(encoder, dict):
             encoder = keras.saving.deserialize_keras_object(encoder)
-        return cls(encoder=encoder, **config)
+        if "layout" in config:
+            layout = HeadLayout.from_dict(config.pop("layout"))
+        else:  # saved before the layout was one value: mlm_layer, nsp_layer, ... keys
+            placement = ("mlm_layer", "nsp_layer", "concat", "bigram_shift_layer")
+            placement = {key: config.pop(key) for key in placement if key in config}
+            layout = place_heads(encoder.num_hidden_layers, **placement)
+        return cls(encoder=encoder, layout=layout, **config)
 
 
 def build_pretrainer(encoder_config, layout, **kwargs):
     """A fresh encoder and a pre-training model for a `HeadLayout`."""
     encoder = HBertEncoder.from_config_object(encoder_config)
-    return HBertPretrainer.from_layout(encoder, layout, **kwargs)
+    return HBertPretrainer(encoder, layout, **kwargs)

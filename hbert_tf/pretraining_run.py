@@ -7,9 +7,9 @@ the NSP path as asked. Writes into `model_dir`: run_config.json, vocab.txt, chec
 tensorboard/, train_log.jsonl (one line per log step) and metrics.json.
 """
 
+import dataclasses
 import glob
 import json
-import math
 import os
 import shutil
 
@@ -21,17 +21,16 @@ from hbert_tf import data as pretraining_data
 from hbert_tf.config import get_config
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
 from hbert_tf.model_dir import (
-    RUN_CONFIG,
     VOCAB,
+    check_same_pretraining_run,
     latest_checkpoint,
-    load_pretrainer,
-    read_run_config,
     write_json_atomic,
     write_run_config,
 )
 from hbert_tf.optimization import make_optimizer
-from hbert_tf.pretrained import encoder_from_pretrained
 from hbert_tf.pretrainer import build_pretrainer
+from hbert_tf.run_config import PretrainConfig
+from hbert_tf.starting_point import load_starting_point
 from hbert_tf.training import (
     PretrainingLoop,
     Throughput,
@@ -44,58 +43,6 @@ from hbert_tf.variants import resolve_variant
 from hbert_tf.vocab import load_vocab
 
 METRICS = "metrics.json"
-
-# Every setting of a run and its default: the flags of trainers.pretrain are built from this, and
-# run_pretraining takes any of them as keyword arguments. The defaults are the paper's BERT-base
-# pre-training; a preset (PRESETS) is applied over them and explicit settings over the preset.
-DEFAULTS = dict(
-    preset="paper",
-    # model
-    config="base", variant="bert", mlm_layer=None, nsp_layer=None, concat="none",
-    bigram_shift=None, bigram_shift_layer=None, freeze_nsp="never", init_from=None,
-    dropout=0.1, mlm_loss_weight=1.0, nsp_loss_weight=1.0, bigram_shift_loss_weight=1.0,
-    bigram_shift_balanced=True,
-    # data
-    train_data_128=None, train_data_384=None, eval_data=None, max_seq_length=[128, 384],
-    max_predictions_per_seq=[20, 58], train_steps=1000, long_seq_fraction=0.1,
-    batch_size_128=32, batch_size_384=1, eval_batch_size=32, eval_batches=50, seed=12345,
-    # optimiser
-    learning_rate=1e-4, weight_decay=1e-4, weight_decay_type="l2", amsgrad=True, warmup_steps=0,
-    decay="constant", clip_norm=None,
-    # execution
-    strategy="default", tpu="", cpu_devices=0, mixed_precision="none", jit_compile=False,
-    steps_per_execution=1,
-    # output
-    model_dir=None, checkpoint_every=500, eval_every=0, log_every=50,
-)  # fmt: skip
-
-# The paper's pre-training (Section 4.2): BERT-base, dropout 0.1, batch 32 at length 128 and 1 at
-# 384 (10% of the steps), Adam with default betas and AMSGrad, lr 1e-4, weight decay 1e-4 as an
-# L2 term, and nothing the paper does not name (no warmup, no decay, no clipping).
-PAPER = dict(
-    config="base", dropout=0.1, batch_size_128=32, batch_size_384=1, long_seq_fraction=0.1,
-    learning_rate=1e-4, weight_decay=1e-4, weight_decay_type="l2", amsgrad=True, warmup_steps=0,
-    decay="constant", clip_norm=None,
-)  # fmt: skip
-PRESETS = {
-    "paper": PAPER,
-    # The paper's settings on the 2-layer, 32-wide encoder: for tests and quick looks on a CPU.
-    "tiny": dict(PAPER, config="tiny"),
-}
-
-
-def resolve_settings(**settings):
-    """DEFAULTS, then the chosen preset, then `settings` (what was set explicitly).
-
-    Returns: the full settings dict.
-    """
-    unknown = sorted(set(settings) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown settings {unknown}; expected names from DEFAULTS")
-    preset = settings.get("preset", DEFAULTS["preset"])
-    if preset not in PRESETS:
-        raise ValueError(f"--preset={preset!r}: expected one of {sorted(PRESETS)}")
-    return {**DEFAULTS, **PRESETS[preset], **settings}
 
 
 def resolve_data(path, split="train"):
@@ -113,71 +60,32 @@ def resolve_data(path, split="train"):
     return pattern, folder
 
 
-def _initial_weights(model, init_from, vocab_size):
-    """Copies weights from our model_dir, a keras-hub preset or a Hugging Face directory."""
-    if os.path.isfile(os.path.join(init_from, RUN_CONFIG)):
-        source, _ = load_pretrainer(init_from)
-        encoder = source.encoder
-        pooler = source.nsp_head.pooler.get_weights() if source.nsp_head is not None else None
-    else:
-        encoder, pooler_weights, _ = encoder_from_pretrained(init_from)
-        pooler = pooler_weights
-    if encoder.vocab_size != vocab_size:
-        raise ValueError(
-            f"--init_from={init_from}: its vocabulary has {encoder.vocab_size} tokens, the data's "
-            f"{vocab_size}; make the data with the model's vocab.txt"
+def _initial_weights(model, start, init_from):
+    """Copies the encoder (and NSP pooler) weights of a `StartingPoint` into `model`."""
+    model.encoder.set_weights(start.encoder.get_weights())
+    pooler = start.pooler_head is not None and model.nsp_head is not None
+    if pooler:
+        model.nsp_head.pooler.set_weights(start.pooler_head.pooler.get_weights())
+    logging.info("initialised the encoder%s from %s", " and NSP pooler" * pooler, init_from)
+
+
+def _encoder_config(config, vocab_size, start):
+    """The encoder config: the starting point's (--init_from) or the --config preset's."""
+    if start is not None:
+        if start.encoder_config.vocab_size != vocab_size:
+            raise ValueError(
+                f"--init_from={config.init_from}: its vocabulary has "
+                f"{start.encoder_config.vocab_size} tokens, the data's {vocab_size}; make the "
+                "data with the model's vocab.txt"
+            )
+        return start.encoder_config  # dropout already applied when loading
+    encoder_config = get_config(config.config, vocab_size=vocab_size)
+    if config.dropout is not None:
+        encoder_config = encoder_config.replace(
+            hidden_dropout_prob=config.dropout,
+            attention_probs_dropout_prob=config.dropout,
         )
-    model.encoder.set_weights(encoder.get_weights())
-    if pooler is not None and model.nsp_head is not None:
-        model.nsp_head.pooler.set_weights(pooler)
-    logging.info("initialised the encoder%s from %s", " and NSP pooler" * bool(pooler), init_from)
-
-
-def _encoder_config(settings, vocab_size):
-    init_from = settings["init_from"]
-    if init_from and os.path.isfile(os.path.join(init_from, RUN_CONFIG)):
-        config = read_run_config(init_from)[0]
-    elif init_from:
-        config = encoder_from_pretrained(init_from)[0].config
-    else:
-        config = get_config(settings["config"], vocab_size=vocab_size)
-    if settings["dropout"] is not None:
-        config = config.replace(
-            hidden_dropout_prob=settings["dropout"],
-            attention_probs_dropout_prob=settings["dropout"],
-        )
-    return config
-
-
-def _check_same_run(model_dir, encoder_config, layout):
-    """A model_dir holding another configuration's checkpoints must not be resumed into."""
-    if not os.path.isfile(os.path.join(model_dir, RUN_CONFIG)):
-        return
-    old_config, old_layout, _ = read_run_config(model_dir)
-    if (old_config, old_layout) != (encoder_config, layout):
-        raise ValueError(
-            f"--model_dir={model_dir} holds a run with another configuration "
-            f"({old_layout.to_dict()}); use a new model_dir"
-        )
-
-
-def _check_values(settings):
-    """Numbers that would only fail (or silently misbehave) after the model is built."""
-    positive = ["learning_rate", "batch_size_128", "batch_size_384", "eval_batch_size"]
-    at_least_zero = [
-        "weight_decay", "warmup_steps", "eval_batches", "eval_every", "log_every",
-        "mlm_loss_weight", "nsp_loss_weight", "bigram_shift_loss_weight",
-    ]  # fmt: skip
-    if settings["clip_norm"] is not None:
-        positive.append("clip_norm")
-    for name in positive + at_least_zero:
-        value = settings[name]
-        if not math.isfinite(value) or value < 0 or (name in positive and value == 0):
-            expected = "a finite number > 0" if name in positive else "a finite number >= 0"
-            raise UserError(f"--{name}={value}: expected {expected}")
-    dropout = settings["dropout"]
-    if dropout is not None and not 0.0 <= dropout < 1.0:
-        raise UserError(f"--dropout={dropout}: expected a rate in [0, 1)")
+    return encoder_config
 
 
 def _finished_run(model_dir, start, total):
@@ -204,9 +112,9 @@ def _finished_run(model_dir, start, total):
     return metrics
 
 
-def run_pretraining(**settings):
-    """Runs (or resumes) pre-training; `settings` override the preset over `DEFAULTS` (the flags'
-    names; see `resolve_settings`). The resolved settings are logged and kept in run_config.json.
+def run_pretraining(config):
+    """Runs (or resumes) the pre-training run a `PretrainConfig` describes. The config is logged
+    and kept in run_config.json (with its content hash).
 
     SIGTERM or SIGINT (preemption, Ctrl-C) saves a checkpoint after the step being run and raises
     `Interrupted`; rerunning the same command resumes from that step.
@@ -214,50 +122,71 @@ def run_pretraining(**settings):
     Returns: the final evaluation metrics dict (also written to metrics.json).
     """
     with PreemptionGuard() as guard:
-        return _run_pretraining(settings, guard)
+        return _run_pretraining(config, guard)
 
 
-def _run_pretraining(settings, guard):
-    explicit = sorted(settings)
-    settings = resolve_settings(**settings)
+def _run_pretraining(config, guard):
+    if not isinstance(config, PretrainConfig):
+        raise TypeError(f"expected a PretrainConfig, got {type(config).__name__}")
     logging.info(
-        "settings (preset %s, explicitly set: %s): %s",
-        settings["preset"],
-        ", ".join(explicit) or "none",
-        json.dumps(settings, sort_keys=True),
+        "settings (preset %s, explicitly set: %s): %s (hash %s)",
+        config.preset,
+        ", ".join(config.changed_from_preset()) or "none",
+        config.to_json(),
+        config.content_hash()[:12],
     )
-    model_dir = settings["model_dir"]
-    if not model_dir:
-        raise ValueError("--model_dir is required")
-    if not settings["train_data_128"]:
-        raise ValueError("--train_data_128 is required")
-    if settings["train_steps"] < 1:
-        raise ValueError(f"--train_steps={settings['train_steps']}: expected at least 1")
-    if not 0.0 <= settings["long_seq_fraction"] < 1.0:
-        raise ValueError(f"--long_seq_fraction={settings['long_seq_fraction']}: expected [0, 1)")
-    if settings["steps_per_execution"] < 1 or settings["checkpoint_every"] < 1:
-        raise ValueError("--steps_per_execution and --checkpoint_every must be at least 1")
-    _check_values(settings)
-    check_output_dir(model_dir, "model_dir")
-    short_len, long_len = settings["max_seq_length"]
-    short_pred, long_pred = settings["max_predictions_per_seq"]
+    config.require("model_dir", "train_data_128")
+    check_output_dir(config.model_dir, "model_dir")
 
     # The strategy comes first: logical devices and multi-worker collectives must be set up
     # before TensorFlow runs any op.
-    strategy = make_strategy(settings["strategy"], settings["tpu"], settings["cpu_devices"])
+    strategy = make_strategy(config.strategy, config.tpu, config.cpu_devices)
 
-    # --- Data and model description (checked before anything heavy) ---
-    short_pattern, short_folder = resolve_data(settings["train_data_128"])
+    plan = _plan(config)
+    loop = _build(config, plan, strategy)
+    start, finished = _start(config, plan, loop)
+    if finished is not None:
+        return finished
+    phases, eval_dataset = _datasets(config, plan, strategy)
+    return _train(config, plan, loop, phases, eval_dataset, start, guard)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a run reads and builds, resolved and checked before anything heavy."""
+
+    short_pattern: str
+    long_pattern: str | None
+    eval_pattern: str | None
+    vocab_path: str
+    vocab_size: int
+    encoder_config: object  # EncoderConfig
+    layout: object  # HeadLayout
+    start: object  # StartingPoint of --init_from, or None
+
+
+def _plan(config):
+    """Resolves the data, vocabulary, encoder config and head layout; checks that they agree."""
+    model_dir = config.model_dir
+    short_len, long_len = config.max_seq_length
+    short_pred, long_pred = config.max_predictions_per_seq
+    short_pattern, short_folder = resolve_data(config.train_data_128)
     long_pattern = None
-    if settings["train_data_384"] and settings["long_seq_fraction"] > 0:
-        long_pattern, _ = resolve_data(settings["train_data_384"])
+    if config.train_data_384 and config.long_seq_fraction > 0:
+        long_pattern, _ = resolve_data(config.train_data_384)
     eval_pattern = None
-    if settings["eval_data"]:
-        split = "eval" if glob.glob(os.path.join(settings["eval_data"], "eval-*")) else "train"
-        eval_pattern, _ = resolve_data(settings["eval_data"], split)
+    if config.eval_data:
+        split = "eval" if glob.glob(os.path.join(config.eval_data, "eval-*")) else "train"
+        eval_pattern, _ = resolve_data(config.eval_data, split)
     vocab_path = os.path.join(short_folder, VOCAB)
     vocab = load_vocab(vocab_path)
-    encoder_config = _encoder_config(settings, len(vocab))
+    start = None
+    if config.init_from:
+        dropout = {} if config.dropout is None else dict(
+            hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.dropout
+        )  # fmt: skip
+        start = load_starting_point(config.init_from, vocab_path=vocab_path, **dropout)
+    encoder_config = _encoder_config(config, len(vocab), start)
     needed = long_len if long_pattern else short_len
     if encoder_config.max_position_embeddings < needed:
         raise ValueError(
@@ -265,14 +194,14 @@ def _run_pretraining(settings, guard):
             f"shorter than the data's sequences ({needed})"
         )
     layout = resolve_variant(
-        settings["variant"],
+        config.variant,
         encoder_config.num_hidden_layers,
-        mlm_layer=settings["mlm_layer"],
-        nsp_layer=settings["nsp_layer"],
-        concat=settings["concat"],
-        bigram_shift=settings["bigram_shift"],
-        bigram_shift_layer=settings["bigram_shift_layer"],
-        freeze_nsp=settings["freeze_nsp"],
+        mlm_layer=config.mlm_layer,
+        nsp_layer=config.nsp_layer,
+        concat=config.concat,
+        bigram_shift=config.bigram_shift,
+        bigram_shift_layer=config.bigram_shift_layer,
+        freeze_nsp=config.freeze_nsp,
     )
     for pattern, seq_length, predictions, flag in (
         (short_pattern, short_len, short_pred, "train_data_128"),
@@ -290,36 +219,44 @@ def _run_pretraining(settings, guard):
                 )
             except ValueError as e:
                 raise ValueError(f"--{flag}: {e}") from None
-    if layout.freeze.kind == "plateau" and not (eval_pattern and settings["eval_every"] > 0):
+    if layout.freeze.kind == "plateau" and not (eval_pattern and config.eval_every > 0):
         raise ValueError(
             f"--freeze_nsp={layout.freeze} counts evaluations without NSP improvement: it needs "
             "--eval_data and --eval_every > 0 (e.g. --eval_every=1000)"
         )
-    _check_same_run(model_dir, encoder_config, layout)
+    check_same_pretraining_run(model_dir, encoder_config, layout)
 
-    # --- Build under the strategy ---
-    chief = is_chief(strategy)
-    if settings["mixed_precision"] != "none":
-        keras.mixed_precision.set_dtype_policy(settings["mixed_precision"])
-    keras.utils.set_random_seed(settings["seed"])
+    return Plan(
+        short_pattern, long_pattern, eval_pattern, vocab_path, len(vocab), encoder_config, layout,
+        start,
+    )  # fmt: skip
+
+
+def _build(config, plan, strategy):
+    """The model, optimiser and training loop, built under the strategy."""
+    model_dir, layout = config.model_dir, plan.layout
+    encoder_config = plan.encoder_config
+    if config.mixed_precision != "none":
+        keras.mixed_precision.set_dtype_policy(config.mixed_precision)
+    keras.utils.set_random_seed(config.seed)
     os.makedirs(model_dir, exist_ok=True)
-    loss_weights = {
-        "mlm_logits": settings["mlm_loss_weight"],
-        "nsp_logits": settings["nsp_loss_weight"],
-        "bigram_shift_logits": settings["bigram_shift_loss_weight"],
-    }
+    loss_weights = layout.loss_weights(
+        mlm=config.mlm_loss_weight,
+        nsp=config.nsp_loss_weight,
+        bigram_shift=config.bigram_shift_loss_weight,
+    )
     with strategy.scope():
         model = build_pretrainer(encoder_config, layout)
         optimizer = make_optimizer(
-            learning_rate=settings["learning_rate"],
-            weight_decay=settings["weight_decay"],
-            total_steps=settings["train_steps"],
-            warmup_steps=settings["warmup_steps"],
-            decay=settings["decay"],
-            clip_norm=settings["clip_norm"],
-            amsgrad=settings["amsgrad"],
-            loss_scale=settings["mixed_precision"] == "mixed_float16",
-            weight_decay_type=settings["weight_decay_type"],
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay,
+            total_steps=config.train_steps,
+            warmup_steps=config.warmup_steps,
+            decay=config.decay,
+            clip_norm=config.clip_norm,
+            amsgrad=config.amsgrad,
+            loss_scale=config.mixed_precision == "mixed_float16",
+            weight_decay_type=config.weight_decay_type,
         )
         optimizer.build(model.trainable_variables)
     loop = PretrainingLoop(
@@ -328,55 +265,58 @@ def _run_pretraining(settings, guard):
         strategy,
         model_dir,
         loss_weights=loss_weights,
-        jit_compile=settings["jit_compile"],
-        balance_bigram_shift=settings["bigram_shift_balanced"],
+        jit_compile=config.jit_compile,
+        balance_bigram_shift=config.bigram_shift_balanced,
     )
+    return loop
+
+
+def _start(config, plan, loop):
+    """Restores the newest checkpoint or initialises the weights, and writes run_config.json.
+
+    Returns: (start step, metrics of an already finished run or None).
+    """
+    model_dir, model = config.model_dir, loop.model
     start = loop.restore()
-    finished = _finished_run(model_dir, start, settings["train_steps"])
+    finished = _finished_run(model_dir, start, config.train_steps)
     if finished is not None:
-        return finished
+        return start, finished
     if start:
         logging.info("resumed from the checkpoint at step %d in %s", start, model_dir)
-    elif settings["init_from"]:
-        _initial_weights(model, settings["init_from"], len(vocab))
-    if chief:
-        write_run_config(model_dir, encoder_config, layout, settings=settings)
+    elif config.init_from:
+        _initial_weights(model, plan.start, config.init_from)
+    if is_chief(loop.strategy):
+        write_run_config(
+            model_dir,
+            plan.encoder_config,
+            plan.layout,
+            settings=config.to_dict(),
+            config_hash=config.content_hash(),
+        )
         if not os.path.isfile(os.path.join(model_dir, VOCAB)):
-            shutil.copyfile(vocab_path, os.path.join(model_dir, VOCAB))
+            shutil.copyfile(plan.vocab_path, os.path.join(model_dir, VOCAB))
 
-    # --- Data pipelines ---
-    def distributed(pattern, seq_length, predictions, batch_size, is_training, seed):
-        if batch_size % strategy.num_replicas_in_sync:
-            raise ValueError(
-                f"batch size {batch_size} is not divisible by the "
-                f"{strategy.num_replicas_in_sync} replicas"
-            )
+    return start, None
 
-        def dataset_fn(context):
-            return pretraining_data.pretraining_dataset(
-                pattern,
-                batch_size=batch_size,  # global; the context gives each replica its share
-                max_seq_length=seq_length,
-                max_predictions_per_seq=predictions,
-                with_nsp=layout.has_nsp,
-                with_bigram_shift=layout.has_bigram_shift,
-                is_training=is_training,
-                seed=seed,
-                input_pipeline_context=context,
-                validate=False,  # checked above, before the model was built
-            )
 
-        return strategy.distribute_datasets_from_function(dataset_fn)
-
+def _datasets(config, plan, strategy):
+    """The training phases (short then long sequences) and the distributed eval dataset."""
+    short_len, long_len = config.max_seq_length
+    short_pred, long_pred = config.max_predictions_per_seq
+    short_pattern, long_pattern, eval_pattern = (
+        plan.short_pattern,
+        plan.long_pattern,
+        plan.eval_pattern,
+    )
     phases = plan_phases(
-        settings["train_steps"],
-        settings["long_seq_fraction"],
+        config.train_steps,
+        config.long_seq_fraction,
         dict(
             name=f"seq{short_len}",
             file_pattern=short_pattern,
             seq_length=short_len,
             predictions=short_pred,
-            batch_size=settings["batch_size_128"],
+            batch_size=config.batch_size_128,
         ),
         None
         if long_pattern is None
@@ -385,24 +325,57 @@ def _run_pretraining(settings, guard):
             file_pattern=long_pattern,
             seq_length=long_len,
             predictions=long_pred,
-            batch_size=settings["batch_size_384"],
+            batch_size=config.batch_size_384,
         ),
     )
     eval_dataset = None
     if eval_pattern:
-        eval_dataset = distributed(
-            eval_pattern, short_len, short_pred, settings["eval_batch_size"], False, 0
-        )
-    eval_batches = settings["eval_batches"] or None
+        eval_dataset = distributed_dataset(
+            strategy, plan.layout, eval_pattern, short_len, short_pred, config.eval_batch_size,
+            False, 0,
+        )  # fmt: skip
+    return phases, eval_dataset
 
-    # --- Train ---
+
+def distributed_dataset(
+    strategy, layout, pattern, seq_length, predictions, batch_size, is_training, seed
+):
+    """A pre-training dataset for `layout`'s heads, split over the strategy's replicas."""
+    if batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(
+            f"batch size {batch_size} is not divisible by the "
+            f"{strategy.num_replicas_in_sync} replicas"
+        )
+
+    def dataset_fn(context):
+        return pretraining_data.pretraining_dataset(
+            pattern,
+            batch_size=batch_size,  # global; the context gives each replica its share
+            max_seq_length=seq_length,
+            max_predictions_per_seq=predictions,
+            heads=layout.heads,
+            is_training=is_training,
+            seed=seed,
+            input_pipeline_context=context,
+            validate=False,  # checked by _plan, before the model was built
+        )
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def _train(config, plan, loop, phases, eval_dataset, start, guard):
+    """The training loop over the phases: log, evaluate, checkpoint, freeze; then the final
+    evaluation into metrics.json."""
+    model_dir, eval_pattern = config.model_dir, plan.eval_pattern
+    chief = is_chief(loop.strategy)
+    eval_batches = config.eval_batches or None
+
     writer = tf.summary.create_file_writer(
         os.path.join(model_dir, "tensorboard") if chief else os.path.join(model_dir, ".tb_scratch")
     )
     log_path = os.path.join(model_dir, "train_log.jsonl")
     step = start
-    total = settings["train_steps"]
-    freeze = layout.freeze
+    total = config.train_steps
     throughput = Throughput()
     window, train_metrics = None, {}
 
@@ -431,23 +404,25 @@ def _run_pretraining(settings, guard):
             phase.file_pattern,
         )
         iterator = iter(
-            distributed(
+            distributed_dataset(
+                loop.strategy,
+                plan.layout,
                 phase.file_pattern,
                 phase.seq_length,
                 phase.predictions,
                 phase.batch_size,
                 True,
-                settings["seed"] + step,  # a resumed run does not replay the same batches
+                config.seed + step,  # a resumed run does not replay the same batches
             )
         )
         while step < phase.end:
-            boundaries = [phase.end, _next_multiple(step, settings["checkpoint_every"])]
-            for every in (settings["log_every"], settings["eval_every"]):
+            boundaries = [phase.end, _next_multiple(step, config.checkpoint_every)]
+            for every in (config.log_every, config.eval_every):
                 if every:
                     boundaries.append(_next_multiple(step, every))
-            if freeze.kind == "at_step" and not loop.is_frozen and step < freeze.value:
-                boundaries.append(freeze.value)
-            num_steps = min([step + settings["steps_per_execution"]] + boundaries) - step
+            if loop.freeze.next_boundary(step) is not None:
+                boundaries.append(loop.freeze.next_boundary(step))
+            num_steps = min([step + config.steps_per_execution] + boundaries) - step
             try:
                 sums = loop.train(iterator, num_steps)
             except tf.errors.DataLossError as e:
@@ -455,9 +430,8 @@ def _run_pretraining(settings, guard):
             step += num_steps
             throughput.add(num_steps)
             window = sums if window is None else {k: window[k] + sums[k] for k in window}
-            if freeze.kind == "at_step" and not loop.is_frozen and step >= freeze.value:
-                loop.freeze_nsp(step)
-            if settings["log_every"] and step % settings["log_every"] == 0 or step == total:
+            loop.freeze.after_steps(step)
+            if config.log_every and step % config.log_every == 0 or step == total:
                 train_metrics = summarize(window)
                 record = {
                     "step": step,
@@ -482,17 +456,15 @@ def _run_pretraining(settings, guard):
                 throughput.reset()
             if (
                 eval_dataset is not None
-                and settings["eval_every"]
-                and step % settings["eval_every"] == 0
+                and config.eval_every
+                and step % config.eval_every == 0
                 and step < total
             ):
                 try:
-                    _evaluate(
-                        loop, eval_dataset, eval_batches, step, writer, chief, log_path, freeze
-                    )
+                    _evaluate(loop, eval_dataset, eval_batches, step, writer, chief, log_path)
                 except tf.errors.DataLossError as e:
                     raise damaged(eval_pattern, e) from None
-            if step % settings["checkpoint_every"] == 0 or step == total or guard.signum:
+            if step % config.checkpoint_every == 0 or step == total or guard.signum:
                 path = loop.save()
                 logging.info("saved checkpoint %s", path)
             if guard.signum and step < total:
@@ -514,7 +486,7 @@ def _run_pretraining(settings, guard):
     elif train_metrics:
         logging.warning("no --eval_data: metrics.json holds the last training window's metrics")
         metrics.update({f"train_{key}": value for key, value in train_metrics.items()})
-    metrics["nsp_frozen_at_step"] = int(loop.frozen_at) if loop.is_frozen else None
+    metrics["nsp_frozen_at_step"] = loop.freeze.frozen_at_step
     if chief:
         write_json_atomic(os.path.join(model_dir, METRICS), metrics)
     writer.flush()
@@ -532,25 +504,12 @@ def _write_summaries(writer, split, step, values):
                 tf.summary.scalar(f"{split}/{key}", value)
 
 
-def _evaluate(loop, dataset, max_batches, step, writer, chief, log_path, freeze):
-    """A mid-run evaluation; drives the plateau Freeze policy."""
+def _evaluate(loop, dataset, max_batches, step, writer, chief, log_path):
+    """A mid-run evaluation; drives the plateau Freeze trigger."""
     metrics = loop.evaluate(dataset, max_batches)
     logging.info("eval at step %d: %s", step, " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     if chief:
         _write_summaries(writer, "eval", step, metrics)
         with open(log_path, "a", encoding="utf-8") as f:
             f.write(json.dumps({"step": step, "split": "eval", **metrics}) + "\n")
-    if freeze.kind != "plateau" or loop.is_frozen or "nsp_accuracy" not in metrics:
-        return
-    if metrics["nsp_accuracy"] > float(loop.best_nsp_accuracy):
-        loop.best_nsp_accuracy.assign(metrics["nsp_accuracy"])
-        loop.evals_since_best.assign(0)
-    else:
-        loop.evals_since_best.assign_add(1)
-    if int(loop.evals_since_best) >= freeze.value:
-        logging.info(
-            "NSP eval accuracy has not improved for %d evaluations (best %.4f)",
-            freeze.value,
-            float(loop.best_nsp_accuracy),
-        )
-        loop.freeze_nsp(step)
+    loop.freeze.after_eval(step, metrics)

@@ -28,9 +28,11 @@ from absl import logging
 from keras import ops
 
 from hbert_tf import names
-from hbert_tf.model_dir import latest_checkpoint, load_pretrainer, vocab_file, write_json_atomic
+from hbert_tf.files import atomic_path
+from hbert_tf.model_dir import vocab_file, write_json_atomic
 from hbert_tf.senteval_format import SPLITS, TASK_CODES, TASKS
-from hbert_tf.vocab import WordPieceTokenizer, load_vocab
+from hbert_tf.starting_point import is_model_dir, load_starting_point
+from hbert_tf.vocab import WordPieceTokenizer
 
 # === Layers and features ==========================================================================
 
@@ -74,9 +76,8 @@ def resolve_probe_layer(spec, layout):
     spec = str(spec).strip().lower()
     num_layers = layout.num_layers
     if spec == "nsp":
-        if layout.nsp_layer is None:
-            return LayerChoice("nsp", num_layers - 1, "no NSP head: using the last layer")
-        return LayerChoice("nsp", layout.nsp_layer)
+        note = None if layout.has_nsp else "no NSP head: using the last layer"
+        return LayerChoice("nsp", layout.sentence_layer, note)
     if spec == "mlm":
         return LayerChoice("mlm", layout.mlm_layer)
     if spec == EMBEDDINGS:
@@ -175,29 +176,43 @@ def compiled_call(model):
 
 
 class ProbingModel:
-    """A frozen pre-trained encoder, its layout and tokenizer, ready to featurise sentences.
+    """A frozen encoder, its layout and tokenizer, ready to featurise sentences.
 
     Args:
-        model_dir: str. A pre-training model directory (run_config.json, vocab.txt, checkpoints/).
+        model_dir: str. Any starting point (`hbert_tf.starting_point`): a pre-training model
+            directory (run_config.json, vocab.txt, checkpoints/), a keras-hub preset, a Hugging
+            Face BERT directory (a released BERT: heads on the top block), or "none" (random
+            weights of architecture `config`, seeded by `seed`; needs `vocab_path`).
         max_seq_length: int. Longer sentences are truncated (counted and logged).
         vocab_path: str or None. Overrides the model's vocab.txt.
         do_lower_case: bool or None. None: uncased when the vocabulary has no upper-case token.
         name: str or None. Name in tables (default: the folder name).
+        config: str. Architecture for "none" (preset name, bert_config.json or model dir).
+        seed: int. Initialisation seed for "none".
 
     Raises:
-        ValueError: the folder has no run_config.json, no usable checkpoint or no vocabulary.
+        ValueError: the folder has no usable checkpoint, weights or vocabulary.
     """
 
     def __init__(
-        self, model_dir, max_seq_length=128, vocab_path=None, do_lower_case=None, name=None
+        self,
+        model_dir,
+        max_seq_length=128,
+        vocab_path=None,
+        do_lower_case=None,
+        name=None,
+        config="base",
+        seed=0,
     ):
         self.model_dir = str(model_dir)
-        checkpoint = latest_checkpoint(self.model_dir)
-        pretrainer, self.run_config = load_pretrainer(self.model_dir, checkpoint=checkpoint)
-        self.encoder = pretrainer.encoder
+        if is_model_dir(self.model_dir):
+            vocab_path = vocab_path or vocab_file(self.model_dir)  # names the folder if missing
+        start = load_starting_point(self.model_dir, vocab_path=vocab_path, config=config, seed=seed)
+        self.run_config = start.run_config
+        self.encoder = start.encoder
         self.encoder.trainable = False
-        self.layout = pretrainer.layout
-        self.vocab = load_vocab(vocab_path or vocab_file(self.model_dir))
+        self.layout = start.layout
+        self.vocab = start.vocab
         if len(self.vocab) != self.encoder.vocab_size:
             raise ValueError(
                 f"{self.vocab.path}: {len(self.vocab)} tokens but the model's vocab_size is "
@@ -212,24 +227,16 @@ class ProbingModel:
                 f"--max_seq_length={max_seq_length}: expected 3..{self.encoder.max_position_embeddings}"
             )
         self.name = name or os.path.basename(os.path.normpath(self.model_dir))
-        index_file = f"{checkpoint}.index"
-        stat = os.stat(index_file) if os.path.exists(index_file) else None
-        identity = [os.path.realpath(checkpoint), stat and stat.st_mtime_ns, stat and stat.st_size]
-        identity += [self.vocab.sha256(), do_lower_case, self.max_seq_length]
+        identity = start.identity + [self.vocab.sha256(), do_lower_case, self.max_seq_length]
         self.fingerprint = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
-        self.checkpoint = checkpoint
+        self.checkpoint = start.checkpoint or self.model_dir
 
     @property
     def description(self):
         """Variant and head layout, e.g. "lower_nsp, concat=cls (mlm=layer_1 nsp=layer_0)"."""
-        layout = self.layout
         settings = self.run_config.get("settings") or {}
         variant = self.run_config.get("variant") or settings.get("variant") or "?"
-        parts = [f"mlm={names.layer_key(layout.mlm_layer)}"]
-        parts.append(f"nsp={names.layer_key(layout.nsp_layer)}" if layout.has_nsp else "nsp=-")
-        if layout.has_bigram_shift:
-            parts.append(f"bigram_shift={names.layer_key(layout.bigram_shift_layer)}")
-        return f"{variant}, concat={layout.concat} ({' '.join(parts)})"
+        return f"{variant}, concat={self.layout.concat} ({self.layout.describe()})"
 
     def features(self, task, choice, pooling, cache=None, batch_size=64, verbose=1):
         """dict split -> float32 `[examples, hidden]` features of `task` (from the cache if there)."""
@@ -297,10 +304,8 @@ class FeatureCache:
     def save(self, model, task_name, choice, pooling, key, features):
         path = self.path(model, task_name, choice, pooling)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, key=np.array(json.dumps(key, sort_keys=True)), **features)
-        os.replace(tmp, path)
 
 
 # === The probe ====================================================================================
@@ -580,6 +585,5 @@ def plot_results(path, records, title="Probing accuracy"):
     ax.set_title(title)
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1)
     fig.tight_layout()
-    tmp = f"{path}.tmp-{os.getpid()}"
-    fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")

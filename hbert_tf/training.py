@@ -14,12 +14,12 @@ import time
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
-from hbert_tf import names
 from hbert_tf.errors import UserError
+from hbert_tf.freeze import NspFreeze
 from hbert_tf.losses import MIN_WEIGHT, balanced_loss, head_sums, losses_from_sums
 from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, restore_newest_readable
+from hbert_tf.variants import HEADS
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
 
@@ -121,7 +121,7 @@ def summarize(sums):
     recalls) and the swapped class's recall and precision (`*_swapped_recall`, `*_precision`).
     """
     metrics = {}
-    for prefix in names.HEAD_PREFIX.values():
+    for prefix in HEADS:
         if f"{prefix}_loss_sum" not in sums:
             continue
         weight = max(float(sums[f"{prefix}_weight"]), MIN_WEIGHT)
@@ -176,13 +176,10 @@ class PretrainingLoop:
         # Loop state lives on the host (not mirrored) and is saved with the model.
         with tf.device("/cpu:0"):
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-            self.frozen_at = tf.Variable(-1, dtype=tf.int64, trainable=False, name="frozen_at")
-            self.best_nsp_accuracy = tf.Variable(-1.0, trainable=False, name="best_nsp_accuracy")
-            self.evals_since_best = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # Lower NSP-Freeze: the layout's policy, its trigger and its state, saved with the model.
+        self.freeze = NspFreeze(model, on_freeze=self._build_functions)
         checkpoint = make_checkpoint(model, optimizer, self.step)
-        checkpoint.frozen_at = self.frozen_at
-        checkpoint.best_nsp_accuracy = self.best_nsp_accuracy
-        checkpoint.evals_since_best = self.evals_since_best
+        self.freeze.track(checkpoint)
         directory = checkpoint_dir(model_dir)
         if not is_chief(strategy):  # other workers write to a scratch copy, as TF requires
             directory = os.path.join(
@@ -199,31 +196,11 @@ class PretrainingLoop:
         manager = self.checkpoint_manager
         if restore_newest_readable(manager.checkpoint, manager.directory) is None:
             return 0
-        if int(self.frozen_at) >= 0:
-            self.freeze_nsp(int(self.frozen_at), log=False)
+        self.freeze.reapply()
         return int(self.step)
 
     def save(self):
         return self.checkpoint_manager.save(checkpoint_number=int(self.step))
-
-    # === Lower NSP-Freeze ===
-    def freeze_nsp(self, at_step, log=True):
-        """Freezes the NSP path (embeddings, blocks 0..k, NSP head) and rebuilds the steps."""
-        frozen = self.model.freeze_nsp()
-        self.frozen_at.assign(at_step)
-        self._build_functions()
-        if log:
-            logging.info(
-                "Lower NSP-Freeze: froze %d variables (embeddings, blocks 0..%d, NSP head) at "
-                "step %d; MLM training continues",
-                len(frozen),
-                self.model.layout.nsp_layer,
-                at_step,
-            )
-
-    @property
-    def is_frozen(self):
-        return int(self.frozen_at) >= 0
 
     # === Steps ===
     def _build_functions(self):

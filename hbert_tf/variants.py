@@ -16,6 +16,8 @@ NSP-Freeze). Layer indices are 0-based block indices; negative ones count from t
 
 import dataclasses
 
+from hbert_tf import names
+
 VARIANTS = ("bert", "lower_nsp", "lower_mask", "without_nsp", "bigram_shift")
 CONCAT_MODES = ("none", "cls", "nsp")
 
@@ -50,9 +52,40 @@ class FreezePolicy:
         return "never" if self.kind == "never" else f"{self.kind}:{self.value}"
 
 
+# The head types, in reporting order ("mlm_loss" before "nsp_loss" ...). A new head type is added
+# here (its label feature), in `hbert_tf.heads` (the layer) and in the feature schema.
+HEADS = ("mlm", "nsp", "bigram_shift")
+# Feature each head type learns from (the TFRecord key of its labels).
+LABEL_FEATURES = {
+    "mlm": names.MASKED_LM_IDS,
+    "nsp": names.NEXT_SENTENCE_LABELS,
+    "bigram_shift": names.BIGRAM_SHIFT_LABELS,
+}
+
+
+def output_key(head):
+    """The model output (and label, sample-weight, loss) key of a head: "mlm" -> "mlm_logits"."""
+    if head not in HEADS:
+        raise ValueError(f"head={head!r}: expected one of {HEADS}")
+    return f"{head}_logits"
+
+
+def head_of(key):
+    """Inverse of `output_key`: "nsp_logits" -> "nsp"."""
+    head = key.removesuffix("_logits")
+    if head not in HEADS or key == head:
+        raise ValueError(f"{key!r} is not a head output key (expected one of {OUTPUT_KEYS})")
+    return head
+
+
+OUTPUT_KEYS = tuple(f"{head}_logits" for head in HEADS)
+
+
 @dataclasses.dataclass(frozen=True)
 class HeadLayout:
-    """Where each head reads, as resolved 0-based block indices.
+    """Where each head reads, as resolved 0-based block indices: the one description of a model's
+    heads. The pretrainer is built from it; labels, losses, metrics, loss weights, export
+    signatures, probing layers and fine-tuning read-outs are derived from it.
 
     Args:
         num_layers: int. Blocks in the encoder.
@@ -61,6 +94,10 @@ class HeadLayout:
         concat: str. "none", "cls" or "nsp" (extra MLM-classifier input).
         bigram_shift_layer: int or None. Block the bigram-shift head reads; None: no such head.
         freeze: FreezePolicy. Lower NSP-Freeze policy.
+
+    Raises: ValueError naming the field when a block is out of 0..num_layers-1, `concat` is
+    unknown, or `concat`/`freeze` is set without an NSP head. Use `place_heads` for negative
+    (from the top) indices.
     """
 
     num_layers: int
@@ -70,6 +107,29 @@ class HeadLayout:
     bigram_shift_layer: int | None = None
     freeze: FreezePolicy = FreezePolicy()
 
+    def __post_init__(self):
+        if isinstance(self.num_layers, bool) or not isinstance(self.num_layers, int):
+            raise ValueError(f"num_layers={self.num_layers!r}: expected a positive integer")
+        if self.num_layers < 1:
+            raise ValueError(f"num_layers={self.num_layers}: expected a positive integer")
+        for head, layer in self.heads.items():
+            field = f"{head}_layer"
+            if isinstance(layer, bool) or not isinstance(layer, int):
+                raise ValueError(f"{field}={layer!r}: expected an integer block index")
+            if not 0 <= layer < self.num_layers:
+                raise ValueError(
+                    f"{field}={layer} is out of range for an encoder with {self.num_layers} "
+                    f"layers (expected 0..{self.num_layers - 1}, or use place_heads)"
+                )
+        if self.concat not in CONCAT_MODES:
+            raise ValueError(f"concat={self.concat!r}: expected one of {CONCAT_MODES}")
+        if not isinstance(self.freeze, FreezePolicy):
+            raise ValueError(f"freeze={self.freeze!r}: expected a FreezePolicy")
+        if not self.has_nsp and self.concat != "none":
+            raise ValueError(f"concat={self.concat!r} needs an NSP head (nsp_layer is None)")
+        if not self.has_nsp and self.freeze.kind != "never":
+            raise ValueError(f"freeze_nsp={self.freeze} needs an NSP head (nsp_layer is None)")
+
     @property
     def has_nsp(self):
         return self.nsp_layer is not None
@@ -77,6 +137,48 @@ class HeadLayout:
     @property
     def has_bigram_shift(self):
         return self.bigram_shift_layer is not None
+
+    @property
+    def heads(self):
+        """{head type: block it reads} of the heads present, in reporting order."""
+        layers = {
+            "mlm": self.mlm_layer,
+            "nsp": self.nsp_layer,
+            "bigram_shift": self.bigram_shift_layer,
+        }
+        return {head: layers[head] for head in HEADS if layers[head] is not None}
+
+    @property
+    def output_keys(self):
+        """Output keys of the heads present, e.g. ("mlm_logits", "nsp_logits")."""
+        return tuple(output_key(head) for head in self.heads)
+
+    @property
+    def sentence_layer(self):
+        """The sentence-level block: the NSP head's, or the last block without NSP. Export,
+        fine-tuning read-outs and probing's `--layer=nsp` all read this one."""
+        return self.nsp_layer if self.has_nsp else self.num_layers - 1
+
+    def loss_weights(self, **weights):
+        """{output key: weight} for the heads present, from `mlm=`, `nsp=`, `bigram_shift=`
+        (default 1.0); a weight for an absent head is ignored."""
+        unknown = set(weights) - set(HEADS)
+        if unknown:
+            raise ValueError(f"loss weights for unknown heads {sorted(unknown)}: expected {HEADS}")
+        return {output_key(head): float(weights.get(head, 1.0)) for head in self.heads}
+
+    def describe(self):
+        """ "mlm=layer_1 nsp=layer_0" (absent NSP: "nsp=-"), for reports."""
+        parts = [f"{head}={names.layer_key(layer)}" for head, layer in self.heads.items()]
+        if not self.has_nsp:
+            parts.insert(1, "nsp=-")
+        return " ".join(parts)
+
+    def layers_text(self):
+        """ "1 / 0 / -, concat cls": the MLM / NSP / bigram-shift blocks, for tables."""
+        heads = self.heads
+        cells = " / ".join(str(heads[h]) if h in heads else "-" for h in HEADS)
+        return cells + ("" if self.concat == "none" else f", concat {self.concat}")
 
     def to_dict(self):
         values = dataclasses.asdict(self)
@@ -88,6 +190,32 @@ class HeadLayout:
         values = dict(values)
         values["freeze"] = FreezePolicy.parse(values.get("freeze", "never"))
         return cls(**values)
+
+
+def place_heads(
+    num_layers,
+    mlm_layer=-1,
+    nsp_layer=-1,
+    concat="none",
+    bigram_shift_layer=None,
+    freeze="never",
+):
+    """A `HeadLayout` from block indices that may count from the top (-1 = last).
+
+    Example: `place_heads(2, mlm_layer=0, nsp_layer=1, bigram_shift_layer=0)`.
+    """
+
+    def resolve(index, field):
+        return None if index is None else resolve_layer(index, num_layers, field)
+
+    return HeadLayout(
+        num_layers=num_layers,
+        mlm_layer=resolve(mlm_layer, "mlm_layer"),
+        nsp_layer=resolve(nsp_layer, "nsp_layer"),
+        concat=concat,
+        bigram_shift_layer=resolve(bigram_shift_layer, "bigram_shift_layer"),
+        freeze=freeze if isinstance(freeze, FreezePolicy) else FreezePolicy.parse(freeze),
+    )
 
 
 def resolve_layer(index, num_layers, field):

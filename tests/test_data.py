@@ -52,7 +52,7 @@ def test_batches_have_fixed_shapes_and_model_keys(tmp_path):
         batch_size=4,
         max_seq_length=SEQ,
         max_predictions_per_seq=PRED,
-        with_bigram_shift=True,
+        heads=("mlm", "nsp", "bigram_shift"),
         seed=1,
     )
     inputs, labels, weights = next(iter(ds))
@@ -78,7 +78,7 @@ def test_without_nsp_and_without_bigram_labels_in_files(tmp_path):
         batch_size=3,
         max_seq_length=SEQ,
         max_predictions_per_seq=PRED,
-        with_nsp=False,
+        heads=("mlm",),
         is_training=False,
     )
     batches = list(ds)
@@ -91,7 +91,7 @@ def test_without_nsp_and_without_bigram_labels_in_files(tmp_path):
             batch_size=3,
             max_seq_length=SEQ,
             max_predictions_per_seq=PRED,
-            with_bigram_shift=True,
+            heads=("mlm", "nsp", "bigram_shift"),
         )
 
 

@@ -14,7 +14,7 @@ from tests.helpers import random_batch, tiny_encoder
 def lower_nsp_pretrainer(concat="none"):
     encoder = tiny_encoder(num_hidden_layers=3)
     layout = resolve_variant("lower_nsp", 3, nsp_layer=0, concat=concat)
-    return HBertPretrainer.from_layout(encoder, layout)
+    return HBertPretrainer(encoder, layout)
 
 
 def encoder_inputs():
@@ -129,7 +129,7 @@ def test_lower_mask_read_out_takes_tokens_below_the_last_block(concat):
     [CLS] of the top block, so a read-out that always used the last block would differ."""
     encoder = tiny_encoder(num_hidden_layers=3)
     layout = resolve_variant("lower_mask", 3, mlm_layer=0, concat=concat)
-    pretrainer = HBertPretrainer.from_layout(encoder, layout)
+    pretrainer = HBertPretrainer(encoder, layout)
     read_out = downstream.resolve_read_out(3, pretrainer.layout)
     assert read_out == downstream.ReadOut(token_layer=0, sentence_layer=2, concat=concat)
     inputs = encoder_inputs()

@@ -94,19 +94,19 @@ def test_bad_weight_decay_settings():
 
 
 def test_pretraining_presets_and_explicit_settings():
-    from hbert_tf.pretraining_run import resolve_settings
+    from hbert_tf.run_config import PretrainConfig
 
-    paper = resolve_settings()  # what `python -m trainers.pretrain` runs without flags
-    assert paper["preset"] == "paper" and paper["config"] == "base" and paper["dropout"] == 0.1
-    assert (paper["batch_size_128"], paper["batch_size_384"]) == (32, 1)
-    assert (paper["learning_rate"], paper["weight_decay"]) == (1e-4, 1e-4)
-    assert paper["weight_decay_type"] == "l2" and paper["amsgrad"]
-    assert (paper["warmup_steps"], paper["decay"], paper["clip_norm"]) == (0, "constant", None)
-    tiny = resolve_settings(preset="tiny", learning_rate=1e-3, weight_decay_type="decoupled")
-    assert tiny["config"] == "tiny" and tiny["batch_size_384"] == 1
-    assert tiny["learning_rate"] == 1e-3 and tiny["weight_decay_type"] == "decoupled"
+    paper = PretrainConfig.resolve()  # what `python -m trainers.pretrain` runs without flags
+    assert paper.preset == "paper" and paper.config == "base" and paper.dropout == 0.1
+    assert (paper.batch_size_128, paper.batch_size_384) == (32, 1)
+    assert (paper.learning_rate, paper.weight_decay) == (1e-4, 1e-4)
+    assert paper.weight_decay_type == "l2" and paper.amsgrad
+    assert (paper.warmup_steps, paper.decay, paper.clip_norm) == (0, "constant", None)
+    tiny = PretrainConfig.resolve(preset="tiny", learning_rate=1e-3, weight_decay_type="decoupled")
+    assert tiny.config == "tiny" and tiny.batch_size_384 == 1
+    assert tiny.learning_rate == 1e-3 and tiny.weight_decay_type == "decoupled"
     with pytest.raises(ValueError, match="--preset='huge'"):
-        resolve_settings(preset="huge")
+        PretrainConfig.resolve(preset="huge")
 
 
 def test_finetuning_presets_name_only_what_the_paper_names():

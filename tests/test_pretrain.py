@@ -207,14 +207,15 @@ def test_bigram_shift_head_learns_above_chance(data_dir, tmp_path):
     """On generated text the head finds swapped tokens: held-out balanced accuracy (mean of the
     in-place and swapped recalls; 0.5 for any constant answer) well above 0.5."""
     from hbert_tf.pretraining_run import run_pretraining
+    from hbert_tf.run_config import PretrainConfig
 
-    metrics = run_pretraining(
+    metrics = run_pretraining(PretrainConfig.resolve(
         preset="tiny", variant="bigram_shift", dropout=0.0, train_data_128=str(data_dir / f"seq{SHORT}"),
         eval_data=str(data_dir / f"seq{SHORT}"), max_seq_length=[SHORT, LONG],
         max_predictions_per_seq=[5, 10], train_steps=400, long_seq_fraction=0.0,
         batch_size_128=32, eval_batches=0, learning_rate=5e-3, warmup_steps=40, decay="linear",
         clip_norm=1.0, steps_per_execution=20, log_every=100, model_dir=str(tmp_path / "bs"),
-    )  # fmt: skip
+    ))  # fmt: skip
     assert metrics["bigram_shift_balanced_accuracy"] > 0.6, metrics  # measured 0.68; 0.54 with
     # the head reading its token alone
     assert (

@@ -6,8 +6,13 @@ import tensorflow as tf
 from hbert_tf import names
 from hbert_tf.losses import pretraining_losses, weighted_sparse_cross_entropy
 from hbert_tf.pretrainer import HBertPretrainer
-from hbert_tf.variants import VARIANTS, resolve_variant
+from hbert_tf.variants import VARIANTS, place_heads, resolve_variant
 from tests.helpers import labels_for, random_batch, tiny_config, tiny_encoder
+
+
+def placed(encoder, **placement):
+    """A pretrainer with heads placed by block index (negative: from the top)."""
+    return HBertPretrainer(encoder, place_heads(encoder.num_hidden_layers, **placement))
 
 
 def perturb(layer, seed=7):
@@ -18,7 +23,7 @@ def perturb(layer, seed=7):
 
 
 def test_lower_nsp_ignores_blocks_above_k():
-    model = HBertPretrainer(tiny_encoder(num_hidden_layers=3), mlm_layer=-1, nsp_layer=0)
+    model = placed(tiny_encoder(num_hidden_layers=3), mlm_layer=-1, nsp_layer=0)
     inputs, _, _ = random_batch()
     before = model(inputs)
     for block in model.encoder.transformer_layers[1:]:
@@ -29,7 +34,7 @@ def test_lower_nsp_ignores_blocks_above_k():
 
 
 def test_lower_mask_ignores_blocks_above_k():
-    model = HBertPretrainer(tiny_encoder(num_hidden_layers=3), mlm_layer=1, nsp_layer=-1)
+    model = placed(tiny_encoder(num_hidden_layers=3), mlm_layer=1, nsp_layer=-1)
     inputs, _, _ = random_batch()
     before = model(inputs)
     perturb(model.encoder.transformer_layers[2])
@@ -40,7 +45,7 @@ def test_lower_mask_ignores_blocks_above_k():
 
 @pytest.mark.parametrize("concat, extra_width", [("none", 0), ("cls", 32), ("nsp", 2)])
 def test_concat_widens_mlm_input_and_is_used(concat, extra_width):
-    model = HBertPretrainer(tiny_encoder(), mlm_layer=-1, nsp_layer=0, concat=concat)
+    model = placed(tiny_encoder(), mlm_layer=-1, nsp_layer=0, concat=concat)
     assert model.mlm_head.transform.kernel.shape == (32 + extra_width, 32)
     inputs, _, _ = random_batch()
     before = model(inputs)[names.MLM_LOGITS]
@@ -60,7 +65,7 @@ def test_concat_widens_mlm_input_and_is_used(concat, extra_width):
 
 
 def test_cls_concat_reads_the_nsp_level_cls_vector():
-    model = HBertPretrainer(tiny_encoder(), mlm_layer=-1, nsp_layer=0, concat="cls")
+    model = placed(tiny_encoder(), mlm_layer=-1, nsp_layer=0, concat="cls")
     inputs, _, _ = random_batch()
     hidden = model.encoder({k: inputs[k] for k in names.ENCODER_INPUTS})[names.HIDDEN_STATES]
     head = model.mlm_head
@@ -75,7 +80,7 @@ def test_heads_present_per_variant():
     outputs = {}
     for variant in VARIANTS:
         layout = resolve_variant(variant, encoder_layers)
-        model = HBertPretrainer.from_layout(tiny_encoder(), layout)
+        model = HBertPretrainer(tiny_encoder(), layout)
         outputs[variant] = set(model(random_batch()[0]))
     assert outputs["without_nsp"] == {names.MLM_LOGITS}
     assert outputs["bert"] == {names.MLM_LOGITS, names.NSP_LOGITS}
@@ -83,7 +88,7 @@ def test_heads_present_per_variant():
 
 
 def test_without_nsp_has_no_nsp_loss_or_metric():
-    model = HBertPretrainer(tiny_encoder(), nsp_layer=None)
+    model = placed(tiny_encoder(), nsp_layer=None)
     inputs, labels, weights = random_batch()
     losses = pretraining_losses(labels, model(inputs), weights)
     assert set(losses) == {names.MLM_LOGITS, "total"}
@@ -108,7 +113,7 @@ def test_mlm_loss_is_sum_of_weighted_nll_over_sum_of_weights():
 
 
 def test_loss_weights_scale_the_total():
-    model = HBertPretrainer(tiny_encoder(), bigram_shift_layer=-1)
+    model = placed(tiny_encoder(), bigram_shift_layer=-1)
     inputs, labels, weights = random_batch()
     outputs = model(inputs)
     plain = pretraining_losses(labels, outputs, weights)
@@ -120,7 +125,7 @@ def test_loss_weights_scale_the_total():
 
 def test_freeze_keeps_nsp_path_fixed_and_trains_the_rest():
     layout = resolve_variant("lower_nsp", 3, nsp_layer=0, concat="nsp", bigram_shift=True)
-    model = HBertPretrainer.from_layout(tiny_encoder(num_hidden_layers=3), layout)
+    model = HBertPretrainer(tiny_encoder(num_hidden_layers=3), layout)
     frozen = model.freeze_nsp()
     frozen_ids = {id(v) for v in frozen}
     trainable = [v for v in model.trainable_variables]
@@ -142,13 +147,13 @@ def test_freeze_keeps_nsp_path_fixed_and_trains_the_rest():
 
 def test_freeze_needs_an_nsp_head():
     with pytest.raises(ValueError, match="no NSP head"):
-        HBertPretrainer(tiny_encoder(), nsp_layer=None).freeze_nsp()
+        placed(tiny_encoder(), nsp_layer=None).freeze_nsp()
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_one_step_fit_every_variant(variant):
     layout = resolve_variant(variant, 2, concat="cls" if variant == "lower_nsp" else "none")
-    model = HBertPretrainer.from_layout(tiny_encoder(dropout=0.1), layout)
+    model = HBertPretrainer(tiny_encoder(dropout=0.1), layout)
     inputs, labels, weights = random_batch()
     labels, weights = labels_for(model, labels, weights)
     dataset = tf.data.Dataset.from_tensors((inputs, labels, weights)).repeat()
@@ -161,7 +166,7 @@ def test_one_step_fit_every_variant(variant):
 
 
 def test_keras_round_trip_keeps_outputs_and_tied_weights(tmp_path):
-    model = HBertPretrainer(tiny_encoder(), mlm_layer=0, nsp_layer=1, concat="nsp",
+    model = placed(tiny_encoder(), mlm_layer=0, nsp_layer=1, concat="nsp",
                             bigram_shift_layer=0)  # fmt: skip
     inputs, _, _ = random_batch()
     expected = model(inputs)
@@ -181,9 +186,9 @@ def test_keras_round_trip_keeps_outputs_and_tied_weights(tmp_path):
 
 def test_bad_layer_index_names_the_field():
     with pytest.raises(ValueError, match="nsp_layer=5 is out of range"):
-        HBertPretrainer(tiny_encoder(), nsp_layer=5)
+        placed(tiny_encoder(), nsp_layer=5)
     with pytest.raises(ValueError, match="needs an NSP head"):
-        HBertPretrainer(tiny_encoder(), nsp_layer=None, concat="cls")
+        placed(tiny_encoder(), nsp_layer=None, concat="cls")
     assert tiny_config().num_hidden_layers == 2
 
 

@@ -27,7 +27,7 @@ def make_model_dir(path, variant="lower_nsp", num_layers=2, seed=0, **layout_arg
     tf.keras.utils.set_random_seed(seed)
     config = tiny_config(vocab_size=len(tokens), num_hidden_layers=num_layers)
     layout = resolve_variant(variant, num_layers, **layout_args)
-    model = HBertPretrainer.from_layout(HBertEncoder.from_config_object(config), layout)
+    model = HBertPretrainer(HBertEncoder.from_config_object(config), layout)
     write_run_config(path, config, layout, variant=variant)
     tf.train.CheckpointManager(make_checkpoint(model), checkpoint_dir(path), 1).save()
     return str(path)

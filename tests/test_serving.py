@@ -51,7 +51,7 @@ def pretrained(root):
     tokens = builtin_tasks.task_vocabulary()
     config = tiny_config(vocab_size=len(tokens))
     layout = resolve_variant("lower_nsp", 2, nsp_layer=0, concat="cls")
-    model = HBertPretrainer.from_layout(HBertEncoder.from_config_object(config), layout)
+    model = HBertPretrainer(HBertEncoder.from_config_object(config), layout)
     write_run_config(str(path), config, layout)
     tf.train.CheckpointManager(make_checkpoint(model), checkpoint_dir(str(path)), 1).save()
     Vocab(tokens).write(str(path / "vocab.txt"))

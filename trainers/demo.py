@@ -51,17 +51,19 @@ DEMO_VARIANTS = {
 }
 
 
-def pretraining_settings(name, data_dir, model_dir, train_steps):
-    """Overrides of `pretraining_run.DEFAULTS` for one demo variant: tuned for a fast, visible
-    result on the tiny preset (the defaults are the paper's settings)."""
-    return dict(
+def pretraining_config(name, data_dir, model_dir, train_steps):
+    """The `PretrainConfig` of one demo variant: the tiny preset, tuned for a fast, visible
+    result (the defaults are the paper's settings)."""
+    from hbert_tf.run_config import PretrainConfig
+
+    return PretrainConfig.resolve(
         preset="tiny",
         dropout=0.0,
         train_data_128=os.path.join(data_dir, "seq128"),
         train_data_384=os.path.join(data_dir, "seq384"),
         eval_data=os.path.join(data_dir, "seq128"),
-        max_seq_length=list(LENGTHS),
-        max_predictions_per_seq=list(PREDICTIONS),
+        max_seq_length=LENGTHS,
+        max_predictions_per_seq=PREDICTIONS,
         train_steps=train_steps,
         batch_size_384=4,
         eval_batches=0,
@@ -225,10 +227,10 @@ def plot_curves(path, runs):
 
 
 def heads_description(layout):
-    nsp = "-" if layout["nsp_layer"] is None else str(layout["nsp_layer"])
-    bigram = "-" if layout["bigram_shift_layer"] is None else str(layout["bigram_shift_layer"])
-    concat = "" if layout["concat"] == "none" else f", concat {layout['concat']}"
-    return f"{layout['mlm_layer']} / {nsp} / {bigram}{concat}"
+    """ "1 / 0 / -, concat cls" from a run_config.json layout dict (MLM / NSP / bigram blocks)."""
+    from hbert_tf.variants import HeadLayout
+
+    return HeadLayout.from_dict(layout).layers_text()
 
 
 def main(argv):
@@ -252,7 +254,7 @@ def main(argv):
     for index, name in enumerate(names, 1):
         kind = "bigram_shift" if name == "bigram_shift" else "clean"
         model_dir = os.path.join(output_dir, "runs", name)
-        settings = pretraining_settings(name, data_dirs[kind], model_dir, FLAGS.train_steps)
+        config = pretraining_config(name, data_dirs[kind], model_dir, FLAGS.train_steps)
         metrics_path = os.path.join(model_dir, "metrics.json")
         done = os.path.isfile(metrics_path)
         if done:
@@ -261,7 +263,7 @@ def main(argv):
             done = metrics.get("step") == FLAGS.train_steps
         logging.info("[3/4] pre-training %s (%d/%d)%s", name, index, len(names), " (done)" * done)
         if not done:
-            metrics = run_pretraining(**settings)
+            metrics = run_pretraining(config)
         with open(os.path.join(model_dir, "run_config.json"), encoding="utf-8") as f:
             layout = json.load(f)["layout"]
         rows.append({"name": name, "heads": heads_description(layout), "metrics": metrics})

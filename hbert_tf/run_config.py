@@ -1,0 +1,378 @@
+"""Typed run configurations: one frozen dataclass per job, validated when built.
+
+A config is a value: `to_json` / `from_json` write and read it in the run directory, and
+`content_hash` (sha256 of the canonical JSON) names it. Flags are generated from its fields
+(`hbert_tf.run_flags`); presets are configs (`PretrainConfig.preset_config`). Bad values raise
+`UserError("--field=value: expected ...")`, which the binaries print as one line.
+
+Example:
+    >>> config = PretrainConfig.resolve(preset="tiny", train_steps=10)
+    >>> config.config, config.train_steps
+    ('tiny', 10)
+    >>> PretrainConfig.from_json(config.to_json()) == config
+    True
+"""
+
+import dataclasses
+import hashlib
+import json
+import math
+import typing
+
+from hbert_tf.errors import UserError
+from hbert_tf.optimization import WEIGHT_DECAY_TYPES
+from hbert_tf.probing import CLASSIFIERS, POOLINGS, ProbeConfig
+from hbert_tf.training import STRATEGIES
+from hbert_tf.variants import CONCAT_MODES, VARIANTS, FreezePolicy
+
+DECAYS = ("constant", "linear", "cosine")
+MIXED_PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+
+
+def setting(default, help, choices=None):
+    """A config field with its flag help text (and allowed values, for enum flags)."""
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
+def _expect(ok, name, value, expected):
+    if not ok:
+        shown = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        raise UserError(f"--{name}={shown}: expected {expected}")
+
+
+class RunConfig:
+    """JSON, hashing and presets shared by the run configs (a mixin for frozen dataclasses)."""
+
+    PRESETS = {}  # name -> config; filled in by each subclass
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def to_json(self):
+        """Canonical JSON: sorted keys, no spaces (what `content_hash` hashes)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, values):
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise UserError(f"unknown {cls.__name__} settings {unknown}; expected {sorted(names)}")
+        values = dict(values)
+        for field in dataclasses.fields(cls):  # JSON has lists where the config has tuples
+            if isinstance(values.get(field.name), list):
+                values[field.name] = tuple(values[field.name])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text):
+        return cls.from_dict(json.loads(text))
+
+    def content_hash(self):
+        """sha256 hex digest of the canonical JSON: equal configs, equal hashes."""
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
+    @classmethod
+    def resolve(cls, **explicit):
+        """The preset named by `explicit["preset"]` (default: the field's default), with the
+        explicitly given settings over it."""
+        preset = explicit.get("preset", cls.__dataclass_fields__["preset"].default)
+        if preset not in cls.PRESETS:
+            raise UserError(f"--preset={preset!r}: expected one of {sorted(cls.PRESETS)}")
+        return dataclasses.replace(cls.PRESETS[preset], **explicit)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def changed_from_preset(self):
+        """Names of the fields whose value is not the preset's (sorted)."""
+        preset = self.PRESETS[self.preset]
+        return sorted(
+            field.name
+            for field in dataclasses.fields(self)
+            if getattr(self, field.name) != getattr(preset, field.name)
+        )
+
+
+def field_types(cls):
+    """{field name: (base type, optional, item type)}: `int | None` -> (int, True, None),
+    `tuple[int, int]` -> (tuple, False, int), `tuple[str, ...] | None` -> (tuple, True, str)."""
+    hints = typing.get_type_hints(cls)
+    types = {}
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = type(None) in typing.get_args(hint)
+        base = args[0] if optional else hint
+        items = [a for a in typing.get_args(base) if a is not Ellipsis]
+        types[field.name] = (typing.get_origin(base) or base, optional, items[0] if items else None)
+    return types
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig(RunConfig):
+    """One pre-training run (`trainers.pretrain`, `hbert_tf.pretraining_run.run_pretraining`).
+
+    Defaults are the paper's BERT-base pre-training (Section 4.2); `PRESETS["tiny"]` is the same
+    on the 2-layer test encoder. `model_dir` and `train_data_128` are required to run.
+    """
+
+    preset: str = setting("paper", "paper: the paper's pre-training (BERT-base, dropout 0.1, "
+                          "batch 32 at 128 / 1 at 384, Adam + AMSGrad, lr 1e-4, L2 weight decay "
+                          "1e-4, no warmup/decay/clipping); tiny: the same on the 2-layer test "
+                          "encoder. Flags given explicitly override the preset.",
+                          ("paper", "tiny"))  # fmt: skip
+    # --- Model ---
+    config: str = setting("base", "Preset (tiny, small, base) or a bert_config.json path.")
+    variant: str = setting("bert", "Which of the paper's variants to pre-train.", VARIANTS)
+    mlm_layer: int | None = setting(None, "Block the MLM head reads (0-based, negative from top).")
+    nsp_layer: int | None = setting(None, "Block whose [CLS] the NSP head reads (0-based).")
+    concat: str = setting("none", "Extra MLM-classifier input: NSP-level [CLS] vector (cls) or "
+                          "NSP classifier output (nsp). Needs an NSP head.", CONCAT_MODES)  # fmt: skip
+    bigram_shift: bool | None = setting(None, "Add the bigram-shift head (default: only for "
+                                        "--variant=bigram_shift). The data must carry "
+                                        "bigram_shift_labels.")  # fmt: skip
+    bigram_shift_layer: int | None = setting(
+        None, "Block the bigram-shift head reads (default last)."
+    )
+    freeze_nsp: str = setting("never", "Lower NSP-Freeze: never, at_step:N or plateau:P (NSP eval "
+                              "accuracy not improved for P evaluations; needs --eval_data and "
+                              "--eval_every).")  # fmt: skip
+    init_from: str | None = setting(None, "Start from our model_dir, a keras-hub preset or a local "
+                                    "Hugging Face BERT directory (its vocabulary must be the "
+                                    "data's).")  # fmt: skip
+    dropout: float | None = setting(0.1, "Hidden and attention dropout (paper: 0.1).")
+    mlm_loss_weight: float = setting(1.0, "Weight of the MLM loss.")
+    nsp_loss_weight: float = setting(1.0, "Weight of the NSP loss.")
+    bigram_shift_loss_weight: float = setting(1.0, "Weight of the bigram-shift loss.")
+    bigram_shift_balanced: bool = setting(True, "Bigram-shift loss = mean of the in-place and "
+                                          "swapped classes' losses (false: mean over tokens).")  # fmt: skip
+    # --- Data ---
+    train_data_128: str | None = setting(None, "Short-sequence TFRecords: a folder written by "
+                                         "create_pretraining_data or a file pattern.")  # fmt: skip
+    train_data_384: str | None = setting(None, "Long-sequence TFRecords (optional).")
+    eval_data: str | None = setting(None, "Held-out TFRecords at the short length (optional).")
+    max_seq_length: tuple[int, int] = setting((128, 384), "Lengths of the short and long data. "
+                                              "Must match the values used to create the data.")  # fmt: skip
+    max_predictions_per_seq: tuple[int, int] = setting((20, 58), "MLM slots per sequence of the "
+                                                       "short and long data. Must match the "
+                                                       "values used to create the data.")  # fmt: skip
+    train_steps: int = setting(1000, "Total steps over both lengths.")
+    long_seq_fraction: float = setting(0.1, "Fraction of steps on the long data, run after the "
+                                       "short ones as in BERT (paper: 0.1).")  # fmt: skip
+    batch_size_128: int = setting(32, "Global batch size at the short length (paper: 32).")
+    batch_size_384: int = setting(1, "Global batch size at the long length (paper: 1).")
+    eval_batch_size: int = setting(32, "Evaluation batch size.")
+    eval_batches: int = setting(50, "Most batches per evaluation (0: the whole eval set).")
+    seed: int = setting(12345, "Seed of initialisation and shuffling.")
+    # --- Optimiser ---
+    learning_rate: float = setting(1e-4, "Peak learning rate (paper: 1e-4).")
+    weight_decay: float = setting(1e-4, "Weight decay (paper: 1e-4), not on biases/LayerNorm.")
+    weight_decay_type: str = setting("l2", "l2: added to the gradient before the Adam moments "
+                                     "(PyTorch's Adam, the paper); decoupled: AdamW's "
+                                     "w -= lr * wd * w.", WEIGHT_DECAY_TYPES)  # fmt: skip
+    amsgrad: bool = setting(True, "Adam's AMSGrad option (paper: on).")
+    warmup_steps: int = setting(0, "Linear warmup steps.")
+    decay: str = setting("constant", "Decay after warmup.", DECAYS)
+    clip_norm: float | None = setting(None, "Clip gradients to this global norm.")
+    # --- Execution ---
+    strategy: str = setting("default", "tf.distribute strategy.", STRATEGIES)
+    tpu: str = setting("", "TPU address for --strategy=tpu.")
+    cpu_devices: int = setting(0, "Split the CPU into N logical devices (no GPU; testing).")
+    mixed_precision: str = setting("none", "Keras dtype policy.", MIXED_PRECISIONS)
+    jit_compile: bool = setting(False, "XLA-compile the forward and backward pass (pays on "
+                                "GPU/TPU; slower on a small CPU).")  # fmt: skip
+    steps_per_execution: int = setting(1, "Steps run inside one tf.function call.")
+    # --- Output ---
+    model_dir: str | None = setting(None, "Checkpoints, run_config.json, vocab.txt, TensorBoard "
+                                    "logs and metrics.json.")  # fmt: skip
+    checkpoint_every: int = setting(500, "Save a checkpoint every N steps.")
+    eval_every: int = setting(0, "Evaluate every N steps (0: only at the end; "
+                              "--freeze_nsp=plateau:P needs N > 0).")  # fmt: skip
+    log_every: int = setting(50, "Log training metrics every N steps.")
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            choices = field.metadata.get("choices")
+            value = getattr(self, field.name)
+            if choices is not None:
+                _expect(value in choices, field.name, value, f"one of {', '.join(choices)}")
+        for name in ("max_seq_length", "max_predictions_per_seq"):
+            pair = tuple(getattr(self, name))
+            if len(pair) == 1:  # one value: both lengths
+                pair = pair * 2
+            _expect(
+                len(pair) == 2 and all(isinstance(n, int) and n >= 1 for n in pair),
+                name,
+                pair,
+                "one or two positive integers",
+            )
+            object.__setattr__(self, name, pair)
+        positive = ["learning_rate", "batch_size_128", "batch_size_384", "eval_batch_size"]
+        at_least_zero = [
+            "weight_decay", "warmup_steps", "eval_batches", "eval_every", "log_every",
+            "mlm_loss_weight", "nsp_loss_weight", "bigram_shift_loss_weight", "cpu_devices",
+        ]  # fmt: skip
+        if self.clip_norm is not None:
+            positive.append("clip_norm")
+        for name in positive + at_least_zero:
+            value = getattr(self, name)
+            strict = name in positive
+            _expect(
+                isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+                and not (strict and value == 0),
+                name,
+                value,
+                "a finite number > 0" if strict else "a finite number >= 0",
+            )  # fmt: skip
+        if self.dropout is not None:
+            _expect(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a rate in [0, 1)")
+        _expect(self.train_steps >= 1, "train_steps", self.train_steps, "at least 1")
+        _expect(
+            0.0 <= self.long_seq_fraction < 1.0,
+            "long_seq_fraction",
+            self.long_seq_fraction,
+            "a fraction in [0, 1)",
+        )
+        for name in ("steps_per_execution", "checkpoint_every"):
+            _expect(getattr(self, name) >= 1, name, getattr(self, name), "at least 1")
+        try:
+            FreezePolicy.parse(self.freeze_nsp)
+        except ValueError as e:
+            raise UserError(f"--{e}") from None
+
+    def require(self, *names):
+        """Raises UserError for the first of `names` that is not set (needed to run)."""
+        for name in names:
+            if not getattr(self, name):
+                raise UserError(f"--{name} is required")
+
+    @property
+    def short(self):
+        """(seq_length, predictions) of the short-length data."""
+        return self.max_seq_length[0], self.max_predictions_per_seq[0]
+
+    @property
+    def long(self):
+        """(seq_length, predictions) of the long-length data."""
+        return self.max_seq_length[1], self.max_predictions_per_seq[1]
+
+
+# The paper's pre-training is the default; "tiny" is it on the 2-layer, 32-wide test encoder.
+PretrainConfig.PRESETS = {
+    "paper": PretrainConfig(),
+    "tiny": PretrainConfig(preset="tiny", config="tiny"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeRunConfig(RunConfig):
+    """One probing run (`trainers.probe`): models, tasks, layers, the probe and its training.
+
+    Defaults are the paper's probe (Section 4.4); `PRESETS["senteval"]` is SentEval's.
+    `model_dir`, `task_dir` and `output_dir` are required to run.
+    """
+
+    preset: str = setting("paper", "paper: the paper's probe (2x128 MLP, Adam + AMSGrad lr 1e-3, "
+                          "batch 32, no weight decay, NSP-level [CLS]); senteval: SentEval's. "
+                          "Flags given explicitly override the preset.", ("paper", "senteval"))  # fmt: skip
+    model_dir: tuple[str, ...] | None = setting(None, "Model(s) to probe, comma-separated: our "
+                                                "pre-training model dirs, keras-hub presets, "
+                                                "Hugging Face BERT directories (a released "
+                                                "BERT) or none (random weights); several are "
+                                                "compared side by side.")  # fmt: skip
+    task_dir: str | None = setting(None, "SentEval's data/probing folder, or one we generated.")
+    tasks: str = setting("all", "'all' (every task file present) or names/codes (SL,WC,...).")
+    layer: tuple[str, ...] = setting(("nsp",), "Layer(s) to probe: nsp (the NSP head's layer; the "
+                                     "last for a model without NSP), mlm, embeddings, or a 0-based "
+                                     "block index (negative from the top). Comma list compares.")  # fmt: skip
+    pooling: tuple[str, ...] = setting(
+        ("cls",), "cls (the [CLS] vector, as the paper) and/or mean."
+    )
+    output_dir: str | None = setting(None, "Where probing.json/.txt/.png and cache/ go.")
+    classifier: str = setting("mlp", "mlp: the paper's (2x128, Adam 1e-3, batch 32, no weight "
+                              "decay); senteval_lr / senteval_mlp: SentEval's, L2 searched on va.",
+                              CLASSIFIERS)  # fmt: skip
+    activation: str = setting("relu", "Activation of the paper's MLP (the paper is silent).")
+    dropout: float = setting(0.0, "Dropout after each hidden layer of the probe.")
+    max_epochs: int = setting(100, "Upper bound on probe epochs (early stopping on va).")
+    patience: int = setting(5, "Epochs without better va accuracy before stopping.")
+    probe_batch_size: int | None = setting(32, "Probe batch (paper 32, SentEval 64).")
+    learning_rate: float = setting(1e-3, "Adam learning rate of the probe.")
+    amsgrad: bool = setting(True, "Adam's AMSGrad option for the probe.")
+    hidden_units: int = setting(128, "Width of each hidden layer of --classifier=mlp.")
+    hidden_layers: int = setting(2, "Hidden layers of --classifier=mlp.")
+    senteval_hidden_units: int = setting(50, "Hidden units of --classifier=senteval_mlp.")
+    max_seq_length: int = setting(128, "Longer sentences are truncated (logged).")
+    batch_size: int = setting(64, "Sentences per feature-extraction batch.")
+    max_train_examples: int | None = setting(None, "Probe on a seeded subsample of tr (quick "
+                                             "runs).")  # fmt: skip
+    vocab_file: str | None = setting(None, "Overrides each model's vocab.txt; must match the "
+                                     "models. Required for --model_dir=none.")  # fmt: skip
+    config: str = setting("base", "Architecture of --model_dir=none (random weights seeded by "
+                          "--seed): a preset (tiny, small, base), a bert_config.json or a "
+                          "pre-training model_dir.")  # fmt: skip
+    seed: int = setting(0, "Seed of the probe's initialisation and shuffling.")
+    cache: bool = setting(True, "Reuse and store features under <output_dir>/cache/.")
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            choices = field.metadata.get("choices")
+            value = getattr(self, field.name)
+            if choices is not None:
+                _expect(value in choices, field.name, value, f"one of {', '.join(choices)}")
+        for pooling in self.pooling:
+            if pooling not in POOLINGS:
+                raise UserError(f"--pooling={pooling!r}: expected one of {POOLINGS}")
+        _expect(bool(self.layer), "layer", self.layer, "at least one layer")
+        _expect(bool(self.pooling), "pooling", self.pooling, "at least one pooling")
+        for name in ("max_seq_length", "batch_size", "max_epochs"):
+            _expect(getattr(self, name) >= 1, name, getattr(self, name), "at least 1")
+        _expect(self.patience >= 0, "patience", self.patience, "at least 0")
+        for name in ("probe_batch_size", "max_train_examples"):
+            value = getattr(self, name)
+            _expect(value is None or value >= 1, name, value, "at least 1")
+        _expect(
+            math.isfinite(self.learning_rate) and self.learning_rate > 0,
+            "learning_rate",
+            self.learning_rate,
+            "a finite number > 0",
+        )
+        _expect(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a rate in [0, 1)")
+        self.probe()  # the classifier's own checks
+
+    def require(self, *names):
+        """Raises UserError for the first of `names` that is not set (needed to run)."""
+        for name in names:
+            if not getattr(self, name):
+                raise UserError(f"--{name} is required")
+
+    def probe(self):
+        """The probing classifier's `probing.ProbeConfig`."""
+        try:
+            return ProbeConfig(
+                classifier=self.classifier,
+                hidden_units=self.hidden_units,
+                hidden_layers=self.hidden_layers,
+                activation=self.activation,
+                dropout=self.dropout,
+                learning_rate=self.learning_rate,
+                amsgrad=self.amsgrad,
+                max_epochs=self.max_epochs,
+                patience=self.patience,
+                batch_size=self.probe_batch_size,
+                senteval_hidden_units=self.senteval_hidden_units,
+            )
+        except ValueError as e:
+            raise UserError(str(e)) from None
+
+
+ProbeRunConfig.PRESETS = {
+    # The paper (Section 4.4): MLP with two hidden layers of 128 on the NSP level's [CLS],
+    # Adam (default betas, AMSGrad) at lr 1e-3, batch 32, no weight decay.
+    "paper": ProbeRunConfig(),
+    # SentEval's own probe: one hidden layer of 50 sigmoid units, L2 searched on va, plain Adam.
+    "senteval": ProbeRunConfig(
+        preset="senteval", classifier="senteval_mlp", amsgrad=False, probe_batch_size=64
+    ),
+}

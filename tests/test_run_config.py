@@ -1,0 +1,114 @@
+"""Typed run configs: presets, validation naming the field, JSON round trip, hash, flags."""
+
+import dataclasses
+import json
+
+import pytest
+from absl import flags
+
+from hbert_tf.errors import UserError
+from hbert_tf.run_config import PretrainConfig, ProbeRunConfig
+from hbert_tf.run_flags import config_from_flags, define_flags
+
+
+def test_json_round_trip_and_stable_hash():
+    config = PretrainConfig.resolve(preset="tiny", train_steps=7, max_seq_length=(16, 32),
+                                    freeze_nsp="at_step:3", clip_norm=1.0)  # fmt: skip
+    text = config.to_json()
+    assert json.loads(text)["max_seq_length"] == [16, 32]
+    again = PretrainConfig.from_json(text)
+    assert again == config and again.max_seq_length == (16, 32)
+    assert again.content_hash() == config.content_hash()
+    # The hash is of canonical JSON: key order and whitespace do not change it, a value does.
+    shuffled = json.dumps(dict(reversed(list(json.loads(text).items()))), indent=2)
+    assert PretrainConfig.from_json(shuffled).content_hash() == config.content_hash()
+    assert config.replace(train_steps=8).content_hash() != config.content_hash()
+    assert len(config.content_hash()) == 64
+    with pytest.raises(UserError, match=r"unknown PretrainConfig settings \['bogus'\]"):
+        PretrainConfig.from_dict({"bogus": 1})
+
+
+def test_configs_are_frozen_values():
+    config = PretrainConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.train_steps = 3
+    assert PretrainConfig.resolve() == PretrainConfig()  # the paper preset is the default
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(learning_rate=0.0), "--learning_rate=0.0: expected a finite number > 0"),
+        (dict(weight_decay=-1.0), "--weight_decay=-1.0: expected a finite number >= 0"),
+        (dict(dropout=1.0), r"--dropout=1.0: expected a rate in \[0, 1\)"),
+        (dict(train_steps=0), "--train_steps=0: expected at least 1"),
+        (dict(long_seq_fraction=1.0), "--long_seq_fraction=1.0: expected a fraction"),
+        (dict(checkpoint_every=0), "--checkpoint_every=0: expected at least 1"),
+        (dict(variant="huge_nsp"), "--variant=huge_nsp: expected one of bert, lower_nsp"),
+        (dict(max_seq_length=(128, 0)), "--max_seq_length=128,0: expected one or two positive"),
+        (dict(freeze_nsp="at_step:0"), "--freeze_nsp='at_step:0': expected never, at_step:N"),
+        (dict(clip_norm=float("nan")), "--clip_norm=nan: expected a finite number > 0"),
+    ],
+)
+def test_bad_values_name_the_field(change, message):
+    with pytest.raises(UserError, match=message):
+        PretrainConfig.resolve(preset="tiny", **change)
+
+
+def test_required_fields_are_checked_before_running():
+    with pytest.raises(UserError, match="--model_dir is required"):
+        PretrainConfig().require("model_dir", "train_data_128")
+
+
+def test_flags_are_generated_from_the_fields_and_keep_the_preset():
+    flag_values = flags.FlagValues()
+    define_flags(PretrainConfig, flag_values)
+    names = {field.name for field in dataclasses.fields(PretrainConfig)}
+    assert names <= set(flag_values)
+    assert "Peak learning rate" in flag_values["learning_rate"].help
+    flag_values(["prog", "--preset=tiny", "--learning_rate=0.001", "--max_seq_length=16",
+                 "--nobigram_shift_balanced", "--nsp_layer=0"])  # fmt: skip
+    config = config_from_flags(PretrainConfig, flag_values)
+    assert config.config == "tiny"  # from the preset, not the flag's default ("base")
+    assert config.learning_rate == 1e-3 and config.nsp_layer == 0
+    assert config.max_seq_length == (16, 16) and config.bigram_shift_balanced is False
+    assert config.batch_size_128 == PretrainConfig.PRESETS["tiny"].batch_size_128
+    assert config.changed_from_preset() == [
+        "bigram_shift_balanced", "learning_rate", "max_seq_length", "nsp_layer",
+    ]  # fmt: skip
+
+    bad = flags.FlagValues()
+    define_flags(PretrainConfig, bad)
+    bad(["prog", "--max_predictions_per_seq=a,b"])
+    with pytest.raises(UserError, match="--max_predictions_per_seq=a,b: expected integers"):
+        config_from_flags(PretrainConfig, bad)
+    with pytest.raises(flags.IllegalFlagValueError):
+        bad(["prog", "--decay=sideways"])  # enum fields are enum flags
+
+
+def test_probe_run_config_presets_flags_and_errors():
+    paper = ProbeRunConfig.resolve()
+    assert (paper.classifier, paper.hidden_units, paper.probe_batch_size) == ("mlp", 128, 32)
+    assert paper.probe().batch_size == 32 and paper.layer == ("nsp",)
+    senteval = ProbeRunConfig.resolve(preset="senteval", layer=("nsp", "2"))
+    assert (senteval.classifier, senteval.amsgrad, senteval.probe_batch_size) == (
+        "senteval_mlp", False, 64,
+    )  # fmt: skip
+    assert ProbeRunConfig.from_json(senteval.to_json()) == senteval
+    assert senteval.content_hash() != paper.content_hash()
+
+    flag_values = flags.FlagValues()
+    define_flags(ProbeRunConfig, flag_values)
+    flag_values(["prog", "--preset=senteval", "--model_dir=a,b", "--layer=nsp,embeddings"])
+    config = config_from_flags(ProbeRunConfig, flag_values)
+    assert config.model_dir == ("a", "b") and config.layer == ("nsp", "embeddings")
+    assert config.classifier == "senteval_mlp"  # the preset's, not the flag default
+
+    with pytest.raises(UserError, match="--pooling='max': expected one of"):
+        ProbeRunConfig(pooling=("cls", "max"))
+    with pytest.raises(UserError, match="--max_train_examples=0: expected at least 1"):
+        ProbeRunConfig(max_train_examples=0)
+    with pytest.raises(UserError, match="--classifier=svm: expected one of mlp"):
+        ProbeRunConfig.resolve(classifier="svm")
+    with pytest.raises(UserError, match="--output_dir is required"):
+        ProbeRunConfig(model_dir=("m",)).require("model_dir", "output_dir")
