@@ -68,7 +68,7 @@ def test_sentence_concat():
 )
 def test_pretrainer(tmp_path, variant, concat):
     layout = resolve_variant(variant, 2, concat=concat)
-    model = HBertPretrainer.from_layout(tiny_encoder(), layout)
+    model = HBertPretrainer(tiny_encoder(), layout)
     inputs, labels, weights = _batch()
     labels, weights = labels_for(model, labels, weights)
     model.compile(optimizer="adam")
@@ -77,7 +77,7 @@ def test_pretrainer(tmp_path, variant, concat):
 
 def _pretrained(variant="lower_nsp", concat="cls"):
     layout = resolve_variant(variant, 2, concat=concat)
-    return HBertPretrainer.from_layout(tiny_encoder(), layout)
+    return HBertPretrainer(tiny_encoder(), layout)
 
 
 @pytest.mark.parametrize("concat", ["none", "cls", "nsp"])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hbert_tf import data, names, probing
+from hbert_tf import data, names, probing, senteval_format
 from hbert_tf.encoder import HBertEncoder
 from hbert_tf.export import NSP_CLS_VECTOR, export_encoder
 from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, write_run_config
@@ -69,7 +69,7 @@ def test_a_new_placement_trains_exports_and_probes_from_the_layout_alone(tmp_pat
     lines = ["tr\tA\tw1 w2 .", "tr\tB\tw3 w4", "va\tA\tw5", "te\tB\tw6 w7"]
     task_file = tmp_path / "task.txt"
     task_file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    task = probing.read_task(str(task_file))
+    task = senteval_format.read_task(str(task_file))
     features = probe_model.features(task, nsp, "cls", verbose=0)
     assert features["tr"].shape == (2, config.hidden_size)
     assert np.isfinite(features["tr"]).all()

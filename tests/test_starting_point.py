@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from hbert_tf import probing
+from hbert_tf import probing, senteval_format
 from hbert_tf.errors import UserError
 from hbert_tf.starting_point import load_starting_point
 from tests.test_pretrained import LAYERS, reference_bert, write_hf_bert_dir
@@ -30,7 +30,7 @@ def test_probing_a_huggingface_bert_reads_its_top_block(tmp_path):
     assert model.layout.sentence_layer == LAYERS - 1 and model.layout.has_nsp
     assert model.description.startswith("pre-trained BERT")
     choice = probing.resolve_probe_layer("nsp", model.layout)
-    task = probing.read_task(str(task_file(tmp_path / "tasks")))
+    task = senteval_format.read_task(str(task_file(tmp_path / "tasks")))
     features = model.features(task, choice, "cls", verbose=0)
     for row, sentence in zip(features["tr"], task.sentences["tr"]):
         ids = np.array([[2] + [int(w[1:]) + 5 for w in sentence.split()] + [3]])  # wN -> N + 5
@@ -41,7 +41,7 @@ def test_probing_a_huggingface_bert_reads_its_top_block(tmp_path):
 def test_random_weights_are_seeded_and_need_a_vocabulary(tmp_path):
     write_hf_bert_dir(tmp_path / "hf_bert")
     vocab = str(tmp_path / "hf_bert" / "vocab.txt")
-    task = probing.read_task(str(task_file(tmp_path / "tasks")))
+    task = senteval_format.read_task(str(task_file(tmp_path / "tasks")))
     features = {}
     for seed in (0, 0, 1):
         model = probing.ProbingModel("none", 16, vocab_path=vocab, config="tiny", seed=seed)

@@ -168,7 +168,7 @@ def test_hbert_reader_reads_generated_files(swapped_data):
         batch_size=8,
         max_seq_length=64,
         max_predictions_per_seq=10,
-        with_bigram_shift=True,
+        heads=("mlm", "nsp", "bigram_shift"),
         vocab_size=manifest["vocab_size"],
         seed=0,
     )
