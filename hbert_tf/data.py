@@ -30,8 +30,8 @@ from google.protobuf import message
 
 from hbert_tf import names
 from hbert_tf.errors import UserError
-from hbert_tf.features import parsing_spec, pretraining_schema
-from hbert_tf.variants import LABEL_FEATURES, output_key
+from hbert_tf.features import LABEL_FEATURES, parsing_spec, pretraining_schema
+from hbert_tf.variants import output_key
 
 MANIFEST = "manifest.json"
 
@@ -260,7 +260,7 @@ def _sample_weights(head, f):
 
 def _to_model_batch(features, heads):
     """Parsed features -> (inputs, labels, sample_weights) keyed by `variants.output_key` for
-    the given head types (e.g. `layout.heads`); labels are `variants.LABEL_FEATURES`."""
+    the given head types (e.g. `layout.heads`); labels are `features.LABEL_FEATURES`."""
     f = {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v for k, v in features.items()}
     inputs = {name: f[name] for name in names.PRETRAINING_INPUTS}
     labels, weights = {}, {}

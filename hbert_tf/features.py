@@ -11,11 +11,12 @@ from hbert_tf import names
 INT64 = "int64"
 FLOAT = "float"
 
-# The features each pre-training head reads (labels and weights), beside the encoder inputs.
-HEAD_FEATURES = {
-    names.MLM_LOGITS: (names.MASKED_LM_POSITIONS, names.MASKED_LM_IDS, names.MASKED_LM_WEIGHTS),
-    names.NSP_LOGITS: (names.NEXT_SENTENCE_LABELS,),
-    names.BIGRAM_SHIFT_LOGITS: (names.BIGRAM_SHIFT_LABELS,),
+# The feature each head type learns from (the TFRecord key of its labels); the head types are
+# `hbert_tf.variants.HEADS`.
+LABEL_FEATURES = {
+    "mlm": names.MASKED_LM_IDS,
+    "nsp": names.NEXT_SENTENCE_LABELS,
+    "bigram_shift": names.BIGRAM_SHIFT_LABELS,
 }
 
 

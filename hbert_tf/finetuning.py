@@ -476,11 +476,10 @@ def prepare(settings, default_vocab_tokens, train_texts_fn):
     """Settings, vocabulary, tokenizer, backbone and read-out of a run (shared by both tasks).
 
     Args:
-        settings: dict of flag values.
+        settings: dict of resolved settings (`resolve_settings`, done by run_squad / run_mnli).
         default_vocab_tokens: list or None. Vocabulary when neither flags nor model give one.
         train_texts_fn: callable(tokenizer) -> list of str, the training text (BiLSTM vectors).
     """
-    settings = resolve_settings(settings)
     prepare_model_dir(settings)
     keras.utils.set_random_seed(settings["seed"])
     vocab = resolve_vocab(settings, default_vocab_tokens)

@@ -109,6 +109,15 @@ def field_types(cls):
     return types
 
 
+def _check_choices(config):
+    """UserError for a field whose value is not among its metadata's `choices`."""
+    for field in dataclasses.fields(config):
+        choices = field.metadata.get("choices")
+        value = getattr(config, field.name)
+        if choices is not None:
+            _expect(value in choices, field.name, value, f"one of {', '.join(choices)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig(RunConfig):
     """One pre-training run (`trainers.pretrain`, `hbert_tf.pretraining_run.run_pretraining`).
@@ -192,11 +201,7 @@ class PretrainConfig(RunConfig):
     log_every: int = setting(50, "Log training metrics every N steps.")
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            choices = field.metadata.get("choices")
-            value = getattr(self, field.name)
-            if choices is not None:
-                _expect(value in choices, field.name, value, f"one of {', '.join(choices)}")
+        _check_choices(self)
         for name in ("max_seq_length", "max_predictions_per_seq"):
             pair = tuple(getattr(self, name))
             if len(pair) == 1:  # one value: both lengths
@@ -316,11 +321,7 @@ class ProbeRunConfig(RunConfig):
     cache: bool = setting(True, "Reuse and store features under <output_dir>/cache/.")
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            choices = field.metadata.get("choices")
-            value = getattr(self, field.name)
-            if choices is not None:
-                _expect(value in choices, field.name, value, f"one of {', '.join(choices)}")
+        _check_choices(self)
         for pooling in self.pooling:
             if pooling not in POOLINGS:
                 raise UserError(f"--pooling={pooling!r}: expected one of {POOLINGS}")

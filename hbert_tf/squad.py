@@ -186,8 +186,8 @@ def parse_squad_data(data, version, source, evaluation=False):
     return examples, problems.counts()
 
 
-def read_squad_json(path, version, evaluation=False):
-    """Reads a SQuAD JSON file. Returns `(examples, problem_counts)`; see `parse_squad_data`."""
+def _load_json(path):
+    """The parsed JSON of a SQuAD file; DataError naming the file if missing or not JSON."""
     try:
         with open(path, encoding="utf-8") as f:
             values = json.load(f)
@@ -195,6 +195,12 @@ def read_squad_json(path, version, evaluation=False):
         raise DataError(f"SQuAD file not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: not valid JSON ({e})") from None
+    return values
+
+
+def read_squad_json(path, version, evaluation=False):
+    """Reads a SQuAD JSON file. Returns `(examples, problem_counts)`; see `parse_squad_data`."""
+    values = _load_json(path)
     if not isinstance(values, dict) or "data" not in values:
         raise DataError(f"{path}: expected a JSON object with a 'data' list (SQuAD format)")
     return parse_squad_data(values["data"], version, str(path), evaluation)
@@ -205,13 +211,7 @@ def read_squad_questions(path):
 
     For prediction on unlabelled data. Raises DataError naming the file for a wrong structure.
     """
-    try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f)
-    except FileNotFoundError:
-        raise DataError(f"SQuAD file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from None
+    values = _load_json(path)
     data = values.get("data") if isinstance(values, dict) else None
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON object with a 'data' list (SQuAD format)")

@@ -53,14 +53,8 @@ class FreezePolicy:
 
 
 # The head types, in reporting order ("mlm_loss" before "nsp_loss" ...). A new head type is added
-# here (its label feature), in `hbert_tf.heads` (the layer) and in the feature schema.
+# here, in `hbert_tf.heads` (the layer) and in `hbert_tf.features` (its label feature).
 HEADS = ("mlm", "nsp", "bigram_shift")
-# Feature each head type learns from (the TFRecord key of its labels).
-LABEL_FEATURES = {
-    "mlm": names.MASKED_LM_IDS,
-    "nsp": names.NEXT_SENTENCE_LABELS,
-    "bigram_shift": names.BIGRAM_SHIFT_LABELS,
-}
 
 
 def output_key(head):
