@@ -266,11 +266,16 @@ def test_resume_after_kill_continues_the_step_count(data_dir, tmp_path):
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + 180
-    while time.time() < deadline and not glob.glob(str(model_dir / "checkpoints/ckpt-20.index")):
+
+    def saved_step():  # the step the checkpoint state file names (written after ckpt-N.index)
+        path = latest_checkpoint(model_dir)
+        return int(path.rsplit("-", 1)[1]) if path else 0
+
+    while time.time() < deadline and saved_step() < 20:
         time.sleep(0.2)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    saved = int(latest_checkpoint(model_dir).rsplit("-", 1)[1])
+    saved = saved_step()
     assert 20 <= saved < 200
     result = run_binary(command)
     assert result.returncode == 0, result.stderr[-3000:]
