@@ -32,6 +32,8 @@ from hbert_tf.vocab import Vocab
 from tests.helpers import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The exported models are an expensive module fixture: keep this file on one pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("serving")
 SMALL = dict(data="builtin", builtin_documents=24, train_steps=3, batch_size=8, verbose=0, seed=3)
 SQUAD_WINDOWS = dict(max_seq_length=64, max_query_length=12, doc_stride=16, max_answer_length=10)
 # Contexts that are not in the built-in set: non-ASCII text and more than one window.
