@@ -278,6 +278,13 @@ def test_layer_selection_section_and_sweep_plot(tmp_path):
     assert rows[1] == [
         "Lower NSP", "wikitext", "none", "squad1.1/f1", "0: 40, **1: 47**, 2: 45", "1",
     ]  # fmt: skip
+    assert table_lines(markdown, "Pre-training")[1] == [
+        "Lower NSP",
+        "none",
+        "wikitext",
+        "1",
+        "4.0000",
+    ]
     # only the chosen layer is in Table 1
     assert table_lines(markdown, "Table 1")[1][2] == "37.5 ± 0.7 / 47.5 ± 0.7"
     plot = tmp_path / "plots" / "sweep-lower_nsp-none.png"

@@ -84,8 +84,17 @@ def check_records(records):
                              ("ft_concat", CONCATS)):  # fmt: skip
             if r[key] not in allowed:
                 raise ValueError(f"{unit}: {key}={r[key]!r}; expected one of {', '.join(allowed)}")
+        if not isinstance(r["model"], str) or not r["model"]:
+            raise ValueError(f"{unit}: model must be a name, got {r['model']!r}")
+        if not isinstance(r["selected"], bool):
+            raise ValueError(f"{unit}: selected must be true or false, got {r['selected']!r}")
+        if not isinstance(r["seed"], int):
+            raise ValueError(f"{unit}: seed must be an int, got {r['seed']!r}")
         if not isinstance(r["metrics"], dict):
             raise ValueError(f"{unit}: metrics must be a dict, got {r['metrics']!r}")
+        for name, value in r["metrics"].items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{unit}: metrics[{name!r}] = {value!r} is not a number")
         if r["layer"] is not None and not isinstance(r["layer"], int):
             raise ValueError(f"{unit}: layer must be an int or None, got {r['layer']!r}")
 
@@ -271,12 +280,14 @@ def _fmt(value, sign=False):
     return f"{value:+.1f}" if sign else f"{value:.1f}"
 
 
+def _fmt_stats(mean, std, n, digits=1):
+    """ "mean", or "mean ± std" over several seeds (std is None for one)."""
+    text = f"{mean:.{digits}f}"
+    return text if std is None else f"{text} ± {std:.{digits}f}"
+
+
 def _fmt_ours(cell):
-    if cell["mean"] is None:
-        return "-"
-    if cell["std"] is None:
-        return _fmt(cell["mean"])
-    return f"{cell['mean']:.1f} ± {cell['std']:.1f}"
+    return "-" if cell["mean"] is None else _fmt_stats(cell["mean"], cell["std"], cell["n"])
 
 
 def _joined(cells, key):
@@ -331,6 +342,37 @@ def table_csv(table):
                 ]
         writer.writerow(fields)
     return out.getvalue()
+
+
+# === Pre-training =================================================================================
+
+
+def format_pretraining(records):
+    """Markdown: the selected pre-training runs, each metric as mean (± std over seeds)."""
+    runs = {}
+    for r in records:
+        if r["kind"] == "pretrain" and r["selected"]:
+            key = (r["model"], r["pt_concat"], r["corpus"], r["layer"])
+            runs.setdefault(key, []).append(r)
+    if not runs:
+        return None
+    metrics = sorted({m for rs in runs.values() for r in rs for m in r["metrics"]},
+                     key=lambda m: (m != "eval_loss", m))  # fmt: skip
+    lines = [
+        "| Model | PT concat | corpus | layer | " + " | ".join(metrics) + " |",
+        "|---|---|---|---|" + "---|" * len(metrics),
+    ]
+    for key in sorted(runs, key=lambda k: (_row_order((k[0], k[1], "none")), str(k[2]))):
+        model, pt_concat, corpus, layer = key
+        cells = []
+        for m in metrics:
+            values = [r["metrics"][m] for r in runs[key] if m in r["metrics"]]
+            cells.append(_fmt_stats(*_stats(values), digits=4) if values else "-")
+        lines.append(
+            f"| {MODEL_NAMES.get(model, model)} | {pt_concat} | {corpus} | "
+            f"{'-' if layer is None else layer} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
 
 
 # === Layer selection ==============================================================================
@@ -742,6 +784,9 @@ def write_report(output_dir, records, study_name, selections, paper_corpora=None
     missing = [s.title.split(":")[0] for s in TABLE_SPECS if s.name not in written]
     if missing:
         parts.append(f"Not measured in this study: {', '.join(missing)}.")
+    pretraining = format_pretraining(records)
+    if pretraining:
+        parts += ["## Pre-training (the runs behind the tables)", pretraining]
     parts += ["## Layer selection", format_selections(selections)]
     parts += ["## Findings", format_findings(findings)]
     if plots:
