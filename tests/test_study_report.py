@@ -178,6 +178,9 @@ def test_cells_show_ours_the_paper_and_the_difference_and_seeds_mean_std(tmp_pat
     # mean ± sample std over the 2 seeds; paper 48.1 / 60.5; difference of the means
     assert rows["BERT", "none"] == ["42.0 ± 2.8 / 52.0 ± 2.8", "48.1 / 60.5", "-6.1 / -8.5"]
     assert rows["Lower NSP", "cls"] == ["30.0 / 41.0", "46.8 / 57.6", "-16.8 / -16.6"]
+    short = report.format_table(report.build_tables(records)[0], paper=False).splitlines()
+    assert short[0] == "| Model | PT concat | wikitext SQuAD1.1 EM / F1 |"
+    assert short[2] == "| BERT | none | 42.0 ± 2.8 / 52.0 ± 2.8 |"
     t3 = {tuple(r[:3]): r[3:] for r in table_lines(markdown, "Table 3")[1:]}
     assert t3["Lower NSP", "cls", "none"] == ["31.0 / 42.0", "46.9 / 58.0", "-15.9 / -16.0"]
     with open(tmp_path / "table1.csv") as f:
@@ -242,6 +245,11 @@ def test_chance_row_last_in_every_corpus_group(tmp_path):
     assert rows[0][2] == "squad SQuAD2.0 EM / F1" and rows[0][5] == "wikitext SQuAD2.0 EM / F1"
     assert rows[1][0] == "Pre-trained BERT" and rows[1][5:] == ["-", "-", "-"]  # first group
     assert rows[-1] == ["chance", "none", "48.0 / 48.0", "-", "-", "48.0 / 48.0", "-", "-"]
+    # a baseline's unmeasured cell still shows the paper's value (first group only)
+    records.append(record("pretrained_bert", "squad1.1", qa(80.0, 86.0), corpus=None))
+    rows = table_lines(report.write_report(str(tmp_path), records[-2:], "b", []), "Table 1")
+    assert rows[1] == ["Pre-trained BERT", "none", "80.0 / 86.0", "75.9 / 85.4", "+4.1 / +0.6",
+                       "-", "71.1 / 73.8", "-"]  # fmt: skip
 
 
 def test_records_that_are_not_results_are_refused(tmp_path):

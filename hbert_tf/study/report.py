@@ -212,14 +212,23 @@ def build_table(spec, records, paper_corpora=None):
         if any(c == corpus and t == task for _, c, t in cells)
     ]
     rows = sorted({row for row, _, _ in cells}, key=_row_order)
+    baselines = {
+        (r["model"], r["pt_concat"], r["ft_concat"]) for r in chosen if r["corpus"] is None
+    }
     table_rows = []
     for row in rows:
         row_cells = []
         for col in columns:
             found = cells.get((row, col["corpus"], col["task"]), [])
+            # the paper's cell to compare with: a baseline's (corpus None) in the first group
+            # only, as the paper prints it; none for chance
+            compare = row[0] != "chance" and (row not in baselines or col["corpus"] == groups[0])
+            paper_corpus = (
+                None if row in baselines else paper_corpora.get(col["corpus"], col["corpus"])
+            )
             row_cells.append(
                 [
-                    _cell(spec.name, row, col["corpus"], col["task"], m, found, paper_corpora)
+                    _cell(spec.name, row, col["task"], m, found, compare, paper_corpus)
                     for m in col["metrics"]
                 ]  # fmt: skip
             )
@@ -235,7 +244,8 @@ def build_table(spec, records, paper_corpora=None):
     }
 
 
-def _cell(table, row, corpus, task, metric, records, paper_corpora):
+def _cell(table, row, task, metric, records, compare, paper_corpus):
+    """One metric of one table cell: our values over seeds and, if `compare`, the paper's."""
     model, pt_concat, ft_concat = row
     values, seeds, units = [], [], []
     for r in records:
@@ -245,16 +255,14 @@ def _cell(table, row, corpus, task, metric, records, paper_corpora):
             other = units[seeds.index(r["seed"])]
             raise ValueError(
                 f"{r['unit']} and {other}: two selected results for {table} cell {model} "
-                f"{pt_concat}/{ft_concat} {corpus} {task} with the same seed {r['seed']}"
+                f"{pt_concat}/{ft_concat} {r['corpus']} {task} with the same seed {r['seed']}"
             )
         values.append(float(r["metrics"][metric]))
         seeds.append(r["seed"])
         units.append(r["unit"])
     mean, std, n = _stats(values) if values else (None, None, 0)
-    baseline = bool(records) and all(r["corpus"] is None for r in records)
     paper = None
-    if model != "chance":
-        paper_corpus = None if baseline else paper_corpora.get(corpus, corpus)
+    if compare:
         paper = paper_values.paper_value(
             table, model, paper_corpus, pt_concat, ft_concat, task, metric
         )
@@ -307,18 +315,27 @@ def _column_label(col):
     return f"{corpus} {TASK_LABELS[col['task']]} {metrics}"
 
 
-def format_table(table):
-    """Markdown: a row per (model, concat), three columns (ours, paper, Δ) per table column."""
+def format_table(table, paper=True):
+    """Markdown: a row per (model, concat), three columns (ours, paper, Δ) per table column;
+    ours only with `paper=False` (a short table for a terminal)."""
+    keys = ("ours", "paper", "diff") if paper else ("ours",)
     head = ["Model", "PT concat"] + (["FT concat"] if table["show_ft"] else [])
     for col in table["columns"]:
-        head += [_column_label(col), "paper", "Δ"]
+        head += [_column_label(col), "paper", "Δ"][: len(keys)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table["rows"]:
         fields = _row_fields(table, row)
         for cells in row["cells"]:
-            fields += [_joined(cells, "ours"), _joined(cells, "paper"), _joined(cells, "diff")]
+            fields += [_joined(cells, key) for key in keys]
         lines.append("| " + " | ".join(fields) + " |")
     return "\n".join(lines)
+
+
+def build_tables(records, paper_corpora=None):
+    """The tables among Tables 1-4 that have selected records (see `build_table`)."""
+    check_records(records)
+    tables = (build_table(spec, records, paper_corpora) for spec in TABLE_SPECS)
+    return [t for t in tables if t is not None]
 
 
 def table_csv(table):
@@ -662,7 +679,8 @@ def plot_sweeps(plot_dir, records, selections):
             chosen = {r["corpus"]: r["layer"] for r in sweep if r["selected"]}
         by_layer = {}  # chosen layer -> the corpora that chose it
         for corpus, layer in chosen.items():
-            by_layer.setdefault(layer, []).append(str(corpus))
+            if layer is not None:
+                by_layer.setdefault(layer, []).append(str(corpus))
         for axis, ax in axes.items():
             for layer, corpora in sorted(by_layer.items()):
                 ax.axvline(layer, color="grey", linestyle=":", linewidth=1)
@@ -750,7 +768,7 @@ def write_report(output_dir, records, study_name, selections, paper_corpora=None
     check_records(records)
     paper_corpora = dict(paper_corpora or {})
     os.makedirs(os.path.join(output_dir, "plots"), exist_ok=True)
-    tables = [t for t in (build_table(s, records, paper_corpora) for s in TABLE_SPECS) if t]
+    tables = build_tables(records, paper_corpora)
     findings = compute_findings(records, paper_corpora)
 
     plot_dir = os.path.join(output_dir, "plots")
