@@ -790,8 +790,8 @@ def write_report(output_dir, records, study_name, selections, paper_corpora=None
     parts = [
         f"# Study report: {study_name}",
         f"{len(records)} results from {len({r['unit'] for r in records})} units; seeds "
-        f"{', '.join(map(str, seeds)) or '-'}. Each table column has three: ours (mean ± sample "
-        "std over seeds when there are several), the paper's value, and Δ = ours - paper; "
+        f"{', '.join(map(str, seeds)) or '-'}. Every table column comes in three: ours (mean ± "
+        "sample std over seeds when there are several), the paper's value, and Δ = ours - paper; "
         '"-" where not measured or not in the paper. Only the layer chosen for each sweep '
         "is in the tables; baselines not pre-trained here sit in the first column group."
         + (f" Corpora compared: {mapped}." if mapped else ""),
