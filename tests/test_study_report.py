@@ -154,6 +154,8 @@ def test_report_of_the_papers_values_matches_them_everywhere(paper_report):
         for code in ("SL", "WC", "TD", "BS", "TC", "T", "SN", "ON", "OM", "CI")
     ]
     assert is_png(os.path.join(out, "plots", "probing-wikitext.png"))
+    written = os.listdir(out) + os.listdir(os.path.join(out, "plots"))
+    assert not [name for name in written if ".tmp-" in name]  # temporary names renamed
 
 
 def test_findings_of_the_papers_values_all_agree(paper_report):
