@@ -423,14 +423,14 @@ def _fmt_score(value):
 # === Findings =====================================================================================
 
 
-def _means(records, models, tasks, qa_same_concat=True):
+def _means(records, models, tasks):
     """{(model, corpus, pt_concat, ft_concat, task, metric): mean over seeds} of selected records
     of `models` on `tasks` (QA: only rows with the same concatenation in PT and FT, Table 1)."""
     values = {}
     for r in records:
         if not r["selected"] or r["model"] not in models or r["task"] not in tasks:
             continue
-        if qa_same_concat and r["task"] in QA_TASKS and r["pt_concat"] != r["ft_concat"]:
+        if r["task"] in QA_TASKS and r["pt_concat"] != r["ft_concat"]:
             continue
         for metric in PRIMARY_METRICS[r["task"]]:
             if metric in r["metrics"]:
