@@ -20,11 +20,18 @@ _OBJECT_STORE_BYTES = 256 * 1024 * 1024
 
 
 class UnitFailedError(RuntimeError):
-    """A unit's task failed (raised, or lost its worker or node) on every attempt."""
+    """A unit's task failed (raised, or lost its worker or node) on every attempt.
+
+    `key` names the unit; `cause` is the exception the unit raised (unwrapped from Ray's), or
+    Ray's own error when the worker or node was lost.
+    """
 
     def __init__(self, key, attempts, cause):
-        super().__init__(f"unit {key!r} failed after {attempts} attempt(s): {cause}")
+        super().__init__(
+            f"unit {key!r} failed after {attempts} attempt(s): {type(cause).__name__}: {cause}"
+        )
         self.key = key
+        self.cause = cause
 
 
 def check_graph(units):
@@ -128,10 +135,8 @@ def run_on_ray(units, run_unit, *, address=None, max_retries=3, on_done=None):
                 except Exception as e:  # RayTaskError, WorkerCrashedError, NodeDiedError, ...
                     for ref_left in pending:  # stop the rest; their units resume on a rerun
                         ray.cancel(ref_left)
-                    cause = getattr(e, "cause", None) or e
-                    raise UnitFailedError(
-                        keys[ref], max_retries + 1, f"{type(cause).__name__}: {cause}"
-                    ) from e
+                    cause = getattr(e, "cause", None) or e  # RayTaskError wraps the unit's error
+                    raise UnitFailedError(keys[ref], max_retries + 1, cause) from e
                 if on_done is not None:
                     on_done(keys[ref])
     finally:
