@@ -105,6 +105,8 @@ def test_check_graph_orders_and_rejects_bad_graphs():
         check_graph([Unit("a", ("b",))])
     with pytest.raises(ValueError, match="cycle: a -> b -> a"):
         check_graph([Unit("a", ("b",)), Unit("b", ("a",))])
+    run_on_ray([], print, address="unused:1")  # nothing to run: returns without Ray
+    assert not ray.is_initialized()
 
 
 def test_local_embedded_ray_respects_dependencies_then_skips_done_units(tmp_path, worker_path):

@@ -99,6 +99,8 @@ def run_on_ray(units, run_unit, *, address=None, max_retries=3, on_done=None):
     ordered = check_graph(units)
     if max_retries < 0:
         raise ValueError(f"max_retries={max_retries}: expected 0 or more")
+    if not ordered:
+        return  # nothing to run: no Ray to start
     started_here = not ray.is_initialized()
     if started_here:
         if address is None:
