@@ -109,6 +109,7 @@ def test_check_graph_orders_and_rejects_bad_graphs():
     assert not ray.is_initialized()
 
 
+@pytest.mark.slow
 def test_local_embedded_ray_respects_dependencies_then_skips_done_units(tmp_path, worker_path):
     folder = str(tmp_path)
     finished = []
@@ -127,6 +128,11 @@ def test_local_embedded_ray_respects_dependencies_then_skips_done_units(tmp_path
     attempts = [e for e in events(folder, "pretrain_b") if e["event"] == "started"]
     assert len(attempts) == 3  # the first run, then the failing run's two attempts
     assert [e["event"] for e in events(folder, "select")] == ["started", "wrote"]  # first run only
+
+    # A unit asking for a GPU this machine's Ray lacks is refused, instead of waiting forever.
+    with pytest.raises(ValueError, match="unit 'gpu' asks for 64 GPU.* local Ray has"):
+        run_on_ray([Unit("gpu", num_gpus=64)], run_unit)
+    assert not ray.is_initialized()
 
 
 @pytest.mark.slow

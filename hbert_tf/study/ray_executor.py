@@ -15,6 +15,8 @@ a cluster (see BUILD_NOTES.md, "The study on a Ray cluster").
 
 import importlib
 
+from absl import logging
+
 # Embedded Ray: results are files, tasks return only keys, so a small object store is plenty.
 _OBJECT_STORE_BYTES = 256 * 1024 * 1024
 
@@ -66,6 +68,22 @@ def check_graph(units):
     return ordered
 
 
+def check_resources(units, resources, local):
+    """Refuses (local Ray) or warns about (a cluster, which may autoscale) a unit that asks for
+    more CPUs or GPUs than `resources` (`ray.cluster_resources()`) hold: Ray would wait forever."""
+    for unit in units:
+        for name, need in (("CPU", unit.num_cpus), ("GPU", unit.num_gpus)):
+            have = resources.get(name, 0)
+            if need > have:
+                message = (
+                    f"unit {unit.key!r} asks for {need:g} {name}(s) but the "
+                    f"{'local Ray' if local else 'Ray cluster'} has {have:g}"
+                )
+                if local:
+                    raise ValueError(f"{message}; run it on a machine or cluster that has them")
+                logging.warning("%s; it waits until the cluster grows", message)
+
+
 def _run_after(run_unit, unit, *finished_dependencies):
     """The Ray task of one unit; its dependencies' keys arrive once they have finished."""
     del finished_dependencies  # only the ordering matters; results are files
@@ -115,6 +133,7 @@ def run_on_ray(units, run_unit, *, address=None, max_retries=3, on_done=None):
             except ConnectionError as e:
                 raise ConnectionError(f"cannot join the Ray cluster at {address!r}: {e}") from None
     try:
+        check_resources(ordered, ray.cluster_resources(), local=address is None and started_here)
         task = ray.remote(_run_after)
         refs = {}
         for unit in ordered:  # dependencies first, so their refs exist
