@@ -15,6 +15,9 @@ INSTALL_REQUIRES = [
     "safetensors>=0.4",
     "matplotlib>=3.7",
     "psutil>=5.9",
+    # The study's units and the data generator's shards as Ray tasks (local embedded by default,
+    # or a cluster); [default] brings what `ray start` and the ray:// client use.
+    "ray[default]>=2.40,<3",
 ]
 
 # The data tools (tfrecords/) and the binaries (trainers/) are top-level folders of the checkout

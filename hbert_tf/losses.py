@@ -60,6 +60,18 @@ def head_sums(labels, outputs, sample_weights):
     return sums
 
 
+def sum_keys(output_keys):
+    """The keys `head_sums` returns for a model with these outputs (`mlm_logits`, ...)."""
+    keys = []
+    for key in output_keys:
+        prefix = head_of(key)
+        keys += [f"{prefix}_loss_sum", f"{prefix}_weight", f"{prefix}_correct"]
+        if prefix == "bigram_shift":
+            keys += [f"{prefix}_pos_loss_sum", f"{prefix}_pos_weight", f"{prefix}_pos_correct"]
+            keys += [f"{prefix}_pred_pos"]
+    return keys
+
+
 def balanced_loss(sums, prefix):
     """Mean of the two classes' losses of a 0/1 head from `head_sums` (a class absent from the
     batch contributes 0)."""

@@ -236,8 +236,6 @@ def _build(config, plan, strategy):
     """The model, optimiser and training loop, built under the strategy."""
     model_dir, layout = config.model_dir, plan.layout
     encoder_config = plan.encoder_config
-    if config.mixed_precision != "none":
-        keras.mixed_precision.set_dtype_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     os.makedirs(model_dir, exist_ok=True)
     loss_weights = layout.loss_weights(
@@ -245,8 +243,17 @@ def _build(config, plan, strategy):
         nsp=config.nsp_loss_weight,
         bigram_shift=config.bigram_shift_loss_weight,
     )
+    # The layers take the dtype policy when they are built; the process-wide policy is put back
+    # afterwards, so runs in one process (tests, a study) do not leak their precision.
+    previous_policy = keras.mixed_precision.global_policy()
+    precision = "float32" if config.mixed_precision == "none" else config.mixed_precision
+    keras.mixed_precision.set_dtype_policy(precision)
+    try:
+        with strategy.scope():
+            model = build_pretrainer(encoder_config, layout)
+    finally:
+        keras.mixed_precision.set_dtype_policy(previous_policy)
     with strategy.scope():
-        model = build_pretrainer(encoder_config, layout)
         optimizer = make_optimizer(
             learning_rate=config.learning_rate,
             weight_decay=config.weight_decay,

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from hbert_tf.errors import UserError
 from hbert_tf.freeze import NspFreeze
-from hbert_tf.losses import MIN_WEIGHT, balanced_loss, head_sums, losses_from_sums
+from hbert_tf.losses import MIN_WEIGHT, balanced_loss, head_sums, losses_from_sums, sum_keys
 from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, restore_newest_readable
 from hbert_tf.variants import HEADS
 
@@ -233,10 +233,13 @@ class PretrainingLoop:
                 for key, value in per_replica.items()
             }
 
+        keys = sum_keys(model.heads) + ["total_loss"]
+
         @tf.function
         def train_steps(iterator, num_steps):
-            totals = reduce(strategy.run(replica_step, args=next(iterator)))
-            for _ in tf.range(num_steps - 1):
+            # Zeros first, so the step is traced once (inside the loop), not twice.
+            totals = {key: tf.zeros((), tf.float32) for key in keys}
+            for _ in tf.range(num_steps):
                 sums = reduce(strategy.run(replica_step, args=next(iterator)))
                 totals = {key: totals[key] + sums[key] for key in totals}
             return totals

@@ -218,6 +218,27 @@ def test_bigram_shift_balanced_loss_and_metrics_by_hand():
     assert metrics["bigram_shift_balanced_loss"] == pytest.approx(float(balanced), rel=1e-6)
 
 
+def test_sum_keys_lists_what_head_sums_returns():
+    """The training loop starts its totals from `sum_keys` (one trace of the step), so a key
+    `head_sums` added without it would be dropped silently."""
+    from hbert_tf.losses import head_sums, sum_keys
+
+    rng = np.random.default_rng(0)
+    logits = {
+        names.MLM_LOGITS: rng.normal(size=(2, 3, 7)).astype("float32"),
+        names.NSP_LOGITS: rng.normal(size=(2, 2)).astype("float32"),
+        names.BIGRAM_SHIFT_LOGITS: rng.normal(size=(2, 5, 2)).astype("float32"),
+    }
+    labels = {
+        names.MLM_LOGITS: rng.integers(0, 7, (2, 3)),
+        names.NSP_LOGITS: rng.integers(0, 2, (2,)),
+        names.BIGRAM_SHIFT_LOGITS: rng.integers(0, 2, (2, 5)),
+    }
+    for heads in ([names.MLM_LOGITS], list(logits)):
+        sums = head_sums(labels, {k: logits[k] for k in heads}, None)
+        assert sorted(sums) == sorted(sum_keys(heads))
+
+
 def test_bigram_shift_head_reads_each_token_with_its_neighbours():
     from hbert_tf.heads import BigramShiftHead
 

@@ -26,6 +26,7 @@ Output: with one `--max_seq_length`, shards go straight into `--output_dir`; wit
 """
 
 import dataclasses
+import functools
 import glob
 import json
 import multiprocessing
@@ -420,8 +421,14 @@ def create_pretraining_data(
     builtin_size_mb=5.0,
     builtin_documents=None,
     overwrite=False,
+    ray_address="",
 ):
     """Writes pre-training TFRecords; arguments mirror the flags of the binary.
+
+    `ray_address` runs the shards as Ray tasks instead of `num_workers` local processes: "local"
+    starts an embedded Ray on this machine, "auto" / "host:port" / "ray://host:port" joins a
+    cluster (then every node must see the input files, the vocabulary and `output_dir`). The
+    bytes written are the same either way.
 
     Returns:
         The manifest dict when there is one length, else a list of manifests, one per length
@@ -515,8 +522,11 @@ def create_pretraining_data(
             else:
                 pending.append(task)
 
-    for task, _ in _run_tasks(pending, num_workers):
-        logging.info("wrote %s", os.path.join(task.output_dir, task.name))
+    if ray_address:
+        _run_tasks_on_ray(pending, ray_address)
+    else:
+        for task, _ in _run_tasks(pending, num_workers):
+            logging.info("wrote %s", os.path.join(task.output_dir, task.name))
 
     manifests = []
     for settings, folder, tasks, done in folders:
@@ -560,6 +570,53 @@ def _run_tasks(tasks, num_workers):
         yield from pool.imap_unordered(_run_task, tasks)
 
 
+@dataclasses.dataclass(frozen=True)
+class _ShardUnit:
+    """One shard as a unit of `hbert_tf.study.ray_executor.run_on_ray` (one CPU, no dependency)."""
+
+    key: str
+    task: _Task
+    depends_on: tuple = ()
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+
+
+def _shard_finished(task):
+    """True when the shard and its statistics are both written (the same test as a resume)."""
+    return os.path.exists(os.path.join(task.output_dir, task.name)) and os.path.exists(
+        os.path.join(task.output_dir, _STATS_DIR, task.name + ".json")
+    )
+
+
+def _run_shard_unit(unit):
+    """A Ray task's work: one shard, skipped when a retried task finds it already written."""
+    if not _shard_finished(unit.task):
+        _run_task(unit.task)
+
+
+def _run_tasks_on_ray(tasks, ray_address):
+    """Runs the shard tasks as Ray tasks (retried when a worker or node is lost).
+
+    Raises the shard's own error (e.g. DataError) when it failed on every attempt.
+    """
+    from hbert_tf.study.ray_executor import UnitFailedError, call_by_name, run_on_ray
+
+    units = [_ShardUnit(key=os.path.join(t.output_dir, t.name), task=t) for t in tasks]
+    # By module name, not by function object: this module may be the driver's __main__.
+    run_unit = functools.partial(call_by_name, __spec__.name, "_run_shard_unit")
+    try:
+        run_on_ray(
+            units,
+            run_unit,
+            address=None if ray_address == "local" else ray_address,
+            on_done=lambda key: logging.info("wrote %s (Ray task)", key),
+        )
+    except UnitFailedError as e:
+        if isinstance(e.cause, DataError):
+            raise e.cause from None
+        raise
+
+
 # --- Binary -----------------------------------------------------------------------------------
 FLAGS = flags.FLAGS
 
@@ -600,6 +657,13 @@ def define_flags():
         "eval_documents", 0, "Hold out the last N documents as eval-00000-of-00001."
     )
     flags.DEFINE_bool("overwrite", False, "Remove another run's shards in --output_dir first.")
+    flags.DEFINE_string(
+        "ray_address",
+        "",
+        "Run the shards as Ray tasks instead of --num_workers local processes: 'local' (an "
+        "embedded Ray on this machine), 'auto' or host:port or ray://host:port (a running "
+        "cluster; every node must see the input, vocabulary and output paths). Same bytes.",
+    )
 
 
 def main(argv):
@@ -634,6 +698,7 @@ def main(argv):
         builtin_size_mb=FLAGS.builtin_size_mb,
         builtin_documents=FLAGS.builtin_documents,
         overwrite=FLAGS.overwrite,
+        ray_address=FLAGS.ray_address,
     )
 
 

@@ -185,3 +185,24 @@ def test_hbert_reader_reads_generated_files(swapped_data):
             max_seq_length=128,
             max_predictions_per_seq=10,
         )
+
+
+@pytest.mark.slow
+def test_same_bytes_when_the_shards_run_as_ray_tasks(tmp_path, make_data, vocab_file, corpus_file):
+    """The binary with --ray_address=local (an embedded Ray; a cluster address works the same)
+    writes the bytes of one local process."""
+    pytest.importorskip("ray")
+    make_data(tmp_path / "local", bigram_shift_prob=0.15, eval_documents=10, num_workers=1)
+    command = [
+        sys.executable, "-m", "tfrecords.create_pretraining_data", "--input_format=bert",
+        f"--input_file={corpus_file}", f"--vocab_file={vocab_file}", "--max_seq_length=64",
+        "--max_predictions_per_seq=10", "--dupe_factor=2", "--num_shards=2", "--random_seed=3",
+        "--bigram_shift_prob=0.15", "--eval_documents=10", f"--output_dir={tmp_path / 'ray'}",
+        "--ray_address=local",
+    ]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=ROOT)  # Ray's workers import this checkout
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("(Ray task)") == 3, result.stderr[-3000:]  # 2 train + 1 eval shard
+    local, on_ray = _bytes_of(tmp_path / "local"), _bytes_of(tmp_path / "ray")
+    assert len(local) == 5 and local == on_ray
