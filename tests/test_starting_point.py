@@ -88,31 +88,36 @@ def test_probe_binary_compares_a_released_bert_with_random_weights(tmp_path):
 
 def test_finetuning_starts_from_a_huggingface_bert_and_from_random_weights(tmp_path):
     from hbert_tf.finetuning import load_backbone
+    from hbert_tf.run_config import MnliConfig
     from hbert_tf.vocab import load_vocab
 
     write_hf_bert_dir(tmp_path / "hf_bert")
     vocab = load_vocab(str(tmp_path / "hf_bert" / "vocab.txt"))
-    released = load_backbone(dict(init_from=str(tmp_path / "hf_bert"), model="bert"), vocab)
+    released = load_backbone(
+        MnliConfig.resolve(**dict(init_from=str(tmp_path / "hf_bert"), model="bert")), vocab
+    )
     direct = load_starting_point(str(tmp_path / "hf_bert"))
     for a, b in zip(released.encoder.get_weights(), direct.encoder.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert released.pooler_head is not None and released.nsp_head is None
     assert released.layout is None  # read-outs default to the top block
 
-    random = load_backbone(dict(init_from="none", model="bert", config="tiny"), vocab)
+    random = load_backbone(
+        MnliConfig.resolve(**dict(init_from="none", model="bert", config="tiny")), vocab
+    )
     assert random.encoder.vocab_size == len(vocab) and random.pooler_head is None
     assert random.encoder.hidden_size == 32  # the tiny preset's, not the released model's 16
 
 
 def test_mnli_fine_tunes_a_huggingface_bert(tmp_path):
     from hbert_tf.finetuning import run_mnli
+    from hbert_tf.run_config import MnliConfig
 
     write_hf_bert_dir(tmp_path / "hf_bert")
-    metrics = run_mnli(
-        dict(
-            model_dir=str(tmp_path / "run"), init_from=str(tmp_path / "hf_bert"), data="builtin",
-            builtin_documents=24, max_seq_length=32, train_steps=2, batch_size=8, verbose=0,
-        )
+    config = MnliConfig.resolve(
+        model_dir=str(tmp_path / "run"), init_from=str(tmp_path / "hf_bert"), data="builtin",
+        builtin_documents=24, max_seq_length=32, train_steps=2, batch_size=8, verbose=0,
     )  # fmt: skip
+    metrics = run_mnli(config)
     assert metrics["read_out"] == {"token_layer": 1, "sentence_layer": 1, "concat": "none"}
     assert 0.0 <= metrics["dev_matched_accuracy"] <= 1.0 and metrics["dev_matched_pairs"] > 0
