@@ -397,6 +397,11 @@ def prepare(config, default_vocab_tokens, train_texts_fn):
     return vocab, tokenizer, backbone, read_out
 
 
+def _head_dropout(config):
+    """Dropout before the task classifier: --dropout, else BERT's 0.1."""
+    return 0.1 if config.dropout is None else config.dropout
+
+
 def write_metrics(config, metrics):
     path = os.path.join(config.model_dir, METRICS)
     write_json_atomic(path, metrics)
@@ -424,7 +429,9 @@ def _run_squad(config):
 
     default_vocab = finetune_data.default_vocabulary(config)
     vocab, tokenizer, backbone, read_out = prepare(config, default_vocab, train_texts)
-    model = downstream.SpanModel(backbone.encoder, read_out, backbone.nsp_head, name="span_model")
+    model = downstream.SpanModel(
+        backbone.encoder, read_out, backbone.nsp_head, _head_dropout(config), name="span_model"
+    )
     window = dict(
         tokenizer=tokenizer,
         max_seq_length=config.max_seq_length,
@@ -510,7 +517,12 @@ def _run_mnli(config):
     default_vocab = finetune_data.default_vocabulary(config)
     vocab, tokenizer, backbone, read_out = prepare(config, default_vocab, train_texts)
     model = downstream.SentenceClassifier(
-        backbone.encoder, read_out, len(nli.LABELS), backbone.pooler_head, name="nli_classifier"
+        backbone.encoder,
+        read_out,
+        len(nli.LABELS),
+        backbone.pooler_head,
+        _head_dropout(config),
+        name="nli_classifier",
     )
     metrics = {"task": "mnli", "read_out": dataclasses.asdict(read_out)}
     length = config.max_seq_length

@@ -21,7 +21,8 @@ import typing
 
 from hbert_tf.errors import UserError
 from hbert_tf.optimization import WEIGHT_DECAY_TYPES
-from hbert_tf.probing import CLASSIFIERS, POOLINGS, ProbeConfig
+from hbert_tf.probing_classifier import CLASSIFIERS, ProbeConfig
+from hbert_tf.probing_features import POOLINGS
 from hbert_tf.training import STRATEGIES
 from hbert_tf.variants import CONCAT_MODES, VARIANTS, FreezePolicy
 
@@ -351,7 +352,7 @@ class ProbeRunConfig(RunConfig):
                 raise UserError(f"--{name} is required")
 
     def probe(self):
-        """The probing classifier's `probing.ProbeConfig`."""
+        """The probing classifier's `probing_classifier.ProbeConfig`."""
         try:
             return ProbeConfig(
                 classifier=self.classifier,
@@ -421,7 +422,8 @@ class FinetuneConfig(RunConfig):
                                       "MLM level of --init_from, else the last).")  # fmt: skip
     sentence_layer: int | None = setting(None, "Block whose [CLS] is the sentence vector (default: "
                                          "the NSP level of --init_from, else the last).")  # fmt: skip
-    dropout: float | None = setting(None, "Override the encoder's dropout rates.")
+    dropout: float | None = setting(None, "Override the dropout rates of the encoder (default: its "
+                                    "config's) and of the task head (default 0.1).")  # fmt: skip
     # --- Optimisation ---
     preset: str = setting("paper", "paper: the paper's fine-tuning (Adam + AMSGrad, lr 1e-5, no "
                           "weight decay, batch 1, no warmup/decay/clipping); bert: BERT's recipe "

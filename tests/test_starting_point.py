@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from hbert_tf import probing, senteval_format
+from hbert_tf import probing_features, senteval_format
 from hbert_tf.errors import UserError
 from hbert_tf.starting_point import load_starting_point
 from tests.test_pretrained import LAYERS, reference_bert, write_hf_bert_dir
@@ -26,10 +26,10 @@ def task_file(folder):
 
 def test_probing_a_huggingface_bert_reads_its_top_block(tmp_path):
     tensors = write_hf_bert_dir(tmp_path / "hf_bert")
-    model = probing.ProbingModel(str(tmp_path / "hf_bert"), max_seq_length=16)
+    model = probing_features.ProbingModel(str(tmp_path / "hf_bert"), max_seq_length=16)
     assert model.layout.sentence_layer == LAYERS - 1 and model.layout.has_nsp
     assert model.description.startswith("pre-trained BERT")
-    choice = probing.resolve_probe_layer("nsp", model.layout)
+    choice = probing_features.resolve_probe_layer("nsp", model.layout)
     task = senteval_format.read_task(str(task_file(tmp_path / "tasks")))
     features = model.features(task, choice, "cls", verbose=0)
     for row, sentence in zip(features["tr"], task.sentences["tr"]):
@@ -44,9 +44,11 @@ def test_random_weights_are_seeded_and_need_a_vocabulary(tmp_path):
     task = senteval_format.read_task(str(task_file(tmp_path / "tasks")))
     features = {}
     for seed in (0, 0, 1):
-        model = probing.ProbingModel("none", 16, vocab_path=vocab, config="tiny", seed=seed)
+        model = probing_features.ProbingModel(
+            "none", 16, vocab_path=vocab, config="tiny", seed=seed
+        )
         assert not model.layout.has_nsp and model.layout.sentence_layer == 1
-        choice = probing.resolve_probe_layer("nsp", model.layout)
+        choice = probing_features.resolve_probe_layer("nsp", model.layout)
         assert choice.note == "no NSP head: using the last layer"
         features.setdefault(seed, []).append(model.features(task, choice, "cls", verbose=0)["tr"])
     np.testing.assert_array_equal(features[0][0], features[0][1])

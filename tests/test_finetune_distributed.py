@@ -1,0 +1,116 @@
+"""Fine-tuning under tf.distribute and every execution flag (issue 12), on CPU.
+
+MultiNLI on a small built-in set (tiny random encoder, dropout 0, a dozen steps): each variant
+must train to a loss close to the float32 default-strategy run on the same global batch.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from hbert_tf import builtin_tasks
+from hbert_tf.errors import UserError
+from hbert_tf.finetuning import run_mnli
+from hbert_tf.run_config import MnliConfig
+from hbert_tf.vocab import Vocab
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def nli_files(tmp_path_factory):
+    """(train, dev_matched, vocab) files: a small built-in NLI set and its vocabulary."""
+    out = tmp_path_factory.mktemp("nli")
+    train, matched, _ = builtin_tasks.write_builtin_nli(str(out), 0, 16, 8)
+    Vocab(builtin_tasks.task_vocabulary()).write(str(out / "vocab.txt"))
+    return train, matched, str(out / "vocab.txt")
+
+
+def mnli_config(nli_files, model_dir, **extra):
+    train, matched, vocab = nli_files
+    return MnliConfig.resolve(
+        model_dir=str(model_dir), init_from="none", config="tiny", vocab_file=vocab, data="files",
+        train_file=train, dev_matched_file=matched, max_seq_length=32, train_steps=STEPS,
+        checkpoint_every=STEPS, batch_size=8, learning_rate=1e-3, dropout=0.0, seed=5,
+        verbose=0, **extra,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def float32_run(nli_files, tmp_path_factory):
+    return run_mnli(mnli_config(nli_files, tmp_path_factory.mktemp("float32")))
+
+
+# Adam divides by the gradient's root mean square, so rounding differences in near-zero gradients
+# move weights by up to the learning rate: a different reduction order (a strategy, XLA) is close,
+# not bit-equal, after a dozen steps.
+@pytest.mark.parametrize(
+    "flags, loss_tolerance",
+    [
+        pytest.param(dict(strategy="one_device"), 2e-3, id="one_device"),
+        pytest.param(dict(steps_per_execution=4), 1e-5, id="steps_per_execution"),
+        pytest.param(dict(mixed_precision="mixed_bfloat16"), 0.05, id="bf16"),
+        pytest.param(dict(jit_compile=True), 2e-3, id="jit_compile", marks=pytest.mark.slow),
+        pytest.param(
+            dict(mixed_precision="mixed_float16"), 0.02, id="fp16", marks=pytest.mark.slow
+        ),
+    ],
+)
+def test_execution_flags_train_close_to_float32(
+    nli_files, float32_run, tmp_path, flags, loss_tolerance
+):
+    metrics = run_mnli(mnli_config(nli_files, tmp_path, **flags))
+    training, reference = metrics["training"], float32_run["training"]
+    assert training["train_steps"] == reference["train_steps"] == STEPS
+    assert abs(training["final_loss"] - reference["final_loss"]) <= loss_tolerance, (
+        training, reference,
+    )  # fmt: skip
+    if flags.get("mixed_precision") == "mixed_float16":
+        assert training["optimizer"] == "LossScaleOptimizer"  # loss scaling, no NaN stop
+    else:
+        assert training["optimizer"] == reference["optimizer"] == "AdamL2"
+    saved = json.loads((tmp_path / "finetune_config.json").read_text())["settings"]
+    assert {k: saved[k] for k in flags} == flags
+    import keras
+
+    assert keras.config.dtype_policy().name == "float32"  # the run restored the policy
+
+
+def test_multi_worker_is_refused_with_the_reason(nli_files, tmp_path):
+    with pytest.raises(UserError, match="--strategy=multi_worker_mirrored: fine-tuning runs"):
+        run_mnli(mnli_config(nli_files, tmp_path / "m", strategy="multi_worker_mirrored"))
+    assert not os.path.exists(tmp_path / "m")
+
+
+MIRRORED_CHECK = """
+import json, sys
+from hbert_tf.finetuning import run_mnli
+from tests.test_finetune_distributed import mnli_config
+files, out = json.loads(sys.argv[1]), sys.argv[2]
+results = {}
+for strategy in ("default", "mirrored"):
+    config = mnli_config(files, f"{out}/{strategy}", strategy=strategy, cpu_devices=2)
+    results[strategy] = run_mnli(config)
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.slow
+def test_mirrored_on_two_cpu_devices_matches_one_device(nli_files, tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_CHECK, json.dumps(list(nli_files)), str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(result.stdout.strip().splitlines()[-1])
+    one, mirrored = results["default"], results["mirrored"]
+    assert mirrored["training"]["train_steps"] == one["training"]["train_steps"] == STEPS
+    assert mirrored["training"]["final_loss"] == pytest.approx(
+        one["training"]["final_loss"], abs=2e-3
+    )  # same global batch 8 (4 per replica); see the note on Adam above
+    assert mirrored["dev_matched_accuracy"] == pytest.approx(one["dev_matched_accuracy"], abs=0.05)
