@@ -16,8 +16,8 @@ model_dir/
 keras-hub preset or a local Hugging Face BERT directory (every level = the last block), or
 "none": the same architecture with random weights (the "without pre-training" baseline).
 `--model=bilstm` replaces the encoder by the BiLSTM baseline (`baselines`). Where the examples
-come from: `finetune_data`. Strategies: `--strategy=default|one_device|mirrored|tpu` run Keras'
-`fit`; `multi_worker_mirrored` is refused (Keras 3 `fit` fails under it, BUILD_NOTES).
+come from: `finetune_data`. Strategies: `--strategy=default|one_device|mirrored|tpu` train with
+Keras' `fit`; `multi_worker_mirrored` with `finetune_loop` (Keras 3 `fit` fails under it).
 """
 
 import contextlib
@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from hbert_tf import downstream, finetune_data, nli, squad
+from hbert_tf import downstream, finetune_data, finetune_loop, nli, squad
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
 from hbert_tf.files import write_text_atomic
 from hbert_tf.model_dir import (
@@ -80,11 +80,6 @@ def check_config(config, cls):
     if not isinstance(config, cls):
         raise TypeError(f"expected a {cls.__name__}, got {type(config).__name__}")
     config.check_runnable()
-    if config.strategy == "multi_worker_mirrored":
-        raise UserError(
-            "--strategy=multi_worker_mirrored: fine-tuning runs Keras' fit, which fails under "
-            "MultiWorkerMirroredStrategy in Keras 3; use mirrored (one machine) or tpu"
-        )
     logging.info(
         "optimisation (preset %s, then explicit settings): %s",
         config.preset,
@@ -226,6 +221,7 @@ def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, l
         return {"train_steps": total, "resumed_finished_run": True}
     if not config.do_train:
         raise UserError(f"--do_train=false but {model_dir} holds no fine-tuned checkpoint")
+    multi_worker = finetune_loop.is_multi_worker(tf.distribute.get_strategy())
     optimizer = make_optimizer(
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
@@ -235,7 +231,17 @@ def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, l
         clip_norm=config.clip_norm or None,
         amsgrad=config.amsgrad,
         weight_decay_type=config.weight_decay_type,
+        loss_scale=multi_worker and config.mixed_precision == "mixed_float16",
     )
+    if multi_worker:  # Keras' fit fails under MultiWorkerMirroredStrategy: our own steps
+        final_loss = finetune_loop.train(model, optimizer, dataset, total, config, loss_weights)
+        manager.save()
+        shutil.rmtree(os.path.join(model_dir, "backup"), ignore_errors=True)
+        return {
+            "train_steps": total,
+            "final_loss": final_loss,
+            "optimizer": type(optimizer).__name__,
+        }
     # Keras wraps the optimizer in a LossScaleOptimizer under the mixed_float16 policy.
     model.compile(
         optimizer=optimizer,
@@ -397,6 +403,20 @@ def prepare(config, default_vocab_tokens, train_texts_fn):
     return vocab, tokenizer, backbone, read_out
 
 
+def worker_model_dir(config, strategy):
+    """Where this worker writes: --model_dir, or a scratch folder in it for a non-chief worker
+    of MultiWorkerMirroredStrategy (`finetune_loop.worker_model_dir`)."""
+    return finetune_loop.worker_model_dir(config.model_dir, strategy)
+
+
+def predict(model, inputs, config):
+    """Outputs of `model` over `inputs` (dicts of numpy): Keras' `predict`, or under
+    MultiWorkerMirroredStrategy `finetune_loop.predict` (every worker predicts on its own)."""
+    if finetune_loop.is_multi_worker(tf.distribute.get_strategy()):
+        return finetune_loop.predict(model, inputs, config.eval_batch_size)
+    return model.predict(inputs, batch_size=config.eval_batch_size, verbose=config.keras_verbose)
+
+
 def _head_dropout(config):
     """Dropout before the task classifier: --dropout, else BERT's 0.1."""
     return 0.1 if config.dropout is None else config.dropout
@@ -416,8 +436,8 @@ def run_squad(config):
         config: `SquadConfig` (build one with `SquadConfig.resolve(**settings)`).
     """
     config = check_config(config, SquadConfig)
-    with execution(config):
-        return _run_squad(config)
+    with execution(config) as strategy:
+        return _run_squad(config.replace(model_dir=worker_model_dir(config, strategy)))
 
 
 def _run_squad(config):
@@ -460,9 +480,7 @@ def _run_squad(config):
         fit_or_restore(model, None, 1, config.replace(do_train=False), losses=None)
     if eval_examples is not None:
         features = squad.convert_examples_to_features(eval_examples, is_training=False, **window)
-        outputs = model.predict(
-            features.inputs(), batch_size=config.eval_batch_size, verbose=config.keras_verbose
-        )
+        outputs = predict(model, features.inputs(), config)
         version_2 = config.version == "2.0"
         answers = squad.postprocess(
             eval_examples,
@@ -503,8 +521,8 @@ def run_mnli(config):
         config: `MnliConfig` (build one with `MnliConfig.resolve(**settings)`).
     """
     config = check_config(config, MnliConfig)
-    with execution(config):
-        return _run_mnli(config)
+    with execution(config) as strategy:
+        return _run_mnli(config.replace(model_dir=worker_model_dir(config, strategy)))
 
 
 def _run_mnli(config):
@@ -546,9 +564,7 @@ def _run_mnli(config):
         if split not in splits:
             continue
         inputs, labels, stats = nli.encode_pairs(splits[split], tokenizer, length)
-        logits = model.predict(
-            inputs, batch_size=config.eval_batch_size, verbose=config.keras_verbose
-        )[downstream.LOGITS]
+        logits = predict(model, inputs, config)[downstream.LOGITS]
         predicted = np.argmax(logits, axis=-1)
         metrics[f"{split}_accuracy"] = float(np.mean(predicted == labels))
         metrics[f"{split}_pairs"] = stats["pairs"]

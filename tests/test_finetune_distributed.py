@@ -6,13 +6,13 @@ must train to a loss close to the float32 default-strategy run on the same globa
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
 import pytest
 
 from hbert_tf import builtin_tasks
-from hbert_tf.errors import UserError
 from hbert_tf.finetuning import run_mnli
 from hbert_tf.run_config import MnliConfig
 from hbert_tf.vocab import Vocab
@@ -80,12 +80,6 @@ def test_execution_flags_train_close_to_float32(
     assert keras.config.dtype_policy().name == "float32"  # the run restored the policy
 
 
-def test_multi_worker_is_refused_with_the_reason(nli_files, tmp_path):
-    with pytest.raises(UserError, match="--strategy=multi_worker_mirrored: fine-tuning runs"):
-        run_mnli(mnli_config(nli_files, tmp_path / "m", strategy="multi_worker_mirrored"))
-    assert not os.path.exists(tmp_path / "m")
-
-
 MIRRORED_CHECK = """
 import json, sys
 from hbert_tf.finetuning import run_mnli
@@ -114,3 +108,65 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(nli_files, tmp_path):
         one["training"]["final_loss"], abs=2e-3
     )  # same global batch 8 (4 per replica); see the note on Adam above
     assert mirrored["dev_matched_accuracy"] == pytest.approx(one["dev_matched_accuracy"], abs=0.05)
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_multi_worker_two_local_workers_match_one_device(nli_files, float32_run, tmp_path):
+    """Two worker processes (MultiWorkerMirroredStrategy, our own step loop) on the same global
+    batch: the workers end equal, and close to the single-process `fit` run."""
+    train, matched, vocab = nli_files
+    model_dir = tmp_path / "multi_worker"
+    command = [
+        sys.executable, "-m", "trainers.finetune_mnli", f"--model_dir={model_dir}",
+        "--init_from=none", "--config=tiny", f"--vocab_file={vocab}", "--data=files",
+        f"--train_file={train}", f"--dev_matched_file={matched}", "--max_seq_length=32",
+        f"--train_steps={STEPS}", f"--checkpoint_every={STEPS}", "--batch_size=8",
+        "--learning_rate=1e-3", "--dropout=0", "--seed=5", "--verbose=0",
+        "--strategy=multi_worker_mirrored", "--steps_per_execution=4",
+    ]  # fmt: skip
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = dict(
+            os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
+            TF_CONFIG=json.dumps(tf_config),
+        )  # fmt: skip
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )  # fmt: skip
+        )
+    outputs = [p.communicate(timeout=600)[0] for p in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+    chief = json.loads((model_dir / "metrics.json").read_text())
+    other = json.loads((model_dir / "worker_scratch_1" / "metrics.json").read_text())
+    assert chief["training"]["train_steps"] == STEPS
+    assert chief["training"]["final_loss"] == other["training"]["final_loss"]
+    predictions = [
+        (folder / "predictions_dev_matched.jsonl").read_text()
+        for folder in (model_dir, model_dir / "worker_scratch_1")
+    ]
+    assert predictions[0] == predictions[1]
+    reference = float32_run["training"]["final_loss"]  # the mean over the same 12 steps
+    assert not os.path.exists(model_dir / "backup")
+    assert chief["dev_matched_accuracy"] == pytest.approx(
+        float32_run["dev_matched_accuracy"], abs=0.05
+    )
+    assert chief["training"]["final_loss"] == pytest.approx(reference, abs=2e-3)
