@@ -154,12 +154,15 @@ def extract_features(model, encoded, batch_size=64, pad_id=0, verbose=1):
     return out if out is not None else np.zeros((0, 0), np.float32)
 
 
-def compiled_call(model):
-    """`model` as one traced function accepting any batch size and length (no retracing)."""
+def compiled_call(model, jit_compile=False):
+    """`model` as one traced function accepting any batch size and length (no retracing);
+    `jit_compile`: compiled by XLA."""
     import tensorflow as tf
 
     spec = {key: tf.TensorSpec([None, None], tf.int32, key) for key in names.ENCODER_INPUTS}
-    return tf.function(lambda batch: model(batch, training=False), input_signature=[spec])
+    return tf.function(
+        lambda batch: model(batch, training=False), input_signature=[spec], jit_compile=jit_compile
+    )
 
 
 class ProbingModel:
@@ -176,6 +179,9 @@ class ProbingModel:
         name: str or None. Name in tables (default: the folder name).
         config: str. Architecture for "none" (preset name, bert_config.json or model dir).
         seed: int. Initialisation seed for "none".
+        mixed_precision: str. "none", or a Keras dtype policy the encoder computes in
+            ("mixed_bfloat16", "mixed_float16"); features are returned as float32.
+        jit_compile: bool. XLA-compile the feature function.
 
     Raises:
         ValueError: the folder has no usable checkpoint, weights or vocabulary.
@@ -190,11 +196,22 @@ class ProbingModel:
         name=None,
         config="base",
         seed=0,
+        mixed_precision="none",
+        jit_compile=False,
     ):
         self.model_dir = str(model_dir)
         if is_model_dir(self.model_dir):
             vocab_path = vocab_path or vocab_file(self.model_dir)  # names the folder if missing
-        start = load_starting_point(self.model_dir, vocab_path=vocab_path, config=config, seed=seed)
+        before = keras.config.dtype_policy()
+        if mixed_precision != "none":  # the encoder's layers compute under it
+            keras.config.set_dtype_policy(mixed_precision)
+        try:
+            start = load_starting_point(
+                self.model_dir, vocab_path=vocab_path, config=config, seed=seed
+            )
+        finally:
+            keras.config.set_dtype_policy(before)
+        self.mixed_precision, self.jit_compile = mixed_precision, jit_compile
         self.run_config = start.run_config
         self.encoder = start.encoder
         self.encoder.trainable = False
@@ -232,12 +249,13 @@ class ProbingModel:
             "task": task.fingerprint,
             "layer": choice.key,
             "pooling": pooling,
+            **({"mixed_precision": self.mixed_precision} if self.mixed_precision != "none" else {}),
         }
         if cache is not None:
             cached = cache.load(self, task.name, choice, pooling, key)
             if cached is not None:
                 return cached
-        call = compiled_call(feature_model(self.encoder, choice, pooling))
+        call = compiled_call(feature_model(self.encoder, choice, pooling), self.jit_compile)
         features = {}
         for split in SPLITS:
             encoded, truncated = encode_sentences(

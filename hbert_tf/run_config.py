@@ -322,6 +322,10 @@ class ProbeRunConfig(RunConfig):
                           "pre-training model_dir.")  # fmt: skip
     seed: int = setting(0, "Seed of the probe's initialisation and shuffling.")
     cache: bool = setting(True, "Reuse and store features under <output_dir>/cache/.")
+    # --- Execution (feature extraction) ---
+    mixed_precision: str = setting("none", "Keras dtype policy the encoder computes features in "
+                                   "(features are kept as float32).", MIXED_PRECISIONS)  # fmt: skip
+    jit_compile: bool = setting(False, "XLA-compile feature extraction (pays on GPU/TPU).")
 
     def __post_init__(self):
         _check_choices(self)

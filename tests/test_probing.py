@@ -164,6 +164,32 @@ def test_mean_pooling_ignores_padding():
     np.testing.assert_allclose(alone[0], padded[0], atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "flags, tolerance",
+    [(dict(jit_compile=True), 1e-4), (dict(mixed_precision="mixed_bfloat16"), 0.1)],
+    ids=["jit_compile", "bf16"],
+)
+def test_execution_flags_give_features_close_to_float32(tmp_path, flags, tolerance):
+    import keras
+
+    model_dir = make_model_dir(tmp_path / "model", nsp_layer=0)
+    task = senteval_format.read_task(write_lines(tmp_path / "bigram_shift.txt", GOOD))
+    reference = probing_features.ProbingModel(model_dir, max_seq_length=16)
+    model = probing_features.ProbingModel(model_dir, max_seq_length=16, **flags)
+    assert keras.config.dtype_policy().name == "float32"  # restored after building
+    if "mixed_precision" in flags:
+        assert model.encoder.dtype_policy.name == "mixed_bfloat16"
+    choice = probing_features.resolve_probe_layer("nsp", model.layout)
+    cache = probing_features.FeatureCache(tmp_path / "cache")
+    expected = reference.features(task, choice, "cls", cache, verbose=0)
+    got = model.features(task, choice, "cls", cache, verbose=0)
+    for split in ("tr", "va", "te"):
+        assert got[split].dtype == np.float32
+        np.testing.assert_allclose(got[split], expected[split], atol=tolerance, rtol=0)
+    if "mixed_precision" in flags:  # computed, not the float32 features from the cache
+        assert not np.array_equal(got["tr"], expected["tr"])
+
+
 def test_model_dir_features_are_cached_and_keyed(tmp_path):
     model_dir = make_model_dir(tmp_path / "model", nsp_layer=0)
     model = probing_features.ProbingModel(model_dir, max_seq_length=16)

@@ -41,6 +41,8 @@ def load(config):
             vocab_path=config.vocab_file,
             config=config.config,
             seed=config.seed,
+            mixed_precision=config.mixed_precision,
+            jit_compile=config.jit_compile,
         )  # fmt: skip
         for d in config.model_dir
     ]
