@@ -170,3 +170,38 @@ def test_multi_worker_two_local_workers_match_one_device(nli_files, float32_run,
         float32_run["dev_matched_accuracy"], abs=0.05
     )
     assert chief["training"]["final_loss"] == pytest.approx(reference, abs=2e-3)
+
+
+ONE_WORKER_CHECK = """
+import json, sys
+from hbert_tf.finetuning import run_mnli
+from tests.test_finetune_distributed import mnli_config
+files, out, flags = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+config = mnli_config(files, out, strategy="multi_worker_mirrored", **flags)
+print(json.dumps(run_mnli(config)))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "flags, loss_tolerance",
+    [(dict(mixed_precision="mixed_float16"), 0.02), (dict(jit_compile=True), 2e-3)],
+    ids=["fp16", "jit_compile"],
+)
+def test_multi_worker_step_loop_execution_flags(nli_files, float32_run, tmp_path, flags,
+                                                loss_tolerance):  # fmt: skip
+    """The step loop's loss scaling and XLA path, on one worker (no TF_CONFIG)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    result = subprocess.run(
+        [sys.executable, "-c", ONE_WORKER_CHECK, json.dumps(list(nli_files)), str(tmp_path),
+         json.dumps(flags)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    training = json.loads(result.stdout.strip().splitlines()[-1])["training"]
+    assert training["train_steps"] == STEPS
+    reference = float32_run["training"]["final_loss"]
+    assert training["final_loss"] == pytest.approx(reference, abs=loss_tolerance)
+    expected = "LossScaleOptimizer" if "mixed_precision" in flags else "AdamL2"
+    assert training["optimizer"] == expected
