@@ -23,6 +23,7 @@ import tensorflow as tf  # noqa: E402
 from hbert_tf import downstream, squad  # noqa: E402
 from hbert_tf.export import export_run, load_finetuned  # noqa: E402
 from hbert_tf.finetuning import run_squad  # noqa: E402
+from hbert_tf.run_config import SquadConfig  # noqa: E402
 from hbert_tf.tokenization import OffsetTokenizer  # noqa: E402
 
 
@@ -47,7 +48,7 @@ def main():
         batch_size=8,
         verbose=0,
     )
-    run_squad(settings)
+    run_squad(SquadConfig.resolve(**settings))
     export_run(run, exported, overwrite=True)
     examples, _ = squad.read_squad_json(
         os.path.join(run, "data/builtin_squad_v2.0_dev.json"), "2.0"

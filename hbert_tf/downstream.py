@@ -1,4 +1,4 @@
-"""Fine-tuning models with the paper's hierarchical read-outs (Fig. 3), and the BiLSTM baseline.
+"""Fine-tuning models with the paper's hierarchical read-outs (Fig. 3).
 
 | task            | reads                                   | extra input (`concat`)                    |
 |-----------------|-----------------------------------------|-------------------------------------------|
@@ -7,14 +7,13 @@
 |                 |                                         | "nsp": the NSP classifier's logits        |
 
 `resolve_read_out` picks the layers from a pre-training layout (Fig. 3) or, for a model without one
-(keras-hub / Hugging Face weights, random init, BiLSTM) or without an NSP head, the last layer.
+(keras-hub / Hugging Face weights, random init, the BiLSTM of `baselines`) or without an NSP head, the last layer.
 `SentenceConcat` is the one place where the extra vector joins every token.
 """
 
 import dataclasses
 
 import keras
-import numpy as np
 from keras import ops
 
 from hbert_tf import names
@@ -93,7 +92,8 @@ class SentenceConcat(keras.layers.Layer):
         return tuple(tokens_shape[:-1]) + (tokens_shape[-1] + extra_shape[-1],)
 
 
-def _encoder_inputs():
+def encoder_inputs():
+    """The encoder's `keras.Input`s: int32 `[batch, seq]` by name (`names.ENCODER_INPUTS`)."""
     return {
         key: keras.Input(shape=(None,), dtype="int32", name=key) for key in names.ENCODER_INPUTS
     }
@@ -172,7 +172,7 @@ class SpanModel(keras.Model):
         )
 
         # === Functional model ===
-        inputs = _encoder_inputs()
+        inputs = encoder_inputs()
         hidden = encoder(inputs)[names.HIDDEN_STATES]
         tokens = hidden[names.layer_key(read_out.token_layer)]
         extra = _extra_input(hidden, read_out, nsp_head)
@@ -249,7 +249,7 @@ class SentenceClassifier(keras.Model):
         )
 
         # === Functional model ===
-        inputs = _encoder_inputs()
+        inputs = encoder_inputs()
         hidden = encoder(inputs)[names.HIDDEN_STATES]
         cls_vector = hidden[names.layer_key(read_out.sentence_layer)][:, 0, :]
         logits = self.classifier(self.dropout_layer(self.pooler(cls_vector)))
@@ -267,97 +267,3 @@ class SentenceClassifier(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**_downstream_args(config))
-
-
-@keras.saving.register_keras_serializable(package="hbert_tf")
-class BiLSTMEncoder(keras.Model):
-    """Baseline encoder: word vectors (fastText) + segment embedding, then stacked BiLSTMs.
-
-    It takes the inputs of `HBertEncoder` and returns the same dict, so the QA and NLI read-outs
-    are the same: `layer_i` is the output of BiLSTM i; at [CLS] (position 0) its backward half
-    has read the whole input.
-
-    Args:
-        embedding_matrix: float array `[vocab_size, dim]`, initial word vectors.
-        lstm_units: int. Units per direction (`hidden_size` = 2 * lstm_units).
-        num_layers: int. Stacked BiLSTMs.
-        dropout: float. Dropout between layers.
-        trainable_embeddings: bool. Fine-tune the word vectors too.
-
-    Inputs: dict of int32 `input_ids`, `input_mask`, `segment_ids` `[batch, seq]`.
-    Outputs: dict with `embedding_output` `[batch, seq, dim]`, `hidden_states` (`layer_i`:
-    `[batch, seq, 2 * lstm_units]`) and `sequence_output`.
-    """
-
-    def __init__(
-        self,
-        embedding_matrix,
-        lstm_units=256,
-        num_layers=2,
-        dropout=0.1,
-        trainable_embeddings=False,
-        **kw,
-    ):
-        vocab_size, dim = embedding_matrix.shape
-        # === Layers ===
-        self.token_embedding = keras.layers.Embedding(
-            vocab_size,
-            dim,
-            embeddings_initializer=keras.initializers.Constant(embedding_matrix),
-            trainable=trainable_embeddings,
-            name="word_vectors",
-        )
-        self.segment_embedding = keras.layers.Embedding(2, dim, name="segment_embedding")
-        self.dropout_layer = keras.layers.Dropout(dropout, name="dropout")
-        self.lstms = [
-            keras.layers.Bidirectional(
-                keras.layers.LSTM(lstm_units, return_sequences=True), name=f"bilstm_{i}"
-            )
-            for i in range(num_layers)
-        ]
-
-        # === Functional model ===
-        inputs = _encoder_inputs()
-        mask = ops.not_equal(inputs[names.INPUT_MASK], 0)
-        x = self.token_embedding(inputs[names.INPUT_IDS]) + self.segment_embedding(
-            inputs[names.SEGMENT_IDS]
-        )
-        embedding_output = x
-        hidden = {}
-        for i, lstm in enumerate(self.lstms):
-            x = lstm(self.dropout_layer(x), mask=mask)
-            hidden[names.layer_key(i)] = x
-        outputs = {
-            names.EMBEDDING_OUTPUT: embedding_output,
-            names.HIDDEN_STATES: hidden,
-            names.SEQUENCE_OUTPUT: x,
-        }
-        super().__init__(inputs=inputs, outputs=outputs, **kw)
-
-        # === Config ===
-        self.lstm_units = lstm_units
-        self.num_hidden_layers = num_layers
-        self.hidden_size = 2 * lstm_units
-        self.dropout = dropout
-        self.trainable_embeddings = trainable_embeddings
-        self.vocab_size, self.embedding_dim = int(vocab_size), int(dim)
-
-    def get_config(self):
-        """The shapes, not the word vectors: those are weights (restored by `load_weights` or a
-        `.keras` file); `from_config` starts from zeros of the same shape."""
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocab_size": self.vocab_size,
-            "embedding_dim": self.embedding_dim,
-            "lstm_units": self.lstm_units,
-            "num_layers": self.num_hidden_layers,
-            "dropout": self.dropout,
-            "trainable_embeddings": self.trainable_embeddings,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        shape = (config.pop("vocab_size"), config.pop("embedding_dim"))
-        return cls(np.zeros(shape, "float32"), **config)

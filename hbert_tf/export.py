@@ -20,12 +20,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hbert_tf import downstream, names, serving
+from hbert_tf import baselines, downstream, names, serving
 from hbert_tf.config import EncoderConfig
 from hbert_tf.encoder import HBertEncoder
-from hbert_tf.finetuning import FINETUNE_CONFIG
 from hbert_tf.heads import NextSentenceHead
-from hbert_tf.model_dir import RUN_CONFIG, VOCAB, latest_checkpoint, load_pretrainer, vocab_file
+from hbert_tf.model_dir import (
+    FINETUNE_CONFIG,
+    RUN_CONFIG,
+    VOCAB,
+    latest_checkpoint,
+    load_pretrainer,
+    vocab_file,
+)
 from hbert_tf.tokenization import fast_bert_tokenizer, infer_do_lower_case
 from hbert_tf.variants import HeadLayout
 from hbert_tf.vocab import load_vocab
@@ -124,7 +130,7 @@ def load_finetuned(model_dir, checkpoint=None):
     vocab = load_vocab(os.path.join(str(model_dir), VOCAB))
     if settings["model"] == "bilstm":
         sizes = values["encoder"]
-        encoder = downstream.BiLSTMEncoder(
+        encoder = baselines.BiLSTMEncoder(
             np.zeros((len(vocab), sizes["embedding_dim"]), np.float32),
             lstm_units=sizes["lstm_units"],
             num_layers=sizes["lstm_layers"],

@@ -1,9 +1,11 @@
 """Fine-tuning runs (SQuAD, MultiNLI): the model to start from, training with resume, outputs.
 
-A fine-tuning model directory:
+`run_squad(SquadConfig)` and `run_mnli(MnliConfig)` (`hbert_tf.run_config`) each: check the model
+dir, build the strategy, then under its scope load the starting point, build the read-out model
+(`downstream`), train or resume (`fit_or_restore`) and evaluate. A fine-tuning model directory:
 ```
 model_dir/
-  finetune_config.json   settings, encoder config and read-out of this run
+  finetune_config.json   the run's config ("settings"), encoder config, layout and read-out
   vocab.txt              the vocabulary used
   backup/                Keras BackupAndRestore state while training (resume after a kill)
   checkpoints/ckpt-N     the fine-tuned model once training ends (a rerun only evaluates)
@@ -13,9 +15,12 @@ model_dir/
 `--init_from` is one of our pre-training model dirs (read-outs from its layout, Fig. 3), a
 keras-hub preset or a local Hugging Face BERT directory (every level = the last block), or
 "none": the same architecture with random weights (the "without pre-training" baseline).
-`--model=bilstm` replaces the encoder by the BiLSTM baseline over fastText vectors.
+`--model=bilstm` replaces the encoder by the BiLSTM baseline (`baselines`). Where the examples
+come from: `finetune_data`. Strategies: `--strategy=default|one_device|mirrored|tpu` train with
+Keras' `fit`; `multi_worker_mirrored` with `finetune_loop` (Keras 3 `fit` fails under it).
 """
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -27,10 +32,11 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from hbert_tf import builtin_tasks, downstream, nli, squad
+from hbert_tf import downstream, finetune_data, finetune_loop, nli, squad
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
 from hbert_tf.files import write_text_atomic
 from hbert_tf.model_dir import (
+    FINETUNE_CONFIG,
     RUN_CONFIG,
     changed_settings,
     read_run_config,
@@ -38,106 +44,15 @@ from hbert_tf.model_dir import (
     write_json_atomic,
 )
 from hbert_tf.optimization import make_optimizer
+from hbert_tf.run_config import MnliConfig, SquadConfig
 from hbert_tf.starting_point import load_starting_point
 from hbert_tf.tokenization import OffsetTokenizer, check_vocab_matches
+from hbert_tf.training import make_strategy
 from hbert_tf.vocab import Vocab, load_vocab
 
-FINETUNE_CONFIG = "finetune_config.json"
 METRICS = "metrics.json"
-MODELS = ("bert", "bilstm")
-
-# Optimisation presets; explicit flags override either.
-PRESETS = {
-    # The paper's fine-tuning (Section 4.2): Adam with default betas and AMSGrad, lr 1e-5, no
-    # weight decay, batch 1, and nothing it does not name (no warmup, decay or clipping).
-    "paper": dict(
-        learning_rate=1e-5,
-        batch_size=1,
-        weight_decay=0.0,
-        weight_decay_type="l2",
-        amsgrad=True,
-        warmup_proportion=0.0,
-        decay="constant",
-        clip_norm=0.0,
-    ),
-    # BERT's usual, much faster recipe: AdamW-style, 10% warmup, linear decay, clipping at 1.
-    "bert": dict(
-        learning_rate=5e-5,
-        batch_size=32,
-        weight_decay=0.0,
-        weight_decay_type="decoupled",
-        amsgrad=False,
-        warmup_proportion=0.1,
-        decay="linear",
-        clip_norm=1.0,
-    ),
-}
-# Every setting of a run and its default (the flags of trainers.finetune_squad / _mnli).
-COMMON_DEFAULTS = dict(
-    model_dir=None,
-    init_from=None,
-    model="bert",
-    config="base",
-    vocab_file=None,
-    do_lower_case="auto",
-    concat="auto",
-    token_layer=None,
-    sentence_layer=None,
-    dropout=None,
-    preset="paper",
-    learning_rate=None,
-    batch_size=None,
-    weight_decay=None,
-    weight_decay_type=None,
-    amsgrad=None,
-    warmup_proportion=None,
-    decay=None,
-    clip_norm=None,
-    train_steps=None,
-    num_train_epochs=2.0,
-    checkpoint_every=1000,
-    seed=12345,
-    data="files",
-    tfds_data_dir=None,
-    train_file=None,
-    builtin_seed=0,
-    builtin_documents=400,
-    embeddings=None,
-    embedding_dim=100,
-    lstm_units=128,
-    lstm_layers=2,
-    train_embeddings=False,
-    do_train=True,
-    do_eval=True,
-    eval_batch_size=64,
-    max_seq_length=None,
-    verbose="auto",
-)
-SQUAD_DEFAULTS = dict(
-    COMMON_DEFAULTS,
-    task="squad",
-    version="1.1",
-    predict_file=None,
-    doc_stride=128,
-    max_query_length=64,
-    n_best_size=20,
-    max_answer_length=30,
-    null_score_diff_threshold=0.0,
-)
-MNLI_DEFAULTS = dict(
-    COMMON_DEFAULTS,
-    task="mnli",
-    num_train_epochs=3.0,
-    dev_matched_file=None,
-    dev_mismatched_file=None,
-)
-DATA_SOURCES = ("files", "tfds", "builtin")
 # Settings that must not change when a model_dir is resumed.
 _RUN_IDENTITY = ("task", "init_from", "model", "config", "concat", "token_layer", "sentence_layer")
-
-
-class FinetuneError(UserError):
-    """Bad flag, input or model directory; binaries print it as one line and exit non-zero."""
 
 
 @dataclasses.dataclass
@@ -145,7 +60,7 @@ class Backbone:
     """What fine-tuning starts from.
 
     Attributes:
-        encoder: `HBertEncoder` or `BiLSTMEncoder`.
+        encoder: `HBertEncoder` or `baselines.BiLSTMEncoder`.
         nsp_head: `NextSentenceHead` with a pre-trained classifier, or None.
         pooler_head: `NextSentenceHead` whose pooler is pre-trained (keras-hub / Hugging Face),
             or the same as `nsp_head`, or None.
@@ -160,53 +75,48 @@ class Backbone:
     encoder_config: dict
 
 
-def resolve_settings(settings):
-    """Fills optimisation settings left as None from the chosen preset; validates the rest."""
-    settings = dict(settings)
-    preset = settings.get("preset") or COMMON_DEFAULTS["preset"]
-    if preset not in PRESETS:
-        raise FinetuneError(f"--preset={preset}: expected one of {sorted(PRESETS)}")
-    for key, value in PRESETS[preset].items():
-        if settings.get(key) is None:
-            settings[key] = value
-    if not settings.get("model_dir"):
-        raise FinetuneError("--model_dir is required")
-    if settings.get("model") not in MODELS:
-        raise FinetuneError(f"--model={settings.get('model')}: expected one of {MODELS}")
-    if settings["model"] == "bert" and not settings.get("init_from"):
-        raise FinetuneError("--init_from is required: a model_dir, a preset, a directory or none")
-    if settings["batch_size"] < 1:
-        raise FinetuneError(f"--batch_size={settings['batch_size']}: expected at least 1")
-    for key in ("learning_rate", "weight_decay", "warmup_proportion"):
-        value = settings[key]
-        if not math.isfinite(value) or value < 0 or (key == "learning_rate" and value == 0):
-            raise FinetuneError(
-                f"--{key}={value}: expected a finite number "
-                + ("> 0" if key == "learning_rate" else ">= 0")
-            )
-    if settings["warmup_proportion"] > 1.0:
-        raise FinetuneError(f"--warmup_proportion={settings['warmup_proportion']}: expected [0, 1]")
+def check_config(config, cls):
+    """`config` if it is a runnable `cls` (SquadConfig / MnliConfig); logs its optimisation."""
+    if not isinstance(config, cls):
+        raise TypeError(f"expected a {cls.__name__}, got {type(config).__name__}")
+    config.check_runnable()
     logging.info(
         "optimisation (preset %s, then explicit settings): %s",
-        preset,
-        json.dumps({key: settings[key] for key in PRESETS[preset]}, sort_keys=True),
+        config.preset,
+        json.dumps(config.optimisation(), sort_keys=True),
     )
-    if settings.get("train_steps") is not None and settings["train_steps"] < 1:
-        raise FinetuneError(f"--train_steps={settings['train_steps']} must be >= 1")
-    return settings
+    return config
 
 
-def prepare_model_dir(settings):
+def prepare_model_dir(config):
     """Creates model_dir; refuses one holding a different run (see _RUN_IDENTITY)."""
-    model_dir = settings["model_dir"]
+    model_dir = config.model_dir
     check_output_dir(model_dir, "model_dir")
     os.makedirs(model_dir, exist_ok=True)
-    changed = changed_settings(os.path.join(model_dir, FINETUNE_CONFIG), settings, _RUN_IDENTITY)
+    path = os.path.join(model_dir, FINETUNE_CONFIG)
+    changed = changed_settings(path, config.to_dict(), _RUN_IDENTITY)
     if changed:
-        raise FinetuneError(
+        raise UserError(
             f"--model_dir={model_dir} holds another fine-tuning run (differs in "
             f"{', '.join('--' + k for k in changed)}); use a new model_dir"
         )
+
+
+@contextlib.contextmanager
+def execution(config):
+    """The run's strategy scope under its dtype policy (restored afterwards); yields the strategy.
+
+    The strategy comes first: logical CPU devices must be set before any TensorFlow op.
+    """
+    strategy = make_strategy(config.strategy, config.tpu, config.cpu_devices)
+    before = keras.config.dtype_policy()
+    if config.mixed_precision != "none":
+        keras.config.set_dtype_policy(config.mixed_precision)
+    try:
+        with strategy.scope():
+            yield strategy
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
 # --- Vocabulary and starting point -------------------------------------------------------------
@@ -214,12 +124,12 @@ def _is_pretraining_dir(path):
     return os.path.isfile(os.path.join(str(path), RUN_CONFIG))
 
 
-def resolve_vocab(settings, default_tokens=None):
+def resolve_vocab(config, default_tokens=None):
     """The vocabulary: --vocab_file, else the one stored with --init_from, else `default_tokens`."""
-    init_from = settings.get("init_from") or "none"
-    if settings.get("vocab_file"):
-        return load_vocab(settings["vocab_file"])
-    if init_from != "none" and settings["model"] == "bert":
+    init_from = config.init_from or "none"
+    if config.vocab_file:
+        return load_vocab(config.vocab_file)
+    if init_from != "none" and config.model == "bert":
         if _is_pretraining_dir(init_from) or os.path.isfile(os.path.join(init_from, "vocab.txt")):
             return load_vocab(os.path.join(init_from, "vocab.txt"))
         from hbert_tf.pretrained import encoder_from_pretrained
@@ -228,28 +138,23 @@ def resolve_vocab(settings, default_tokens=None):
         return Vocab(tokens, path=f"preset:{init_from}")
     if default_tokens is not None:
         return Vocab(default_tokens, path="builtin task vocabulary")
-    raise FinetuneError(f"--init_from={init_from} has no vocabulary: pass --vocab_file")
+    raise UserError(f"--init_from={init_from} has no vocabulary: pass --vocab_file")
 
 
-def _encoder_overrides(settings):
-    dropout = settings.get("dropout")
-    if dropout is None:
-        return {}
-    return {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
-
-
-def load_backbone(settings, vocab):
+def load_backbone(config, vocab):
     """The encoder (and NSP head, layout) named by --init_from, checked against `vocab`."""
-    init_from = settings["init_from"]
-    overrides = _encoder_overrides(settings)
+    init_from = config.init_from
+    overrides = {}
+    if config.dropout is not None:
+        overrides = {"hidden_dropout_prob": config.dropout}
+        overrides["attention_probs_dropout_prob"] = config.dropout
     if init_from == "none":
-        config = settings.get("config") or "base"
-        if _is_pretraining_dir(config):
-            check_vocab_matches(vocab, read_run_config(config)[0].vocab_size, config)
-        start = _load_start(init_from, vocab, config, overrides)
+        if _is_pretraining_dir(config.config):
+            check_vocab_matches(vocab, read_run_config(config.config)[0].vocab_size, config.config)
+        start = load_starting_point(init_from, vocab=vocab, config=config.config, **overrides)
         logging.info("random initialisation (no pre-training): %s", start.encoder_config)
         return Backbone(start.encoder, None, None, None, start.encoder_config.to_dict())
-    start = _load_start(init_from, vocab, None, overrides)
+    start = load_starting_point(init_from, vocab=vocab, **overrides)
     check_vocab_matches(vocab, start.encoder.vocab_size, init_from)
     if start.kind == "model_dir":
         head = start.nsp_head
@@ -258,48 +163,19 @@ def load_backbone(settings, vocab):
     return Backbone(start.encoder, None, start.pooler_head, None, start.encoder.get_config())
 
 
-def _load_start(init_from, vocab, config, overrides):
-    """`starting_point.load_starting_point` with the run's vocabulary (the caller seeds)."""
-    return load_starting_point(init_from, vocab=vocab, config=config or "base", **overrides)
-
-
-def bilstm_backbone(settings, vocab, tokenizer, train_texts):
-    """The BiLSTM baseline's encoder: fastText vectors from --embeddings or trained on the task."""
-    from hbert_tf import word_vectors
-
-    if settings.get("embeddings"):
-        matrix = word_vectors.matrix_from_vec_file(settings["embeddings"], vocab, settings["seed"])
-    else:
-        pieces = [[vocab.tokens[i] for i in ids] for ids in tokenizer.tokenize_ids(train_texts)]
-        matrix = word_vectors.train_fasttext_matrix(
-            pieces, vocab, dim=settings["embedding_dim"], seed=settings["seed"]
-        )
-    encoder = downstream.BiLSTMEncoder(
-        matrix,
-        lstm_units=settings["lstm_units"],
-        num_layers=settings["lstm_layers"],
-        dropout=0.1 if settings.get("dropout") is None else settings["dropout"],
-        trainable_embeddings=settings["train_embeddings"],
-        name="bilstm_encoder",
-    )
-    config = {"embedding_dim": int(matrix.shape[1]), "lstm_units": settings["lstm_units"]}
-    config["lstm_layers"] = settings["lstm_layers"]
-    return Backbone(encoder, None, None, None, config)
-
-
-def make_tokenizer(settings, vocab):
-    lower = {"auto": None, "true": True, "false": False}[settings.get("do_lower_case") or "auto"]
+def make_tokenizer(config, vocab):
+    lower = {"auto": None, "true": True, "false": False}[config.do_lower_case]
     return OffsetTokenizer(vocab, do_lower_case=lower)
 
 
-def read_out_for(settings, backbone):
+def read_out_for(config, backbone):
     """The Fig. 3 read-out for this backbone and the --concat / layer flags."""
     read_out = downstream.resolve_read_out(
         backbone.encoder.num_hidden_layers,
         backbone.layout,
-        settings.get("concat") or "auto",
-        settings.get("token_layer"),
-        settings.get("sentence_layer"),
+        config.concat,
+        config.token_layer,
+        config.sentence_layer,
     )
     if backbone.layout is not None and not backbone.layout.has_nsp:
         logging.info("the pre-trained model has no NSP head: sentence level = last block")
@@ -308,14 +184,14 @@ def read_out_for(settings, backbone):
 
 
 # --- Training -----------------------------------------------------------------------------------
-def plan_steps(num_examples, settings):
+def plan_steps(num_examples, config):
     """`(steps_per_epoch, epochs, total_steps)`; Keras epochs are checkpoint intervals."""
-    per_pass = math.ceil(num_examples / settings["batch_size"])
-    if settings.get("train_steps"):
-        total = settings["train_steps"]
+    per_pass = math.ceil(num_examples / config.batch_size)
+    if config.train_steps:
+        total = config.train_steps
     else:
-        total = max(1, math.ceil(settings["num_train_epochs"] * per_pass))
-    epochs = math.ceil(total / min(total, settings["checkpoint_every"]))
+        total = max(1, math.ceil(config.num_train_epochs * per_pass))
+    epochs = math.ceil(total / min(total, config.checkpoint_every))
     steps_per_epoch = math.ceil(total / epochs)
     return steps_per_epoch, epochs, steps_per_epoch * epochs
 
@@ -328,46 +204,67 @@ def train_dataset(inputs, labels, batch_size, seed):
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def fit_or_restore(model, dataset, num_examples, settings, losses, metrics=None, loss_weights=None):
+def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, loss_weights=None):
     """Trains `model` (resuming an interrupted run) unless a finished checkpoint exists.
+
+    Call it under the run's strategy scope (the optimizer and metrics are built there).
 
     Returns: dict with the number of steps trained and whether training was skipped.
     """
-    model_dir = settings["model_dir"]
+    model_dir = config.model_dir
     checkpoint = tf.train.Checkpoint(model=model)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, "checkpoints"), 2)
-    steps_per_epoch, epochs, total = plan_steps(num_examples, settings)
+    steps_per_epoch, epochs, total = plan_steps(num_examples, config)
     restored = restore_newest_readable(checkpoint, manager.directory)
     if restored:
         logging.info("found the fine-tuned model %s; evaluating only", restored)
         return {"train_steps": total, "resumed_finished_run": True}
-    if not settings.get("do_train", True):
-        raise FinetuneError(f"--do_train=false but {model_dir} holds no fine-tuned checkpoint")
+    if not config.do_train:
+        raise UserError(f"--do_train=false but {model_dir} holds no fine-tuned checkpoint")
+    multi_worker = finetune_loop.is_multi_worker(tf.distribute.get_strategy())
     optimizer = make_optimizer(
-        learning_rate=settings["learning_rate"],
-        weight_decay=settings["weight_decay"],
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
         total_steps=total,
-        warmup_steps=int(settings["warmup_proportion"] * total),
-        decay=settings["decay"],
-        clip_norm=settings["clip_norm"] or None,
-        amsgrad=settings["amsgrad"],
-        weight_decay_type=settings["weight_decay_type"],
+        warmup_steps=int(config.warmup_proportion * total),
+        decay=config.decay,
+        clip_norm=config.clip_norm or None,
+        amsgrad=config.amsgrad,
+        weight_decay_type=config.weight_decay_type,
+        loss_scale=multi_worker and config.mixed_precision == "mixed_float16",
     )
-    model.compile(optimizer=optimizer, loss=losses, loss_weights=loss_weights, metrics=metrics)
+    if multi_worker:  # Keras' fit fails under MultiWorkerMirroredStrategy: our own steps
+        final_loss = finetune_loop.train(model, optimizer, dataset, total, config, loss_weights)
+        manager.save()
+        shutil.rmtree(os.path.join(model_dir, "backup"), ignore_errors=True)
+        return {
+            "train_steps": total,
+            "final_loss": final_loss,
+            "optimizer": type(optimizer).__name__,
+        }
+    # Keras wraps the optimizer in a LossScaleOptimizer under the mixed_float16 policy.
+    model.compile(
+        optimizer=optimizer,
+        loss=losses,
+        loss_weights=loss_weights,
+        metrics=metrics,
+        jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
+    )
     logging.info(
         "training %d steps (%d checkpoint intervals of %d), batch %d, lr %g, %s weight decay %g, "
         "amsgrad %s, warmup %g, decay %s, clip_norm %s",
         total,
         epochs,
         steps_per_epoch,
-        settings["batch_size"],
-        settings["learning_rate"],
-        settings["weight_decay_type"],
-        settings["weight_decay"],
-        settings["amsgrad"],
-        settings["warmup_proportion"],
-        settings["decay"],
-        settings["clip_norm"] or None,
+        config.batch_size,
+        config.learning_rate,
+        config.weight_decay_type,
+        config.weight_decay,
+        config.amsgrad,
+        config.warmup_proportion,
+        config.decay,
+        config.clip_norm or None,
     )
     backup_dir = os.path.join(model_dir, "backup")
     epoch, batch = _backup_position(backup_dir)
@@ -399,7 +296,7 @@ def fit_or_restore(model, dataset, num_examples, settings, losses, metrics=None,
                 epochs=last,
                 steps_per_epoch=steps,
                 callbacks=[backup] + other_callbacks,
-                verbose=settings.get("verbose", "auto"),
+                verbose=config.keras_verbose,
             )
             losses_seen = history.history.get("loss", []) or losses_seen
             if backup.stopped_at is not None:
@@ -410,10 +307,14 @@ def fit_or_restore(model, dataset, num_examples, settings, losses, metrics=None,
                     guard.signum,
                 )
     if losses_seen and not np.isfinite(losses_seen[-1]):
-        raise FinetuneError("the training loss became NaN or infinite; try a lower --learning_rate")
+        raise UserError("the training loss became NaN or infinite; try a lower --learning_rate")
     manager.save()
     shutil.rmtree(backup_dir, ignore_errors=True)  # kept after a finished interrupted interval
-    return {"train_steps": total, "final_loss": float(losses_seen[-1]) if losses_seen else None}
+    return {
+        "train_steps": total,
+        "final_loss": float(losses_seen[-1]) if losses_seen else None,
+        "optimizer": type(model.optimizer).__name__,
+    }
 
 
 def _backup_position(backup_dir):
@@ -456,14 +357,13 @@ class StepBackup(keras.callbacks.BackupAndRestore):
             super().on_train_end(logs)
 
 
-def write_run_files(settings, vocab, backbone, read_out, tokenizer):
+def write_run_files(config, vocab, backbone, read_out, tokenizer):
     """finetune_config.json and vocab.txt of the fine-tuning model_dir."""
-    model_dir = settings["model_dir"]
-    vocab.write(os.path.join(model_dir, "vocab.txt"))
+    vocab.write(os.path.join(config.model_dir, "vocab.txt"))
     write_json_atomic(
-        os.path.join(model_dir, FINETUNE_CONFIG),
+        os.path.join(config.model_dir, FINETUNE_CONFIG),
         {
-            "settings": settings,
+            "settings": config.to_dict(),
             "encoder": backbone.encoder_config,
             "layout": backbone.layout.to_dict() if backbone.layout is not None else None,
             "read_out": dataclasses.asdict(read_out),
@@ -472,142 +372,127 @@ def write_run_files(settings, vocab, backbone, read_out, tokenizer):
     )
 
 
-def prepare(settings, default_vocab_tokens, train_texts_fn):
-    """Settings, vocabulary, tokenizer, backbone and read-out of a run (shared by both tasks).
+def prepare(config, default_vocab_tokens, train_texts_fn):
+    """Vocabulary, tokenizer, backbone and read-out of a run (shared by both tasks); call it
+    under the run's strategy scope (`execution`).
 
     Args:
-        settings: dict of resolved settings (`resolve_settings`, done by run_squad / run_mnli).
+        config: `SquadConfig` or `MnliConfig` (checked by `check_config`).
         default_vocab_tokens: list or None. Vocabulary when neither flags nor model give one.
         train_texts_fn: callable(tokenizer) -> list of str, the training text (BiLSTM vectors).
     """
-    prepare_model_dir(settings)
-    keras.utils.set_random_seed(settings["seed"])
-    vocab = resolve_vocab(settings, default_vocab_tokens)
-    tokenizer = make_tokenizer(settings, vocab)
-    if settings["model"] == "bilstm":
-        backbone = bilstm_backbone(settings, vocab, tokenizer, train_texts_fn(tokenizer))
+    prepare_model_dir(config)
+    keras.utils.set_random_seed(config.seed)
+    vocab = resolve_vocab(config, default_vocab_tokens)
+    tokenizer = make_tokenizer(config, vocab)
+    if config.model == "bilstm":
+        from hbert_tf.baselines import bilstm_encoder
+
+        encoder, sizes = bilstm_encoder(config, vocab, tokenizer, train_texts_fn(tokenizer))
+        backbone = Backbone(encoder, None, None, None, sizes)
     else:
-        backbone = load_backbone(settings, vocab)
+        backbone = load_backbone(config, vocab)
     limit = getattr(backbone.encoder, "max_position_embeddings", None)
-    if limit is not None and settings["max_seq_length"] > limit:
-        raise FinetuneError(
-            f"--max_seq_length={settings['max_seq_length']} exceeds the model's "
+    if limit is not None and config.max_seq_length > limit:
+        raise UserError(
+            f"--max_seq_length={config.max_seq_length} exceeds the model's "
             f"max_position_embeddings={limit}"
         )
-    read_out = read_out_for(settings, backbone)
-    write_run_files(settings, vocab, backbone, read_out, tokenizer)
-    return settings, vocab, tokenizer, backbone, read_out
+    read_out = read_out_for(config, backbone)
+    write_run_files(config, vocab, backbone, read_out, tokenizer)
+    return vocab, tokenizer, backbone, read_out
 
 
-def write_metrics(settings, metrics):
-    path = os.path.join(settings["model_dir"], METRICS)
+def worker_model_dir(config, strategy):
+    """Where this worker writes: --model_dir, or a scratch folder in it for a non-chief worker
+    of MultiWorkerMirroredStrategy (`finetune_loop.worker_model_dir`)."""
+    return finetune_loop.worker_model_dir(config.model_dir, strategy)
+
+
+def predict(model, inputs, config):
+    """Outputs of `model` over `inputs` (dicts of numpy): Keras' `predict`, or under
+    MultiWorkerMirroredStrategy `finetune_loop.predict` (every worker predicts on its own)."""
+    if finetune_loop.is_multi_worker(tf.distribute.get_strategy()):
+        return finetune_loop.predict(model, inputs, config.eval_batch_size)
+    return model.predict(inputs, batch_size=config.eval_batch_size, verbose=config.keras_verbose)
+
+
+def _head_dropout(config):
+    """Dropout before the task classifier: --dropout, else BERT's 0.1."""
+    return 0.1 if config.dropout is None else config.dropout
+
+
+def write_metrics(config, metrics):
+    path = os.path.join(config.model_dir, METRICS)
     write_json_atomic(path, metrics)
     logging.info("metrics written to %s: %s", path, json.dumps(metrics, sort_keys=True))
 
 
-def _builtin_dir(settings):
-    return os.path.join(settings["model_dir"], "data")
-
-
-def _require(settings, key, why):
-    if not settings.get(key):
-        raise FinetuneError(f"--{key} is required {why} (or pass --data=tfds or --data=builtin)")
-    return settings[key]
-
-
 # --- SQuAD --------------------------------------------------------------------------------------
-def _squad_examples(settings):
-    """`(train_examples or None, eval_examples or None)` from files, TFDS or the built-in set."""
-    version, data = settings["version"], settings["data"]
-    if version not in squad.VERSIONS:
-        raise FinetuneError(f"--version={version}: expected one of {squad.VERSIONS}")
-    if data not in DATA_SOURCES:
-        raise FinetuneError(f"--data={data}: expected one of {DATA_SOURCES}")
-    train = evaluation = None
-    if data == "tfds":
-        if settings["do_train"]:
-            train = squad.read_squad_tfds(version, "train", settings["tfds_data_dir"])[0]
-        if settings["do_eval"]:
-            evaluation = squad.read_squad_tfds(
-                version, "validation", settings["tfds_data_dir"], evaluation=True
-            )[0]
-        return train, evaluation
-    if data == "builtin":
-        docs = settings["builtin_documents"]
-        train_file, predict_file = builtin_tasks.write_builtin_squad(
-            _builtin_dir(settings), settings["builtin_seed"], docs, max(20, docs // 8), version
-        )
-    else:
-        train_file = settings["do_train"] and _require(settings, "train_file", "with --do_train")
-        predict_file = settings["do_eval"] and _require(settings, "predict_file", "with --do_eval")
-    if settings["do_train"]:
-        train = squad.read_squad_json(train_file, version)[0]
-    if settings["do_eval"]:
-        evaluation = squad.read_squad_json(predict_file, version, evaluation=True)[0]
-    return train, evaluation
-
-
-def run_squad(settings):
+def run_squad(config):
     """Fine-tunes (or resumes) and evaluates a span model on SQuAD; returns the metrics.
 
     Args:
-        settings: dict with the keys of SQUAD_DEFAULTS (missing keys take those defaults).
+        config: `SquadConfig` (build one with `SquadConfig.resolve(**settings)`).
     """
-    settings = resolve_settings(dict(SQUAD_DEFAULTS, **settings))
-    if settings["max_seq_length"] is None:
-        settings["max_seq_length"] = 384
-    train_examples, eval_examples = _squad_examples(settings)
-    default_vocab = builtin_tasks.task_vocabulary() if settings["data"] == "builtin" else None
+    config = check_config(config, SquadConfig)
+    with execution(config) as strategy:
+        return _run_squad(config.replace(model_dir=worker_model_dir(config, strategy)))
+
+
+def _run_squad(config):
+    train_examples, eval_examples = finetune_data.squad_examples(config)
 
     def train_texts(tokenizer):
         examples = train_examples or eval_examples or []
         return sorted({e.context for e in examples}) + [e.question for e in examples]
 
-    settings, vocab, tokenizer, backbone, read_out = prepare(settings, default_vocab, train_texts)
-    model = downstream.SpanModel(backbone.encoder, read_out, backbone.nsp_head, name="span_model")
+    default_vocab = finetune_data.default_vocabulary(config)
+    vocab, tokenizer, backbone, read_out = prepare(config, default_vocab, train_texts)
+    model = downstream.SpanModel(
+        backbone.encoder, read_out, backbone.nsp_head, _head_dropout(config), name="span_model"
+    )
     window = dict(
         tokenizer=tokenizer,
-        max_seq_length=settings["max_seq_length"],
-        doc_stride=settings["doc_stride"],
-        max_query_length=settings["max_query_length"],
+        max_seq_length=config.max_seq_length,
+        doc_stride=config.doc_stride,
+        max_query_length=config.max_query_length,
     )
-    metrics = {"task": f"squad_v{settings['version']}", "read_out": dataclasses.asdict(read_out)}
+    metrics = {"task": f"squad_v{config.version}", "read_out": dataclasses.asdict(read_out)}
     if train_examples is not None:
         features = squad.convert_examples_to_features(train_examples, is_training=True, **window)
         labels = {
             downstream.START_LOGITS: features.start_positions,
             downstream.END_LOGITS: features.end_positions,
         }
-        dataset = train_dataset(features.inputs(), labels, settings["batch_size"], settings["seed"])
+        dataset = train_dataset(features.inputs(), labels, config.batch_size, config.seed)
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         metrics["training"] = fit_or_restore(
             model,
             dataset,
             len(features),
-            settings,
+            config,
             losses={downstream.START_LOGITS: loss, downstream.END_LOGITS: loss},
             loss_weights={downstream.START_LOGITS: 0.5, downstream.END_LOGITS: 0.5},
         )
         metrics["train_features"] = features.stats
-    elif settings["do_eval"]:
-        fit_or_restore(model, None, 1, dict(settings, do_train=False), losses=None)
+    elif config.do_eval:
+        fit_or_restore(model, None, 1, config.replace(do_train=False), losses=None)
     if eval_examples is not None:
         features = squad.convert_examples_to_features(eval_examples, is_training=False, **window)
-        outputs = model.predict(
-            features.inputs(), batch_size=settings["eval_batch_size"], verbose=settings["verbose"]
-        )
-        version_2 = settings["version"] == "2.0"
+        outputs = predict(model, features.inputs(), config)
+        version_2 = config.version == "2.0"
         answers = squad.postprocess(
             eval_examples,
             features,
             outputs[downstream.START_LOGITS],
             outputs[downstream.END_LOGITS],
-            n_best_size=settings["n_best_size"],
-            max_answer_length=settings["max_answer_length"],
+            n_best_size=config.n_best_size,
+            max_answer_length=config.max_answer_length,
             version_2=version_2,
-            null_score_diff_threshold=settings["null_score_diff_threshold"],
+            null_score_diff_threshold=config.null_score_diff_threshold,
         )
-        model_dir = settings["model_dir"]
+        model_dir = config.model_dir
         write_json_atomic(os.path.join(model_dir, "predictions.json"), answers.predictions)
         write_json_atomic(os.path.join(model_dir, "nbest_predictions.json"), answers.nbest)
         if version_2:
@@ -616,98 +501,70 @@ def run_squad(settings):
             squad.evaluate(
                 eval_examples,
                 answers.predictions,
-                settings["version"],
+                config.version,
                 answers.null_odds if version_2 else None,
                 answers.best_non_null,
             )
         )
         if version_2:
-            metrics["null_score_diff_threshold"] = settings["null_score_diff_threshold"]
+            metrics["null_score_diff_threshold"] = config.null_score_diff_threshold
         metrics["eval_features"] = features.stats
-    write_metrics(settings, metrics)
+    write_metrics(config, metrics)
     return metrics
 
 
 # --- MultiNLI -----------------------------------------------------------------------------------
-def _nli_examples(settings):
-    """dict split -> examples for "train", "dev_matched", "dev_mismatched" (those available)."""
-    data = settings["data"]
-    if data not in DATA_SOURCES:
-        raise FinetuneError(f"--data={data}: expected one of {DATA_SOURCES}")
-    wanted = (["train"] if settings["do_train"] else []) + (
-        ["dev_matched", "dev_mismatched"] if settings["do_eval"] else []
-    )
-    if data == "tfds":
-        return {s: nli.read_nli_tfds(s, settings["tfds_data_dir"])[0] for s in wanted}
-    if data == "builtin":
-        docs = settings["builtin_documents"]
-        paths = builtin_tasks.write_builtin_nli(
-            _builtin_dir(settings), settings["builtin_seed"], docs, max(30, docs // 4)
-        )
-        files = dict(zip(("train", "dev_matched", "dev_mismatched"), paths))
-    else:
-        files = {
-            "train": settings["train_file"],
-            "dev_matched": settings["dev_matched_file"],
-            "dev_mismatched": settings["dev_mismatched_file"],
-        }
-        if settings["do_train"]:
-            _require(settings, "train_file", "with --do_train")
-        if settings["do_eval"] and not (files["dev_matched"] or files["dev_mismatched"]):
-            raise FinetuneError(
-                "--do_eval needs --dev_matched_file and/or --dev_mismatched_file "
-                "(or pass --data=tfds or --data=builtin)"
-            )
-    return {s: nli.read_nli_file(files[s])[0] for s in wanted if files.get(s)}
-
-
-def run_mnli(settings):
+def run_mnli(config):
     """Fine-tunes (or resumes) a sentence-pair classifier on MultiNLI; returns the metrics.
 
     Args:
-        settings: dict with the keys of MNLI_DEFAULTS (missing keys take those defaults).
+        config: `MnliConfig` (build one with `MnliConfig.resolve(**settings)`).
     """
-    settings = resolve_settings(dict(MNLI_DEFAULTS, **settings))
-    if settings["max_seq_length"] is None:
-        settings["max_seq_length"] = 128
-    splits = _nli_examples(settings)
-    default_vocab = builtin_tasks.task_vocabulary() if settings["data"] == "builtin" else None
+    config = check_config(config, MnliConfig)
+    with execution(config) as strategy:
+        return _run_mnli(config.replace(model_dir=worker_model_dir(config, strategy)))
+
+
+def _run_mnli(config):
+    splits = finetune_data.nli_examples(config)
 
     def train_texts(tokenizer):
         examples = splits.get("train") or next(iter(splits.values()))
         return [e.premise for e in examples] + [e.hypothesis for e in examples]
 
-    settings, vocab, tokenizer, backbone, read_out = prepare(settings, default_vocab, train_texts)
+    default_vocab = finetune_data.default_vocabulary(config)
+    vocab, tokenizer, backbone, read_out = prepare(config, default_vocab, train_texts)
     model = downstream.SentenceClassifier(
-        backbone.encoder, read_out, len(nli.LABELS), backbone.pooler_head, name="nli_classifier"
+        backbone.encoder,
+        read_out,
+        len(nli.LABELS),
+        backbone.pooler_head,
+        _head_dropout(config),
+        name="nli_classifier",
     )
     metrics = {"task": "mnli", "read_out": dataclasses.asdict(read_out)}
-    length = settings["max_seq_length"]
+    length = config.max_seq_length
     if "train" in splits:
         inputs, labels, stats = nli.encode_pairs(splits["train"], tokenizer, length)
-        dataset = train_dataset(
-            inputs, {downstream.LOGITS: labels}, settings["batch_size"], settings["seed"]
-        )
+        dataset = train_dataset(inputs, {downstream.LOGITS: labels}, config.batch_size, config.seed)
         metrics["training"] = fit_or_restore(
             model,
             dataset,
             len(labels),
-            settings,
+            config,
             losses={
                 downstream.LOGITS: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
             },
             metrics={downstream.LOGITS: ["sparse_categorical_accuracy"]},
         )
         metrics["train_pairs"] = stats
-    elif settings["do_eval"]:
-        fit_or_restore(model, None, 1, dict(settings, do_train=False), losses=None)
+    elif config.do_eval:
+        fit_or_restore(model, None, 1, config.replace(do_train=False), losses=None)
     for split in ("dev_matched", "dev_mismatched"):
         if split not in splits:
             continue
         inputs, labels, stats = nli.encode_pairs(splits[split], tokenizer, length)
-        logits = model.predict(
-            inputs, batch_size=settings["eval_batch_size"], verbose=settings["verbose"]
-        )[downstream.LOGITS]
+        logits = predict(model, inputs, config)[downstream.LOGITS]
         predicted = np.argmax(logits, axis=-1)
         metrics[f"{split}_accuracy"] = float(np.mean(predicted == labels))
         metrics[f"{split}_pairs"] = stats["pairs"]
@@ -715,7 +572,7 @@ def run_mnli(settings):
             json.dumps({"pairID": e.pair_id, "prediction": nli.LABELS[p]}) + "\n"
             for e, p in zip(splits[split], predicted)
         )
-        path = os.path.join(settings["model_dir"], f"predictions_{split}.jsonl")
+        path = os.path.join(config.model_dir, f"predictions_{split}.jsonl")
         write_text_atomic(path, lines)
-    write_metrics(settings, metrics)
+    write_metrics(config, metrics)
     return metrics

@@ -22,6 +22,7 @@ from hbert_tf.pretrainer import build_pretrainer
 from hbert_tf.variants import HeadLayout
 
 RUN_CONFIG = "run_config.json"
+FINETUNE_CONFIG = "finetune_config.json"  # a fine-tuning run (hbert_tf.finetuning)
 VOCAB = "vocab.txt"
 CHECKPOINTS = "checkpoints"
 

@@ -21,7 +21,8 @@ import typing
 
 from hbert_tf.errors import UserError
 from hbert_tf.optimization import WEIGHT_DECAY_TYPES
-from hbert_tf.probing import CLASSIFIERS, POOLINGS, ProbeConfig
+from hbert_tf.probing_classifier import CLASSIFIERS, ProbeConfig
+from hbert_tf.probing_features import POOLINGS
 from hbert_tf.training import STRATEGIES
 from hbert_tf.variants import CONCAT_MODES, VARIANTS, FreezePolicy
 
@@ -29,9 +30,11 @@ DECAYS = ("constant", "linear", "cosine")
 MIXED_PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 
 
-def setting(default, help, choices=None):
-    """A config field with its flag help text (and allowed values, for enum flags)."""
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+def setting(default, help, choices=None, flag=True):
+    """A config field with its flag help text (and allowed values, for enum flags); `flag=False`:
+    no flag (a value the binary sets)."""
+    metadata = {"help": help, "choices": choices, "flag": flag}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def _expect(ok, name, value, expected):
@@ -319,6 +322,10 @@ class ProbeRunConfig(RunConfig):
                           "pre-training model_dir.")  # fmt: skip
     seed: int = setting(0, "Seed of the probe's initialisation and shuffling.")
     cache: bool = setting(True, "Reuse and store features under <output_dir>/cache/.")
+    # --- Execution (feature extraction) ---
+    mixed_precision: str = setting("none", "Keras dtype policy the encoder computes features in "
+                                   "(features are kept as float32).", MIXED_PRECISIONS)  # fmt: skip
+    jit_compile: bool = setting(False, "XLA-compile feature extraction (pays on GPU/TPU).")
 
     def __post_init__(self):
         _check_choices(self)
@@ -349,7 +356,7 @@ class ProbeRunConfig(RunConfig):
                 raise UserError(f"--{name} is required")
 
     def probe(self):
-        """The probing classifier's `probing.ProbeConfig`."""
+        """The probing classifier's `probing_classifier.ProbeConfig`."""
         try:
             return ProbeConfig(
                 classifier=self.classifier,
@@ -377,3 +384,230 @@ ProbeRunConfig.PRESETS = {
         preset="senteval", classifier="senteval_mlp", amsgrad=False, probe_batch_size=64
     ),
 }
+
+
+FINETUNE_MODELS = ("bert", "bilstm")
+DATA_SOURCES = ("files", "tfds", "builtin")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig(RunConfig):
+    """One fine-tuning run: the settings both tasks share (`SquadConfig`, `MnliConfig` add theirs).
+
+    Defaults are the paper's fine-tuning (Section 4.2); `PRESETS["bert"]` is BERT's usual recipe.
+    `FinetuneConfig.resolve(task="squad" | "mnli", **explicit)` gives the task's config.
+    `model_dir`, and `init_from` for --model=bert, are required to run (`check_runnable`).
+    """
+
+    TASK = None  # "squad" or "mnli" in the subclasses
+
+    task: str = setting("squad", "Fine-tuning task.", ("squad", "mnli"), flag=False)
+    # --- Starting point and read-out (Fig. 3) ---
+    model_dir: str | None = setting(None, "Fine-tuning outputs: checkpoints, logs, predictions, "
+                                    "metrics.json. Rerunning resumes; a finished run only "
+                                    "evaluates.")  # fmt: skip
+    init_from: str | None = setting(None, "A pre-training model_dir (read-outs from its layout), a "
+                                    "keras-hub preset name (downloads), a local Hugging Face BERT "
+                                    "directory, or 'none' (same architecture, random weights).")  # fmt: skip
+    model: str = setting("bert", "bert: a BERT encoder; bilstm: the BiLSTM + fastText baseline "
+                         "(same read-outs).", FINETUNE_MODELS)  # fmt: skip
+    config: str = setting("base", "With --init_from=none: preset (tiny, small, base), a "
+                          "bert_config.json or a pre-training model_dir whose architecture to "
+                          "copy. vocab_size is set from the vocabulary.")  # fmt: skip
+    vocab_file: str | None = setting(None, "Override the vocabulary stored with --init_from. Must "
+                                     "have the model's vocab_size tokens.")  # fmt: skip
+    do_lower_case: str = setting("auto", "Must match the vocabulary; auto: lower-case unless the "
+                                 "vocabulary has upper-case tokens.", ("auto", "true", "false"))  # fmt: skip
+    concat: str = setting("auto", "Extra input of every token classifier input: cls = NSP-level "
+                          "[CLS] vector (Fig. 3c), nsp = the NSP classifier's output (Fig. 3d, "
+                          "needs a pre-trained NSP head); auto = what pre-training used.",
+                          ("auto", "none", "cls", "nsp"))  # fmt: skip
+    token_layer: int | None = setting(None, "Block whose tokens the span head reads (default: the "
+                                      "MLM level of --init_from, else the last).")  # fmt: skip
+    sentence_layer: int | None = setting(None, "Block whose [CLS] is the sentence vector (default: "
+                                         "the NSP level of --init_from, else the last).")  # fmt: skip
+    dropout: float | None = setting(None, "Override the dropout rates of the encoder (default: its "
+                                    "config's) and of the task head (default 0.1).")  # fmt: skip
+    # --- Optimisation ---
+    preset: str = setting("paper", "paper: the paper's fine-tuning (Adam + AMSGrad, lr 1e-5, no "
+                          "weight decay, batch 1, no warmup/decay/clipping); bert: BERT's recipe "
+                          "(lr 5e-5, batch 32, 10% warmup, linear decay, clipping at 1). Flags "
+                          "given explicitly override the preset.", ("paper", "bert"))  # fmt: skip
+    learning_rate: float = setting(1e-5, "Peak learning rate (paper: 1e-5).")
+    batch_size: int = setting(1, "Global training batch size (paper: 1).")
+    weight_decay: float = setting(0.0, "Weight decay, not on biases/LayerNorm (paper: none).")
+    weight_decay_type: str = setting("l2", "l2 (added to the gradient, PyTorch's Adam) or "
+                                     "decoupled (AdamW).", WEIGHT_DECAY_TYPES)  # fmt: skip
+    amsgrad: bool = setting(True, "Adam's AMSGrad option (paper: on).")
+    warmup_proportion: float = setting(0.0, "Fraction of the steps spent warming up.")
+    decay: str = setting("constant", "Learning-rate decay after warmup.", DECAYS)
+    clip_norm: float = setting(0.0, "Clip gradients to this global norm (0: no clipping).")
+    train_steps: int | None = setting(None, "Training steps; overrides --num_train_epochs.")
+    num_train_epochs: float = setting(2.0, "Passes over the training features.")
+    checkpoint_every: int = setting(1000, "Steps between backups (resume points) and "
+                                    "TensorBoard/progress summaries.")  # fmt: skip
+    seed: int = setting(12345, "Seed of initialisation, dropout and shuffling.")
+    # --- Data ---
+    data: str = setting("files", "files: --train_file etc.; tfds: download from TensorFlow "
+                        "Datasets; builtin: the built-in corpus' own set.", DATA_SOURCES)  # fmt: skip
+    tfds_data_dir: str | None = setting(None, "TFDS data_dir for --data=tfds.")
+    train_file: str | None = setting(None, "Training file (SQuAD JSON; MultiNLI TSV or JSONL).")
+    builtin_seed: int = setting(0, "Corpus seed for --data=builtin.")
+    builtin_documents: int = setting(400, "Training documents for --data=builtin (dev sets are "
+                                     "made from further documents).")  # fmt: skip
+    max_seq_length: int = setting(384, "Tokens per input; at most the model's "
+                                  "max_position_embeddings.")  # fmt: skip
+    eval_batch_size: int = setting(64, "Prediction batch size.")
+    do_train: bool = setting(True, "Train (skipped when model_dir holds a finished run).")
+    do_eval: bool = setting(True, "Predict and evaluate on the dev set(s).")
+    verbose: str = setting("auto", "Keras progress output: auto, 0 (none), 1 (bar), 2 (a line "
+                           "per interval).", ("auto", "0", "1", "2"))  # fmt: skip
+    # --- BiLSTM baseline ---
+    embeddings: str | None = setting(None, "--model=bilstm: fastText .vec (text) file; without it "
+                                     "fastText subword vectors are trained on the task's "
+                                     "training text (gensim).")  # fmt: skip
+    embedding_dim: int = setting(100, "Size of vectors trained without --embeddings.")
+    lstm_units: int = setting(128, "BiLSTM units per direction.")
+    lstm_layers: int = setting(2, "Stacked BiLSTM layers.")
+    train_embeddings: bool = setting(False, "Fine-tune the word vectors too.")
+    # --- Execution ---
+    strategy: str = setting("default", "tf.distribute strategy (multi_worker_mirrored reads "
+                            "TF_CONFIG).", STRATEGIES)  # fmt: skip
+    tpu: str = setting("", "TPU address for --strategy=tpu.")
+    cpu_devices: int = setting(0, "Split the CPU into N logical devices (no GPU; testing).")
+    mixed_precision: str = setting("none", "Keras dtype policy (mixed_float16 scales the loss).",
+                                   MIXED_PRECISIONS)  # fmt: skip
+    jit_compile: bool = setting(False, "XLA-compile the training step (pays on GPU/TPU).")
+    steps_per_execution: int = setting(1, "Training steps run inside one tf.function call.")
+
+    def __post_init__(self):
+        if self.TASK is not None:  # the subclass fixes the task
+            _expect(self.task == self.TASK, "task", self.task, self.TASK)
+        object.__setattr__(self, "verbose", str(self.verbose))
+        _check_choices(self)
+        at_least_one = ["batch_size", "checkpoint_every", "eval_batch_size", "max_seq_length"]
+        at_least_one += ["builtin_documents", "steps_per_execution"]
+        at_least_one += ["embedding_dim", "lstm_units", "lstm_layers"]
+        if self.train_steps is not None:
+            at_least_one.append("train_steps")
+        for name in at_least_one:
+            value = getattr(self, name)
+            _expect(isinstance(value, int) and value >= 1, name, value, "at least 1")
+        for name in ("learning_rate", "weight_decay", "warmup_proportion", "clip_norm",
+                     "num_train_epochs", "cpu_devices"):  # fmt: skip
+            value = getattr(self, name)
+            strict = name in ("learning_rate", "num_train_epochs")
+            _expect(
+                isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+                and not (strict and value == 0),
+                name,
+                value,
+                "a finite number > 0" if strict else "a finite number >= 0",
+            )  # fmt: skip
+        _expect(
+            self.warmup_proportion <= 1.0, "warmup_proportion", self.warmup_proportion, "[0, 1]"
+        )
+        if self.dropout is not None:
+            _expect(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a rate in [0, 1)")
+
+    @classmethod
+    def resolve(cls, **explicit):
+        """The task's config (`explicit["task"]` picks `SquadConfig` / `MnliConfig` when called
+        on FinetuneConfig): the preset named by `explicit["preset"]` with `explicit` over it."""
+        if cls is FinetuneConfig:
+            task = explicit.get("task", "squad")
+            _expect(task in FINETUNE_TASKS, "task", task, f"one of {', '.join(FINETUNE_TASKS)}")
+            return FINETUNE_TASKS[task].resolve(**explicit)
+        return super().resolve(**explicit)
+
+    @classmethod
+    def from_dict(cls, values):
+        if cls is FinetuneConfig:  # the saved task names the class
+            task = values.get("task")
+            _expect(task in FINETUNE_TASKS, "task", task, f"one of {', '.join(FINETUNE_TASKS)}")
+            return FINETUNE_TASKS[task].from_dict(values)
+        return super().from_dict(values)
+
+    def check_runnable(self):
+        """UserError when a setting needed to run is missing."""
+        if not self.model_dir:
+            raise UserError("--model_dir is required")
+        if self.model == "bert" and not self.init_from:
+            raise UserError("--init_from is required: a model_dir, a preset, a directory or none")
+
+    @property
+    def keras_verbose(self):
+        """`verbose` as Keras takes it ("auto" or 0, 1, 2)."""
+        return self.verbose if self.verbose == "auto" else int(self.verbose)
+
+    def optimisation(self):
+        """{field: value} of the settings the presets set (logged at the start of a run)."""
+        return {name: getattr(self, name) for name in _PRESET_FIELDS}
+
+
+@dataclasses.dataclass(frozen=True)
+class SquadConfig(FinetuneConfig):
+    """One SQuAD 1.1 / 2.0 run (`trainers.finetune_squad`, `finetuning_run.run_squad`)."""
+
+    TASK = "squad"
+
+    task: str = setting("squad", "Fine-tuning task.", ("squad",), flag=False)
+    max_seq_length: int = setting(384, "Tokens per input; at most the model's "
+                                  "max_position_embeddings.")  # fmt: skip
+    version: str = setting("1.1", "SQuAD version (2.0 adds unanswerable questions, null scores "
+                           "and HasAns/NoAns metrics).", ("1.1", "2.0"))  # fmt: skip
+    predict_file: str | None = setting(None, "SQuAD JSON evaluated after training "
+                                       "(--data=files).")  # fmt: skip
+    doc_stride: int = setting(128, "Tokens between the starts of consecutive context windows.")
+    max_query_length: int = setting(64, "Questions are truncated to this many tokens (counted and "
+                                    "logged). Must be < max_seq_length - 3.")  # fmt: skip
+    n_best_size: int = setting(20, "Candidate spans kept per question.")
+    max_answer_length: int = setting(30, "Longest answer, in tokens.")
+    null_score_diff_threshold: float = setting(0.0, "2.0: answer '' when null score - best span "
+                                               "score exceeds this; the best value on the "
+                                               "evaluated set is reported beside it in "
+                                               "metrics.json.")  # fmt: skip
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("doc_stride", "max_query_length", "n_best_size", "max_answer_length"):
+            value = getattr(self, name)
+            _expect(isinstance(value, int) and value >= 1, name, value, "at least 1")
+        _expect(
+            math.isfinite(self.null_score_diff_threshold),
+            "null_score_diff_threshold",
+            self.null_score_diff_threshold,
+            "a finite number",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class MnliConfig(FinetuneConfig):
+    """One MultiNLI run (`trainers.finetune_mnli`, `finetuning_run.run_mnli`)."""
+
+    TASK = "mnli"
+
+    task: str = setting("mnli", "Fine-tuning task.", ("mnli",), flag=False)
+    max_seq_length: int = setting(128, "Tokens per input; at most the model's "
+                                  "max_position_embeddings.")  # fmt: skip
+    num_train_epochs: float = setting(3.0, "Passes over the training pairs.")
+    dev_matched_file: str | None = setting(None, "MultiNLI dev matched (TSV or JSONL).")
+    dev_mismatched_file: str | None = setting(None, "MultiNLI dev mismatched (TSV or JSONL).")
+
+
+FINETUNE_TASKS = {"squad": SquadConfig, "mnli": MnliConfig}
+# BERT's usual, much faster recipe: AdamW-style, 10% warmup, linear decay, clipping at 1. The
+# paper's (the field defaults) names only Adam + AMSGrad, lr 1e-5, no weight decay, batch 1.
+_BERT_RECIPE = dict(
+    preset="bert",
+    learning_rate=5e-5,
+    batch_size=32,
+    weight_decay_type="decoupled",
+    amsgrad=False,
+    warmup_proportion=0.1,
+    decay="linear",
+    clip_norm=1.0,
+)
+_PRESET_FIELDS = ("weight_decay",) + tuple(k for k in _BERT_RECIPE if k != "preset")
+for _cls in (SquadConfig, MnliConfig):
+    _cls.PRESETS = {"paper": _cls(), "bert": _cls(**_BERT_RECIPE)}

@@ -20,10 +20,14 @@ from hbert_tf.errors import UserError
 from hbert_tf.run_config import field_types
 
 
+def _flag_fields(cls):
+    return [field for field in dataclasses.fields(cls) if field.metadata.get("flag", True)]
+
+
 def define_flags(cls, flag_values=flags.FLAGS):
     """Defines one absl flag per field of the dataclass `cls`."""
     types = field_types(cls)
-    for field in dataclasses.fields(cls):
+    for field in _flag_fields(cls):
         name, default = field.name, field.default
         help_text = field.metadata.get("help") or name
         choices = field.metadata.get("choices")
@@ -57,7 +61,7 @@ def explicit_settings(cls, flag_values=flags.FLAGS):
     """{field: value} of the flags given on the command line (typed as the fields are)."""
     types = field_types(cls)
     settings = {}
-    for field in dataclasses.fields(cls):
+    for field in _flag_fields(cls):
         if not flag_values[field.name].present:
             continue
         value = flag_values[field.name].value

@@ -42,9 +42,11 @@ def make_strategy(name, tpu_address="", cpu_devices=0):
     gpus = tf.config.list_physical_devices("GPU")
     if cpu_devices and cpu_devices > 1 and not gpus:
         cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices
-        )
+        if len(tf.config.get_logical_device_configuration(cpu) or ()) != cpu_devices:
+            # Only before TensorFlow runs an op; a second run in the process keeps the split.
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices
+            )
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "one_device":

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from hbert_tf import downstream, names, word_vectors
+from hbert_tf import baselines, downstream, names, word_vectors
 from hbert_tf.pretrainer import HBertPretrainer
 from hbert_tf.variants import resolve_variant
 from hbert_tf.vocab import Vocab
@@ -90,7 +90,7 @@ def test_sentence_classifier_reads_nsp_level_cls_through_the_nsp_pooler():
 
 def test_bilstm_encoder_has_the_encoder_interface():
     matrix = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
-    encoder = downstream.BiLSTMEncoder(matrix, lstm_units=5, num_layers=2)
+    encoder = baselines.BiLSTMEncoder(matrix, lstm_units=5, num_layers=2)
     inputs = encoder_inputs()
     outputs = encoder(inputs)
     assert set(outputs[names.HIDDEN_STATES]) == {"layer_0", "layer_1"}

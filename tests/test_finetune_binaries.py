@@ -14,6 +14,7 @@ from hbert_tf.encoder import HBertEncoder
 from hbert_tf.finetuning import run_mnli, run_squad
 from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, write_run_config
 from hbert_tf.pretrainer import HBertPretrainer
+from hbert_tf.run_config import MnliConfig, SquadConfig
 from hbert_tf.variants import resolve_variant
 from hbert_tf.vocab import Vocab
 from tests.helpers import tiny_config
@@ -48,7 +49,7 @@ def test_squad_v2_from_a_pretraining_dir_writes_outputs_and_resumes(tmp_path, pr
     settings = dict(
         SMALL_SQUAD, model_dir=str(tmp_path), init_from=pretraining_dir, version="2.0", concat="nsp"
     )
-    metrics = run_squad(settings)
+    metrics = run_squad(SquadConfig.resolve(**settings))
     assert metrics["read_out"] == {"token_layer": 1, "sentence_layer": 0, "concat": "nsp"}
     for key in ("exact", "f1", "HasAns_exact", "NoAns_exact", "best_f1", "best_f1_thresh"):
         assert key in metrics
@@ -59,24 +60,26 @@ def test_squad_v2_from_a_pretraining_dir_writes_outputs_and_resumes(tmp_path, pr
     assert set(predictions) == {e.qas_id for e in examples}
     for example in examples:  # every answer is an exact slice of its context
         assert predictions[example.qas_id] in example.context
-    again = run_squad(settings)  # a finished run only evaluates
+    again = run_squad(SquadConfig.resolve(**settings))  # a finished run only evaluates
     assert again["training"]["resumed_finished_run"]
     assert json.load(open(tmp_path / "predictions.json")) == predictions
     with pytest.raises(ValueError, match="holds another fine-tuning run"):
-        run_squad(dict(settings, concat="cls"))
+        run_squad(SquadConfig.resolve(**dict(settings, concat="cls")))
 
 
 def test_mnli_reads_the_nsp_level_and_reports_matched_and_mismatched(tmp_path, pretraining_dir):
     metrics = run_mnli(
-        dict(
-            model_dir=str(tmp_path),
-            init_from=pretraining_dir,
-            data="builtin",
-            builtin_documents=24,
-            max_seq_length=48,
-            train_steps=3,
-            batch_size=8,
-            verbose=0,
+        MnliConfig.resolve(
+            **dict(
+                model_dir=str(tmp_path),
+                init_from=pretraining_dir,
+                data="builtin",
+                builtin_documents=24,
+                max_seq_length=48,
+                train_steps=3,
+                batch_size=8,
+                verbose=0,
+            )
         )
     )
     assert metrics["read_out"]["sentence_layer"] == 0
@@ -87,13 +90,15 @@ def test_mnli_reads_the_nsp_level_and_reports_matched_and_mismatched(tmp_path, p
 
 def test_bilstm_baseline_trains_fasttext_vectors_on_the_task(tmp_path):
     metrics = run_squad(
-        dict(
-            SMALL_SQUAD,
-            model_dir=str(tmp_path),
-            model="bilstm",
-            embedding_dim=8,
-            lstm_units=8,
-            concat="cls",
+        SquadConfig.resolve(
+            **dict(
+                SMALL_SQUAD,
+                model_dir=str(tmp_path),
+                model="bilstm",
+                embedding_dim=8,
+                lstm_units=8,
+                concat="cls",
+            )
         )
     )
     assert metrics["read_out"] == {"token_layer": 1, "sentence_layer": 1, "concat": "cls"}
@@ -106,11 +111,13 @@ def test_vocabulary_that_does_not_match_the_model_is_refused(tmp_path, pretraini
     Vocab(builtin_tasks.task_vocabulary()[:-3]).write(str(vocab))
     with pytest.raises(ValueError, match=r"other_vocab.txt has \d+ tokens but model .* vocab_size"):
         run_squad(
-            dict(
-                SMALL_SQUAD,
-                model_dir=str(tmp_path / "m"),
-                init_from=pretraining_dir,
-                vocab_file=str(vocab),
+            SquadConfig.resolve(
+                **dict(
+                    SMALL_SQUAD,
+                    model_dir=str(tmp_path / "m"),
+                    init_from=pretraining_dir,
+                    vocab_file=str(vocab),
+                )
             )
         )
 
@@ -180,7 +187,7 @@ def test_short_run_on_the_builtin_qa_set_is_well_above_chance(tmp_path):
         checkpoint_every=400,
         seed=1,
     )
-    metrics = run_squad(settings)
+    metrics = run_squad(SquadConfig.resolve(**settings))
     examples, _ = squad.read_squad_json(tmp_path / "data/builtin_squad_v1.1_dev.json", "1.1")
     from hbert_tf.tokenization import OffsetTokenizer
 
@@ -195,21 +202,23 @@ def test_short_run_on_the_builtin_qa_set_is_well_above_chance(tmp_path):
 @pytest.mark.slow
 def test_short_run_on_the_builtin_nli_set_is_well_above_the_majority_class(tmp_path):
     metrics = run_mnli(
-        dict(
-            model_dir=str(tmp_path),
-            init_from="none",
-            config="tiny",
-            data="builtin",
-            builtin_documents=400,
-            max_seq_length=64,
-            train_steps=1500,
-            preset="bert",
-            batch_size=32,
-            learning_rate=1e-3,
-            checkpoint_every=1500,
-            seed=1,
-            verbose=0,
-        )  # fmt: skip
+        MnliConfig.resolve(
+            **dict(
+                model_dir=str(tmp_path),
+                init_from="none",
+                config="tiny",
+                data="builtin",
+                builtin_documents=400,
+                max_seq_length=64,
+                train_steps=1500,
+                preset="bert",
+                batch_size=32,
+                learning_rate=1e-3,
+                checkpoint_every=1500,
+                seed=1,
+                verbose=0,
+            )
+        )
     )
     from hbert_tf import nli
 

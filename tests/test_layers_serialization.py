@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from keras_hub.layers import ReversibleEmbedding
 
-from hbert_tf import downstream, encoder, heads, names, optimization, pretrainer
+from hbert_tf import baselines, downstream, encoder, heads, names, optimization, pretrainer
 from hbert_tf.pretrainer import HBertPretrainer
 from hbert_tf.variants import resolve_variant
 from tests.helpers import encoder_inputs, labels_for, random_batch, tiny_config, tiny_encoder
@@ -107,7 +107,7 @@ def test_sentence_classifier(tmp_path, with_nsp_head):
 
 def test_bilstm_encoder_and_a_span_model_over_it(tmp_path):
     matrix = np.random.default_rng(4).normal(size=(64, 6)).astype("float32")
-    bilstm = downstream.BiLSTMEncoder(matrix, lstm_units=4, num_layers=2)
+    bilstm = baselines.BiLSTMEncoder(matrix, lstm_units=4, num_layers=2)
     inputs, _, _ = _batch()
     run_layer_test(bilstm, (encoder_inputs(inputs),), tmp_path)
     span = downstream.SpanModel(bilstm, downstream.resolve_read_out(2, None, "cls"))
@@ -129,7 +129,7 @@ def test_every_registered_class_is_covered_and_has_its_own_get_config():
     """A class registered as serialisable either defines get_config (and from_config when its
     constructor takes more than the base class), or has nothing beyond the base config."""
     registered = []
-    for module in (downstream, encoder, heads, optimization, pretrainer):
+    for module in (baselines, downstream, encoder, heads, optimization, pretrainer):
         for _, cls in inspect.getmembers(module, inspect.isclass):
             name = keras.saving.get_registered_name(cls)
             if cls.__module__ == module.__name__ and name.startswith("hbert_tf>"):

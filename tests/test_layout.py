@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hbert_tf import data, names, probing, senteval_format
+from hbert_tf import data, names, probing_features, senteval_format
 from hbert_tf.encoder import HBertEncoder
 from hbert_tf.export import NSP_CLS_VECTOR, export_encoder
 from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, write_run_config
@@ -60,11 +60,11 @@ def test_a_new_placement_trains_exports_and_probes_from_the_layout_alone(tmp_pat
     np.testing.assert_allclose(served[NSP_CLS_VECTOR], hidden["layer_1"][:, 0], atol=1e-5)
 
     # Probe: --layer=nsp is block 1, --layer=mlm block 0; features come from the model dir.
-    probe_model = probing.ProbingModel(str(model_dir), max_seq_length=16)
+    probe_model = probing_features.ProbingModel(str(model_dir), max_seq_length=16)
     assert probe_model.layout == layout
     assert "mlm=layer_0 nsp=layer_1 bigram_shift=layer_0" in probe_model.description
-    nsp = probing.resolve_probe_layer("nsp", probe_model.layout)
-    mlm = probing.resolve_probe_layer("mlm", probe_model.layout)
+    nsp = probing_features.resolve_probe_layer("nsp", probe_model.layout)
+    mlm = probing_features.resolve_probe_layer("mlm", probe_model.layout)
     assert (nsp.index, mlm.index) == (1, 0)
     lines = ["tr\tA\tw1 w2 .", "tr\tB\tw3 w4", "va\tA\tw5", "te\tB\tw6 w7"]
     task_file = tmp_path / "task.txt"

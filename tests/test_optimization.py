@@ -110,13 +110,13 @@ def test_pretraining_presets_and_explicit_settings():
 
 
 def test_finetuning_presets_name_only_what_the_paper_names():
-    from hbert_tf.finetuning import resolve_settings
+    from hbert_tf.run_config import FinetuneConfig
 
     base = dict(model_dir="m", model="bert", init_from="none")
-    paper = resolve_settings(base)  # the default preset
+    paper = FinetuneConfig.resolve(**base).to_dict()  # the default preset
     assert (paper["learning_rate"], paper["batch_size"], paper["weight_decay"]) == (1e-5, 1, 0.0)
     assert paper["amsgrad"] and paper["weight_decay_type"] == "l2"
     assert (paper["warmup_proportion"], paper["decay"], paper["clip_norm"]) == (0.0, "constant", 0)
-    bert = resolve_settings(dict(base, preset="bert", batch_size=8))
+    bert = FinetuneConfig.resolve(**dict(base, preset="bert", batch_size=8)).to_dict()
     assert (bert["learning_rate"], bert["batch_size"], bert["decay"]) == (5e-5, 8, "linear")
     assert not bert["amsgrad"] and bert["clip_norm"] == 1.0

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hbert_tf import names, probing, senteval_format
+from hbert_tf import (
+    names,
+    probing,
+    probing_classifier,
+    probing_features,
+    probing_report,
+    senteval_format,
+)
 from hbert_tf.builtin_corpus import lexicon
 from hbert_tf.encoder import HBertEncoder
 from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, write_run_config
@@ -108,15 +115,15 @@ def test_write_then_read_round_trip_and_task_lists(tmp_path):
 
 def test_layer_choice_follows_the_head_layout():
     lower = resolve_variant("lower_nsp", 3, nsp_layer=0)
-    assert probing.resolve_probe_layer("nsp", lower).index == 0
-    assert probing.resolve_probe_layer("mlm", lower).index == 2
-    assert probing.resolve_probe_layer("-1", lower).key == "layer_2"
-    assert probing.resolve_probe_layer("embeddings", lower).key == names.EMBEDDING_OUTPUT
-    no_nsp = probing.resolve_probe_layer("nsp", resolve_variant("without_nsp", 3))
+    assert probing_features.resolve_probe_layer("nsp", lower).index == 0
+    assert probing_features.resolve_probe_layer("mlm", lower).index == 2
+    assert probing_features.resolve_probe_layer("-1", lower).key == "layer_2"
+    assert probing_features.resolve_probe_layer("embeddings", lower).key == names.EMBEDDING_OUTPUT
+    no_nsp = probing_features.resolve_probe_layer("nsp", resolve_variant("without_nsp", 3))
     assert no_nsp.index == 2 and "no NSP head" in no_nsp.note
     for bad in ("3", "top"):
         with pytest.raises(ValueError, match="--layer"):
-            probing.resolve_probe_layer(bad, lower)
+            probing_features.resolve_probe_layer(bad, lower)
 
 
 def perturb(layer, seed=3):
@@ -128,11 +135,11 @@ def perturb(layer, seed=3):
 
 def test_features_come_from_the_requested_layer():
     encoder = HBertEncoder.from_config_object(tiny_config(num_hidden_layers=3))
-    choice = probing.LayerChoice("1", 1)
-    model = probing.feature_model(encoder, choice, "cls")
+    choice = probing_features.LayerChoice("1", 1)
+    model = probing_features.feature_model(encoder, choice, "cls")
     assert "transformer_layer_2" not in [layer.name for layer in model.layers]
     encoded = [[2, 7, 8, 9, 3], [2, 10, 3], [2, 11, 12, 13, 14, 15, 3]]
-    before = probing.extract_features(model, encoded, batch_size=2, verbose=0)
+    before = probing_features.extract_features(model, encoded, batch_size=2, verbose=0)
     ids = np.array([encoded[1] + [0] * 4], np.int32)
     inputs = {names.INPUT_IDS: ids, names.INPUT_MASK: (ids > 0).astype("int32")}
     inputs[names.SEGMENT_IDS] = np.zeros_like(ids)
@@ -140,26 +147,56 @@ def test_features_come_from_the_requested_layer():
     np.testing.assert_allclose(before[1:2], expected, atol=1e-5)
 
     perturb(encoder.transformer_layers[2])  # above the probed layer: no effect
-    np.testing.assert_array_equal(before, probing.extract_features(model, encoded, 2, verbose=0))
+    np.testing.assert_array_equal(
+        before, probing_features.extract_features(model, encoded, 2, verbose=0)
+    )
     perturb(encoder.transformer_layers[1])  # the probed layer itself: changes them
-    assert not np.allclose(before, probing.extract_features(model, encoded, 2, verbose=0))
+    assert not np.allclose(before, probing_features.extract_features(model, encoded, 2, verbose=0))
 
 
 def test_mean_pooling_ignores_padding():
     encoder = HBertEncoder.from_config_object(tiny_config())
-    model = probing.feature_model(encoder, probing.LayerChoice("0", 0), "mean")
-    alone = probing.extract_features(model, [[2, 7, 3]], verbose=0)
-    padded = probing.extract_features(model, [[2, 7, 3], [2, 7, 8, 9, 10, 11, 3]], verbose=0)
+    model = probing_features.feature_model(encoder, probing_features.LayerChoice("0", 0), "mean")
+    alone = probing_features.extract_features(model, [[2, 7, 3]], verbose=0)
+    padded = probing_features.extract_features(
+        model, [[2, 7, 3], [2, 7, 8, 9, 10, 11, 3]], verbose=0
+    )
     np.testing.assert_allclose(alone[0], padded[0], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "flags, tolerance",
+    [(dict(jit_compile=True), 1e-4), (dict(mixed_precision="mixed_bfloat16"), 0.1)],
+    ids=["jit_compile", "bf16"],
+)
+def test_execution_flags_give_features_close_to_float32(tmp_path, flags, tolerance):
+    import keras
+
+    model_dir = make_model_dir(tmp_path / "model", nsp_layer=0)
+    task = senteval_format.read_task(write_lines(tmp_path / "bigram_shift.txt", GOOD))
+    reference = probing_features.ProbingModel(model_dir, max_seq_length=16)
+    model = probing_features.ProbingModel(model_dir, max_seq_length=16, **flags)
+    assert keras.config.dtype_policy().name == "float32"  # restored after building
+    if "mixed_precision" in flags:
+        assert model.encoder.dtype_policy.name == "mixed_bfloat16"
+    choice = probing_features.resolve_probe_layer("nsp", model.layout)
+    cache = probing_features.FeatureCache(tmp_path / "cache")
+    expected = reference.features(task, choice, "cls", cache, verbose=0)
+    got = model.features(task, choice, "cls", cache, verbose=0)
+    for split in ("tr", "va", "te"):
+        assert got[split].dtype == np.float32
+        np.testing.assert_allclose(got[split], expected[split], atol=tolerance, rtol=0)
+    if "mixed_precision" in flags:  # computed, not the float32 features from the cache
+        assert not np.array_equal(got["tr"], expected["tr"])
 
 
 def test_model_dir_features_are_cached_and_keyed(tmp_path):
     model_dir = make_model_dir(tmp_path / "model", nsp_layer=0)
-    model = probing.ProbingModel(model_dir, max_seq_length=16)
+    model = probing_features.ProbingModel(model_dir, max_seq_length=16)
     assert "lower_nsp" in model.description and "nsp=layer_0" in model.description
     task = senteval_format.read_task(write_lines(tmp_path / "bigram_shift.txt", GOOD))
-    cache = probing.FeatureCache(tmp_path / "cache")
-    choice = probing.resolve_probe_layer("nsp", model.layout)
+    cache = probing_features.FeatureCache(tmp_path / "cache")
+    choice = probing_features.resolve_probe_layer("nsp", model.layout)
     first = model.features(task, choice, "cls", cache, verbose=0)
     assert first["tr"].shape == (2, 32)
     assert os.path.isfile(cache.path(model, task.name, choice, "cls"))
@@ -178,7 +215,7 @@ def test_model_dir_without_checkpoint_is_a_clear_error(tmp_path):
     for name in os.listdir(checkpoint_dir(model_dir)):
         os.remove(os.path.join(checkpoint_dir(model_dir), name))
     with pytest.raises(ValueError, match="no checkpoint found"):
-        probing.ProbingModel(model_dir)
+        probing_features.ProbingModel(model_dir)
 
 
 # === The probe ====================================================================================
@@ -213,8 +250,10 @@ def word_task(tmp_path_factory):
 
 
 def test_probe_learns_a_learnable_task(word_task):
-    config = probing.ProbeConfig(max_epochs=40, patience=5)
-    result = probing.train_probe(bag_of_words(word_task), word_task.targets, 5, config, seed=0)
+    config = probing_classifier.ProbeConfig(max_epochs=40, patience=5)
+    result = probing_classifier.train_probe(
+        bag_of_words(word_task), word_task.targets, 5, config, seed=0
+    )
     assert result["accuracy"] > 0.95 and result["val_accuracy"] > 0.95
     assert 1 <= result["best_epoch"] <= result["epochs"] <= 40
 
@@ -222,31 +261,35 @@ def test_probe_learns_a_learnable_task(word_task):
 def test_probe_stays_near_chance_on_shuffled_labels(word_task):
     rng = np.random.default_rng(0)
     shuffled = {split: rng.permutation(t) for split, t in word_task.targets.items()}
-    config = probing.ProbeConfig(max_epochs=40, patience=5)
-    result = probing.train_probe(bag_of_words(word_task), shuffled, 5, config, seed=0)
+    config = probing_classifier.ProbeConfig(max_epochs=40, patience=5)
+    result = probing_classifier.train_probe(bag_of_words(word_task), shuffled, 5, config, seed=0)
     chance = word_task.chance("te")
     assert chance == 0.2  # the generated task is balanced
     assert abs(result["accuracy"] - chance) < 0.1  # 200 test examples: 3.5 standard deviations
 
 
 def test_senteval_classifier_searches_l2_on_validation(word_task):
-    config = probing.ProbeConfig(
+    config = probing_classifier.ProbeConfig(
         classifier="senteval_lr", learning_rate=0.01, max_epochs=30, l2_grid=(1e-5, 10.0)
     )
-    result = probing.train_probe(bag_of_words(word_task), word_task.targets, 5, config, seed=0)
+    result = probing_classifier.train_probe(
+        bag_of_words(word_task), word_task.targets, 5, config, seed=0
+    )
     assert result["l2"] == 1e-5  # a huge penalty cannot fit; va picks the small one
     assert result["accuracy"] > 0.9
-    model = probing.build_probe(10, 3, probing.ProbeConfig(classifier="senteval_mlp"), l2=1e-3)
+    model = probing_classifier.build_probe(
+        10, 3, probing_classifier.ProbeConfig(classifier="senteval_mlp"), l2=1e-3
+    )
     assert [layer.units for layer in model.layers] == [50, 3]
-    paper = probing.build_probe(10, 3, probing.ProbeConfig())
+    paper = probing_classifier.build_probe(10, 3, probing_classifier.ProbeConfig())
     assert [layer.units for layer in paper.layers] == [128, 128, 3]
 
 
 def test_probe_config_rejects_bad_values():
     with pytest.raises(ValueError, match="--classifier"):
-        probing.ProbeConfig(classifier="svm")
+        probing_classifier.ProbeConfig(classifier="svm")
     with pytest.raises(ValueError, match="dropout"):
-        probing.ProbeConfig(dropout=1.5)
+        probing_classifier.ProbeConfig(dropout=1.5)
 
 
 # === Results ======================================================================================
@@ -265,20 +308,22 @@ def test_table_and_chart_follow_table_4(tmp_path):
         record("a", "sentence_length", 0.9),
         record("b", "sentence_length", 0.8, layer="embeddings"),
     ]
-    lines = probing.format_table(records).splitlines()
+    lines = probing_report.format_table(records).splitlines()
     assert lines[0].split() == ["Models", "SL", "CI"]  # Table 4's column order
     assert lines[1].split()[-2:] == ["90.0", "60.0"]
     assert lines[2].split()[-2:] == ["80.0", "-"]
     assert lines[3].split() == ["chance", "50.0", "50.0"]
-    probing.plot_results(str(tmp_path / "chart.png"), records)
+    probing_report.plot_results(str(tmp_path / "chart.png"), records)
     with open(tmp_path / "chart.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_probe_models_writes_json_per_probe(tmp_path, word_task):
-    model = probing.ProbingModel(make_model_dir(tmp_path / "m", "without_nsp"), max_seq_length=32)
+    model = probing_features.ProbingModel(
+        make_model_dir(tmp_path / "m", "without_nsp"), max_seq_length=32
+    )
     task = word_task.limit_train(100)
-    config = probing.ProbeConfig(max_epochs=2, patience=1)
+    config = probing_classifier.ProbeConfig(max_epochs=2, patience=1)
     records = probing.probe_models(
         [model], [task], ["nsp", "embeddings"], ["cls"], config, str(tmp_path), batch_size=64
     )
@@ -291,7 +336,9 @@ def test_probe_models_writes_json_per_probe(tmp_path, word_task):
 
 
 def test_the_papers_probe_uses_adam_with_amsgrad_and_default_betas():
-    optimizer = probing.probe_optimizer(probing.ProbeConfig())
+    optimizer = probing_classifier.probe_optimizer(probing_classifier.ProbeConfig())
     assert optimizer.amsgrad and (optimizer.beta_1, optimizer.beta_2) == (0.9, 0.999)
     assert float(optimizer.learning_rate) == pytest.approx(1e-3) and not optimizer.weight_decay
-    assert not probing.probe_optimizer(probing.ProbeConfig(amsgrad=False)).amsgrad
+    assert not probing_classifier.probe_optimizer(
+        probing_classifier.ProbeConfig(amsgrad=False)
+    ).amsgrad

@@ -7,7 +7,13 @@ import pytest
 from absl import flags
 
 from hbert_tf.errors import UserError
-from hbert_tf.run_config import PretrainConfig, ProbeRunConfig
+from hbert_tf.run_config import (
+    FinetuneConfig,
+    MnliConfig,
+    PretrainConfig,
+    ProbeRunConfig,
+    SquadConfig,
+)
 from hbert_tf.run_flags import config_from_flags, define_flags
 
 
@@ -112,3 +118,52 @@ def test_probe_run_config_presets_flags_and_errors():
         ProbeRunConfig.resolve(classifier="svm")
     with pytest.raises(UserError, match="--output_dir is required"):
         ProbeRunConfig(model_dir=("m",)).require("model_dir", "output_dir")
+
+
+def test_finetune_configs_per_task_presets_round_trip_and_errors():
+    squad = FinetuneConfig.resolve(task="squad", preset="bert", batch_size=8, verbose=0)
+    mnli = FinetuneConfig.resolve(task="mnli", model_dir="m", init_from="none")
+    assert type(squad) is SquadConfig and type(mnli) is MnliConfig
+    assert (squad.max_seq_length, squad.num_train_epochs) == (384, 2.0)  # each task's defaults
+    assert (mnli.max_seq_length, mnli.num_train_epochs) == (128, 3.0)
+    assert (squad.learning_rate, squad.batch_size, squad.decay) == (5e-5, 8, "linear")
+    assert (mnli.learning_rate, mnli.batch_size, mnli.amsgrad) == (1e-5, 1, True)  # paper
+    assert squad.verbose == "0" and squad.keras_verbose == 0
+    assert squad.changed_from_preset() == ["batch_size", "verbose"]
+    for config in (squad, mnli):  # the saved task names the class
+        assert FinetuneConfig.from_json(config.to_json()) == config
+    assert squad.content_hash() != squad.replace(seed=1).content_hash()
+    assert squad.content_hash() == SquadConfig.from_json(squad.to_json()).content_hash()
+    assert json.loads(mnli.to_json())["task"] == "mnli"
+
+    with pytest.raises(UserError, match=r"--learning_rate=0.0: expected a finite number > 0"):
+        MnliConfig.resolve(learning_rate=0.0)
+    with pytest.raises(UserError, match=r"--warmup_proportion=1.5: expected \[0, 1\]"):
+        SquadConfig.resolve(warmup_proportion=1.5)
+    with pytest.raises(UserError, match="--doc_stride=0: expected at least 1"):
+        SquadConfig.resolve(doc_stride=0)
+    with pytest.raises(UserError, match="--task=squad: expected mnli"):
+        MnliConfig(task="squad")
+    with pytest.raises(UserError, match="--task=qa: expected one of squad, mnli"):
+        FinetuneConfig.resolve(task="qa")
+    with pytest.raises(UserError, match=r"unknown MnliConfig settings \['version'\]"):
+        MnliConfig.from_dict({"version": "2.0"})  # a SQuAD field
+    with pytest.raises(UserError, match="--init_from is required"):
+        MnliConfig.resolve(model_dir="m").check_runnable()
+    MnliConfig.resolve(model_dir="m", model="bilstm").check_runnable()  # no encoder to load
+
+
+def test_finetune_flags_are_each_tasks_fields():
+    squad_flags, mnli_flags = flags.FlagValues(), flags.FlagValues()
+    define_flags(SquadConfig, squad_flags)
+    define_flags(MnliConfig, mnli_flags)
+    assert "doc_stride" in squad_flags and "doc_stride" not in mnli_flags
+    assert "dev_matched_file" in mnli_flags and "task" not in mnli_flags  # set by the class
+    assert {"strategy", "mixed_precision", "jit_compile", "steps_per_execution"} <= set(mnli_flags)
+    mnli_flags(["prog", "--preset=bert", "--learning_rate=0.001", "--strategy=mirrored"])
+    config = config_from_flags(MnliConfig, mnli_flags)
+    assert config.batch_size == 32 and config.decay == "linear"  # the preset, not flag defaults
+    assert config.learning_rate == 1e-3 and config.strategy == "mirrored"
+    assert config.max_seq_length == 128 and config.task == "mnli"
+    with pytest.raises(flags.IllegalFlagValueError):
+        squad_flags(["prog", "--version=3.0"])

@@ -26,6 +26,7 @@ from hbert_tf.finetuning import run_mnli, run_squad
 from hbert_tf.model_dir import checkpoint_dir, load_pretrainer, make_checkpoint, write_run_config
 from hbert_tf.pretrained import encoder_from_pretrained
 from hbert_tf.pretrainer import HBertPretrainer
+from hbert_tf.run_config import MnliConfig, SquadConfig
 from hbert_tf.tokenization import OffsetTokenizer
 from hbert_tf.variants import resolve_variant
 from hbert_tf.vocab import Vocab
@@ -63,7 +64,11 @@ def pretrained(root):
 @pytest.fixture(scope="module")
 def squad1(root, pretrained):
     path = str(root / "squad1")
-    run_squad(dict(SMALL, **SQUAD_WINDOWS, init_from=pretrained, model_dir=path, version="1.1"))
+    run_squad(
+        SquadConfig.resolve(
+            **dict(SMALL, **SQUAD_WINDOWS, init_from=pretrained, model_dir=path, version="1.1")
+        )
+    )
     return path
 
 
@@ -71,14 +76,16 @@ def squad1(root, pretrained):
 def squad2(root, pretrained):
     path = str(root / "squad2")
     settings = dict(SMALL, **SQUAD_WINDOWS, init_from=pretrained, model_dir=path)
-    run_squad(dict(settings, version="2.0", concat="nsp"))
+    run_squad(SquadConfig.resolve(**dict(settings, version="2.0", concat="nsp")))
     return path
 
 
 @pytest.fixture(scope="module")
 def mnli(root, pretrained):
     path = str(root / "mnli")
-    run_mnli(dict(SMALL, init_from=pretrained, model_dir=path, max_seq_length=32))
+    run_mnli(
+        MnliConfig.resolve(**dict(SMALL, init_from=pretrained, model_dir=path, max_seq_length=32))
+    )
     return path
 
 
@@ -426,7 +433,7 @@ def test_predict_on_mnli_files_and_text_lines(pretrained, mnli, tmp_path):
 def test_bilstm_baseline_exports_and_answers_like_the_python_pipeline(tmp_path):
     run = str(tmp_path / "bilstm")
     settings = dict(SMALL, **SQUAD_WINDOWS, model_dir=run, model="bilstm", concat="cls")
-    run_squad(dict(settings, embedding_dim=8, lstm_units=8))
+    run_squad(SquadConfig.resolve(**dict(settings, embedding_dim=8, lstm_units=8)))
     assert run_kind(run) == "squad"
     export_run(run, str(tmp_path / "exported"))
     _, examples = squad_examples(run, "1.1")

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from hbert_tf import probing, senteval_format
+from hbert_tf import probing_features, senteval_format
 from hbert_tf.errors import UserError
 from hbert_tf.starting_point import load_starting_point
 from tests.test_pretrained import LAYERS, reference_bert, write_hf_bert_dir
@@ -26,10 +26,10 @@ def task_file(folder):
 
 def test_probing_a_huggingface_bert_reads_its_top_block(tmp_path):
     tensors = write_hf_bert_dir(tmp_path / "hf_bert")
-    model = probing.ProbingModel(str(tmp_path / "hf_bert"), max_seq_length=16)
+    model = probing_features.ProbingModel(str(tmp_path / "hf_bert"), max_seq_length=16)
     assert model.layout.sentence_layer == LAYERS - 1 and model.layout.has_nsp
     assert model.description.startswith("pre-trained BERT")
-    choice = probing.resolve_probe_layer("nsp", model.layout)
+    choice = probing_features.resolve_probe_layer("nsp", model.layout)
     task = senteval_format.read_task(str(task_file(tmp_path / "tasks")))
     features = model.features(task, choice, "cls", verbose=0)
     for row, sentence in zip(features["tr"], task.sentences["tr"]):
@@ -44,9 +44,11 @@ def test_random_weights_are_seeded_and_need_a_vocabulary(tmp_path):
     task = senteval_format.read_task(str(task_file(tmp_path / "tasks")))
     features = {}
     for seed in (0, 0, 1):
-        model = probing.ProbingModel("none", 16, vocab_path=vocab, config="tiny", seed=seed)
+        model = probing_features.ProbingModel(
+            "none", 16, vocab_path=vocab, config="tiny", seed=seed
+        )
         assert not model.layout.has_nsp and model.layout.sentence_layer == 1
-        choice = probing.resolve_probe_layer("nsp", model.layout)
+        choice = probing_features.resolve_probe_layer("nsp", model.layout)
         assert choice.note == "no NSP head: using the last layer"
         features.setdefault(seed, []).append(model.features(task, choice, "cls", verbose=0)["tr"])
     np.testing.assert_array_equal(features[0][0], features[0][1])
@@ -88,31 +90,36 @@ def test_probe_binary_compares_a_released_bert_with_random_weights(tmp_path):
 
 def test_finetuning_starts_from_a_huggingface_bert_and_from_random_weights(tmp_path):
     from hbert_tf.finetuning import load_backbone
+    from hbert_tf.run_config import MnliConfig
     from hbert_tf.vocab import load_vocab
 
     write_hf_bert_dir(tmp_path / "hf_bert")
     vocab = load_vocab(str(tmp_path / "hf_bert" / "vocab.txt"))
-    released = load_backbone(dict(init_from=str(tmp_path / "hf_bert"), model="bert"), vocab)
+    released = load_backbone(
+        MnliConfig.resolve(**dict(init_from=str(tmp_path / "hf_bert"), model="bert")), vocab
+    )
     direct = load_starting_point(str(tmp_path / "hf_bert"))
     for a, b in zip(released.encoder.get_weights(), direct.encoder.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert released.pooler_head is not None and released.nsp_head is None
     assert released.layout is None  # read-outs default to the top block
 
-    random = load_backbone(dict(init_from="none", model="bert", config="tiny"), vocab)
+    random = load_backbone(
+        MnliConfig.resolve(**dict(init_from="none", model="bert", config="tiny")), vocab
+    )
     assert random.encoder.vocab_size == len(vocab) and random.pooler_head is None
     assert random.encoder.hidden_size == 32  # the tiny preset's, not the released model's 16
 
 
 def test_mnli_fine_tunes_a_huggingface_bert(tmp_path):
     from hbert_tf.finetuning import run_mnli
+    from hbert_tf.run_config import MnliConfig
 
     write_hf_bert_dir(tmp_path / "hf_bert")
-    metrics = run_mnli(
-        dict(
-            model_dir=str(tmp_path / "run"), init_from=str(tmp_path / "hf_bert"), data="builtin",
-            builtin_documents=24, max_seq_length=32, train_steps=2, batch_size=8, verbose=0,
-        )
+    config = MnliConfig.resolve(
+        model_dir=str(tmp_path / "run"), init_from=str(tmp_path / "hf_bert"), data="builtin",
+        builtin_documents=24, max_seq_length=32, train_steps=2, batch_size=8, verbose=0,
     )  # fmt: skip
+    metrics = run_mnli(config)
     assert metrics["read_out"] == {"token_layer": 1, "sentence_layer": 1, "concat": "none"}
     assert 0.0 <= metrics["dev_matched_accuracy"] <= 1.0 and metrics["dev_matched_pairs"] > 0

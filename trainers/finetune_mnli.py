@@ -7,23 +7,31 @@ mismatched goes to metrics.json.
 Example (tiny, no downloads):
     python -m trainers.finetune_mnli --model_dir=/tmp/mnli --init_from=none --config=tiny \
         --data=builtin --max_seq_length=64 --train_steps=300
+
+Flags are the fields of `hbert_tf.run_config.MnliConfig`; --preset=paper (default) or bert, and
+flags given explicitly override it. Rerunning the command resumes; a finished run only evaluates.
 """
 
-from absl import app, flags
+import json
+
+from absl import app, flags, logging
 
 from hbert_tf.errors import main_entry
-from hbert_tf.finetuning import MNLI_DEFAULTS as D
+from hbert_tf.run_config import MnliConfig
+from hbert_tf.run_flags import config_from_flags, define_flags
 
-from . import finetune_flags
-
-flags.DEFINE_string("dev_matched_file", None, "MultiNLI dev matched (TSV or JSONL).")
-flags.DEFINE_string("dev_mismatched_file", None, "MultiNLI dev mismatched (TSV or JSONL).")
+FLAGS = flags.FLAGS
+define_flags(MnliConfig)  # one flag per field, help from the field
 
 
 def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from hbert_tf.finetuning import run_mnli
 
-    finetune_flags.run_task(run_mnli, D, argv)
+    config = config_from_flags(MnliConfig)  # parse and validate
+    metrics = run_mnli(config)  # build and run
+    logging.info("done: %s", json.dumps(metrics, sort_keys=True))  # report
 
 
 def run():

@@ -3,33 +3,31 @@
 Example (tiny, no downloads):
     python -m trainers.finetune_squad --model_dir=/tmp/squad --init_from=none --config=tiny \
         --data=builtin --max_seq_length=64 --max_query_length=12 --doc_stride=32 --train_steps=500
+
+Flags are the fields of `hbert_tf.run_config.SquadConfig`; --preset=paper (default) or bert, and
+flags given explicitly override it. Rerunning the command resumes; a finished run only evaluates.
 """
 
-from absl import app, flags
+import json
+
+from absl import app, flags, logging
 
 from hbert_tf.errors import main_entry
-from hbert_tf.finetuning import SQUAD_DEFAULTS as D
+from hbert_tf.run_config import SquadConfig
+from hbert_tf.run_flags import config_from_flags, define_flags
 
-from . import finetune_flags
-
-flags.DEFINE_enum("version", D["version"], ["1.1", "2.0"], "SQuAD version (2.0 adds unanswerable "
-                  "questions, null scores and HasAns/NoAns metrics).")  # fmt: skip
-flags.DEFINE_string("predict_file", None, "SQuAD JSON evaluated after training (--data=files).")
-flags.DEFINE_integer("doc_stride", D["doc_stride"], "Tokens between the starts of consecutive "
-                     "context windows.")  # fmt: skip
-flags.DEFINE_integer("max_query_length", D["max_query_length"], "Questions are truncated to this "
-                     "many tokens (counted and logged). Must be < max_seq_length - 3.")  # fmt: skip
-flags.DEFINE_integer("n_best_size", D["n_best_size"], "Candidate spans kept per question.")
-flags.DEFINE_integer("max_answer_length", D["max_answer_length"], "Longest answer, in tokens.")
-flags.DEFINE_float("null_score_diff_threshold", D["null_score_diff_threshold"], "2.0: answer '' "
-                   "when null score - best span score exceeds this; the best value on the "
-                   "evaluated set is reported beside it in metrics.json.")  # fmt: skip
+FLAGS = flags.FLAGS
+define_flags(SquadConfig)  # one flag per field, help from the field
 
 
 def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from hbert_tf.finetuning import run_squad
 
-    finetune_flags.run_task(run_squad, D, argv)
+    config = config_from_flags(SquadConfig)  # parse and validate
+    metrics = run_squad(config)  # build and run
+    logging.info("done: %s", json.dumps(metrics, sort_keys=True))  # report
 
 
 def run():

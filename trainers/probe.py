@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags, logging
 
-from hbert_tf import probing, senteval_format
+from hbert_tf import probing, probing_features, probing_report, senteval_format
 from hbert_tf.errors import check_output_dir, main_entry
 from hbert_tf.files import write_json_atomic, write_text_atomic
 from hbert_tf.run_config import ProbeRunConfig
@@ -35,12 +35,14 @@ def load(config):
         for name, path in senteval_format.find_task_files(config.task_dir, config.tasks)
     ]
     models = [
-        probing.ProbingModel(
+        probing_features.ProbingModel(
             d,
             config.max_seq_length,
             vocab_path=config.vocab_file,
             config=config.config,
             seed=config.seed,
+            mixed_precision=config.mixed_precision,
+            jit_compile=config.jit_compile,
         )  # fmt: skip
         for d in config.model_dir
     ]
@@ -49,15 +51,15 @@ def load(config):
         if duplicate_names:
             model.name = model.model_dir
         for spec in config.layer:  # all layer values checked before any work
-            probing.resolve_probe_layer(spec, model.layout)
+            probing_features.resolve_probe_layer(spec, model.layout)
     return tasks, models
 
 
 def report(config, records):
     """probing.txt (the table) and probing.png next to probing.json; prints the table."""
-    table = probing.format_table(records)
+    table = probing_report.format_table(records)
     write_text_atomic(os.path.join(config.output_dir, "probing.txt"), table + "\n")
-    probing.plot_results(os.path.join(config.output_dir, "probing.png"), records)
+    probing_report.plot_results(os.path.join(config.output_dir, "probing.png"), records)
     print(table)
     logging.info("wrote %s/probing.{json,txt,png}", config.output_dir)
 
@@ -76,7 +78,7 @@ def main(argv):
     cache_dir = os.path.join(config.output_dir, "cache")
     records = probing.probe_models(  # run
         models, tasks, config.layer, config.pooling, config.probe(), config.output_dir,
-        config.seed, config.batch_size, probing.FeatureCache(cache_dir) if config.cache else None,
+        config.seed, config.batch_size, probing_features.FeatureCache(cache_dir) if config.cache else None,
         verbose=int(sys.stdout.isatty()),
     )  # fmt: skip
     report(config, records)

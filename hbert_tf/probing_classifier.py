@@ -1,0 +1,162 @@
+"""The probing classifier: the paper's MLP or SentEval's own, trained on tr, stopped on va.
+
+The paper's probe: two hidden layers of 128, Adam 1e-3 (AMSGrad), batch 32, no weight decay,
+early stopping on va, accuracy on te. SentEval's classifiers (logistic regression or one hidden
+layer) search their L2 penalty on va.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+from absl import logging
+
+CLASSIFIERS = ("mlp", "senteval_lr", "senteval_mlp")
+SENTEVAL_L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeConfig:
+    """The probing classifier.
+
+    Args:
+        classifier: str. "mlp": the paper's probe, `hidden_layers` Dense(`hidden_units`,
+            `activation`) layers, no weight decay. "senteval_lr": SentEval's logistic regression;
+            "senteval_mlp": SentEval's one hidden layer of `senteval_hidden_units` sigmoid units;
+            both search the L2 penalty over `l2_grid` on va.
+        hidden_units: int. Width of the paper's hidden layers (128).
+        hidden_layers: int. Hidden layers of the paper's probe (2).
+        activation: str. Activation of the paper's hidden layers (the paper does not say; relu).
+        senteval_hidden_units: int. Hidden width of "senteval_mlp" (SentEval's default 50).
+        dropout: float. Dropout after each hidden layer (SentEval's default 0).
+        learning_rate: float. Adam's learning rate (1e-3 in the paper and in SentEval).
+        amsgrad: bool. Adam's AMSGrad option (the paper: on for every experiment; SentEval: off).
+        batch_size: int or None. None: 32 for "mlp" (the paper), 64 for SentEval's classifiers.
+        max_epochs: int. Upper bound on epochs; early stopping usually ends sooner.
+        patience: int. Epochs without a better va accuracy before stopping (SentEval: 5).
+        l2_grid: tuple of float. L2 penalties tried by the SentEval classifiers (PyTorch's
+            weight_decay values; the Keras penalty is half of each, which gives the same gradient).
+    """
+
+    classifier: str = "mlp"
+    hidden_units: int = 128
+    hidden_layers: int = 2
+    activation: str = "relu"
+    senteval_hidden_units: int = 50
+    dropout: float = 0.0
+    learning_rate: float = 1e-3
+    amsgrad: bool = True
+    batch_size: int | None = None
+    max_epochs: int = 100
+    patience: int = 5
+    l2_grid: tuple = SENTEVAL_L2_GRID
+
+    def __post_init__(self):
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError(f"--classifier={self.classifier!r}: expected one of {CLASSIFIERS}")
+        for name in ("hidden_units", "hidden_layers", "senteval_hidden_units", "max_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ProbeConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.patience < 0 or not 0.0 <= self.dropout < 1.0 or self.learning_rate <= 0:
+            raise ValueError(
+                f"ProbeConfig: need patience >= 0, 0 <= dropout < 1, learning_rate > 0; got "
+                f"{self.patience}, {self.dropout}, {self.learning_rate}"
+            )
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"--probe_batch_size must be >= 1, got {self.batch_size}")
+        if not self.l2_grid or any(v < 0 for v in self.l2_grid):
+            raise ValueError(f"--l2_grid must hold non-negative values, got {self.l2_grid}")
+
+    @property
+    def effective_batch_size(self):
+        return self.batch_size or (32 if self.classifier == "mlp" else 64)
+
+
+def build_probe(input_dim, num_classes, config, l2=0.0):
+    """The probing classifier: `[batch, input_dim]` features -> `[batch, num_classes]` logits."""
+    regularizer = keras.regularizers.L2(l2 / 2) if l2 else None  # PyTorch weight_decay = l2
+    if config.classifier == "mlp":
+        widths, activation = [config.hidden_units] * config.hidden_layers, config.activation
+    elif config.classifier == "senteval_mlp":
+        widths, activation = [config.senteval_hidden_units], "sigmoid"
+    else:
+        widths, activation = [], None
+    layers = [keras.Input((input_dim,))]
+    for i, width in enumerate(widths):
+        layers.append(
+            keras.layers.Dense(
+                width, activation, kernel_regularizer=regularizer, name=f"hidden_{i}"
+            )
+        )
+        if config.dropout:
+            layers.append(keras.layers.Dropout(config.dropout))
+    layers.append(keras.layers.Dense(num_classes, kernel_regularizer=regularizer, name="logits"))
+    return keras.Sequential(layers, name=f"probe_{config.classifier}")
+
+
+def probe_optimizer(config):
+    """Adam with default betas, `config.learning_rate` and `config.amsgrad`; no weight decay."""
+    return keras.optimizers.Adam(config.learning_rate, amsgrad=config.amsgrad)
+
+
+def _fit_once(features, targets, num_classes, config, seed, l2):
+    keras.utils.set_random_seed(seed)
+    model = build_probe(features["tr"].shape[-1], num_classes, config, l2)
+    model.compile(
+        optimizer=probe_optimizer(config),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    stopper = keras.callbacks.EarlyStopping(
+        monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True
+    )
+    history = model.fit(
+        features["tr"],
+        targets["tr"],
+        batch_size=config.effective_batch_size,
+        epochs=config.max_epochs,
+        validation_data=(features["va"], targets["va"]),
+        callbacks=[stopper],
+        shuffle=True,
+        verbose=0,
+    )
+
+    def accuracy(split):
+        logits = np.concatenate(
+            [
+                np.asarray(model(features[split][i : i + 4096], training=False))
+                for i in range(0, len(features[split]), 4096)
+            ]
+        )
+        return float(np.mean(np.argmax(logits, -1) == targets[split]))
+
+    return {
+        "val_accuracy": accuracy("va"),
+        "accuracy": accuracy("te"),
+        "epochs": len(history.history["loss"]),
+        "best_epoch": int(np.argmax(history.history["val_accuracy"])) + 1,
+        "l2": l2,
+    }
+
+
+def train_probe(features, targets, num_classes, config=ProbeConfig(), seed=0):
+    """Trains the probe on tr with early stopping on va; returns accuracies and training facts.
+
+    Args:
+        features: dict split -> float32 `[examples, dim]` for "tr", "va", "te".
+        targets: dict split -> int `[examples]` class ids in `[0, num_classes)`.
+        num_classes: int.
+        config: ProbeConfig.
+        seed: int. Seeds weight initialisation, shuffling and dropout.
+
+    Returns: dict with `accuracy` (te), `val_accuracy` (va), `epochs`, `best_epoch` and `l2` (the
+    chosen penalty; 0.0 for the paper's probe).
+    """
+    grid = (0.0,) if config.classifier == "mlp" else tuple(config.l2_grid)
+    best = None
+    for l2 in grid:
+        result = _fit_once(features, targets, num_classes, config, seed, l2)
+        logging.info("probe l2=%g: va %.4f te %.4f", l2, result["val_accuracy"], result["accuracy"])
+        if best is None or result["val_accuracy"] > best["val_accuracy"]:
+            best = result
+    return best
