@@ -1,0 +1,1 @@
+"""The study: the paper's whole experiment as one command."""
