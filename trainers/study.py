@@ -48,13 +48,15 @@ def main(argv):
         raise UserError(f"unexpected arguments {argv[1:]}")
     if not FLAGS.study:
         raise UserError("--study is required (paper, small, tiny, demo or a JSON file)")
-    from hbert_tf.study import data_sources, runner, spec, units
+    from hbert_tf.study import data_sources, spec  # light: bad input fails before TensorFlow
 
-    from . import study_data  # parse and validate: the study, then every data file
+    from . import study_data
 
-    study = spec.load_study(FLAGS.study, parse_seeds(FLAGS.seeds))
+    study = spec.load_study(FLAGS.study, parse_seeds(FLAGS.seeds))  # parse and validate
     data = data_sources.parse_data_flags(FLAGS.data)
     data_sources.check_data(study, data, study_data._data_tool("readers").check_text_file)
+    from hbert_tf.study import runner, units
+
     all_units = units.expand(study, data, FLAGS.num_gpus)
     skipped = units.skipped_baselines(study, data)
     for name, why in skipped.items():

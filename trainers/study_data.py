@@ -10,8 +10,6 @@ import importlib
 import os
 
 from hbert_tf.files import atomic_path
-from hbert_tf.study import jobs, runner
-from hbert_tf.study.units import CorpusData, ProbingData
 
 
 def _data_tool(name):
@@ -75,6 +73,9 @@ def probing_job(unit, run_dir):
 
 
 def job(unit, run_dir, inputs):
+    from hbert_tf.study import jobs
+    from hbert_tf.study.units import CorpusData, ProbingData
+
     if isinstance(unit.config, CorpusData):
         return corpus_job(unit, run_dir)
     if isinstance(unit.config, ProbingData):
@@ -84,4 +85,6 @@ def job(unit, run_dir, inputs):
 
 def run_unit(unit, output_dir):
     """Runs one unit of a study in `output_dir` (skipped when its result exists)."""
+    from hbert_tf.study import runner
+
     return runner.execute_unit(unit, output_dir, job)
