@@ -141,7 +141,9 @@ def test_data_flags_are_parsed_and_checked(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(UserError, match=r"--data squad_v2_dev: .*bad.json"):
         data_sources.check_data(study, {"squad_v2_dev": str(tmp_path / "bad.json")})
-    (tmp_path / "m.tsv").write_text("index\tpairID\tsentence1\tsentence2\tgold_label\n1\tp\ta\tb\tno\n")
+    (tmp_path / "m.tsv").write_text(
+        "index\tpairID\tsentence1\tsentence2\tgold_label\n1\tp\ta\tb\tno\n"
+    )
     with pytest.raises(UserError, match=r"--data mnli_train: .*m.tsv"):
         data_sources.check_data(study, {"mnli_train": str(tmp_path / "m.tsv")})
     wiki = spec.load_study(write_study(tmp_path / "w.json", corpora=["wikitext"]))
@@ -164,8 +166,9 @@ def test_selection_chooses_by_the_studys_criterion(tmp_path):
     tags = (("corpus", "builtin"), ("model", "lower_nsp"), ("pt_concat", "none"))
     losses = {0: 3.0, 1: 2.5, 2: 2.5}  # a tie goes to the lower layer
     inputs = {
-        f"pretrain/k{k}/s0": _fake_result(f"p{k}", "pretrain", {"eval_loss": v}, k,
-                                          outputs={"model_dir": f"dir{k}"})  # fmt: skip
+        f"pretrain/k{k}/s0": _fake_result(
+            f"p{k}", "pretrain", {"eval_loss": v}, k, outputs={"model_dir": f"dir{k}"}
+        )  # fmt: skip
         for k, v in losses.items()
     }
     unit = units.Unit("select", "s", units.Selection("pretrain_eval_loss", (0, 1, 2), (0,)),
@@ -186,9 +189,13 @@ def test_executor_runs_in_order_skips_done_units_and_marks_sweep_records(tmp_pat
     sweep = "lower_nsp/builtin/none"
     pre = [units.Unit("pretrain", f"k{k}", units.Chance(f"k{k}"), tags=(("layer", k),),
                       sweep=sweep) for k in (0, 1)]  # fmt: skip
-    select = units.Unit("select", "s", units.Selection("pretrain_eval_loss", (0, 1), (0,)),
-                        tuple((f"pretrain/k{u.config.task[1]}/s0", u.key) for u in pre),
-                        (("corpus", "builtin"), ("model", "lower_nsp"), ("pt_concat", "none")))
+    select = units.Unit(
+        "select",
+        "s",
+        units.Selection("pretrain_eval_loss", (0, 1), (0,)),
+        tuple((f"pretrain/k{u.config.task[1]}/s0", u.key) for u in pre),
+        (("corpus", "builtin"), ("model", "lower_nsp"), ("pt_concat", "none")),
+    )
     calls = []
 
     def job(unit, run_dir, inputs):
@@ -316,7 +323,9 @@ def test_tiny_study_resumes_after_sigkill(tiny_run, tmp_path):
     time.sleep(3)  # into the next unit
     process.send_signal(signal.SIGKILL)
     process.wait()
-    done_before = {k for k in os.listdir(out / "units") if (out / "units" / k / runner.RESULT).is_file()}
+    done_before = {
+        k for k in os.listdir(out / "units") if (out / "units" / k / runner.RESULT).is_file()
+    }
     assert done_before and not (out / "records.json").exists()
     result = run_study("--study=tiny", f"--output_dir={out}")
     assert result.returncode == 0, result.stderr[-4000:]

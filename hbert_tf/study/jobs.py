@@ -45,7 +45,10 @@ def run_probe(config):
     ]
     models = [
         probing.ProbingModel(
-            model_dir, config.max_seq_length, vocab_path=config.vocab_file, config=config.config,
+            model_dir,
+            config.max_seq_length,
+            vocab_path=config.vocab_file,
+            config=config.config,
             seed=config.seed,
         )  # fmt: skip
         for model_dir in config.model_dir
@@ -250,7 +253,9 @@ def chance_job(unit, run_dir, inputs):
             labels = [e.label for e in nli.read_nli_file(files[split])[0]]
             values[f"{key}_accuracy"] = 100 * Counter(labels).most_common(1)[0][1] / len(labels)
         return {}, [record(unit, "finetune", values, task=task, seed=0, **base)]
-    return {}, [record(unit, "finetune", trivial_squad(files["dev"], task), task=task, seed=0, **base)]
+    return {}, [
+        record(unit, "finetune", trivial_squad(files["dev"], task), task=task, seed=0, **base)
+    ]
 
 
 def trivial_squad(path, task):

@@ -157,9 +157,7 @@ class _Checker:
     def settings(self, value, where):
         """An object of run-config settings, as sorted (key, value) pairs (lists -> tuples)."""
         self.dict(value, where, allowed=value if isinstance(value, dict) else ())
-        return tuple(
-            sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in value.items())
-        )
+        return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in value.items()))
 
 
 def parse_study(values, name, source, label):

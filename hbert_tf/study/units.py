@@ -192,7 +192,9 @@ class _Builder:
             fmt, files = "wikitext", tuple(p for p, _, _ in _file_identity(path))
         else:  # squad: the paragraphs of the SQuAD training files
             fmt = "squad"
-            files = tuple(self.data[n] for n in ("squad_v1_train", "squad_v2_train") if n in self.data)
+            files = tuple(
+                self.data[n] for n in ("squad_v1_train", "squad_v2_train") if n in self.data
+            )
         swaps = any(v.model == "bigram_shift" for v in study.variants)
         config = CorpusData(
             corpus=corpus,
@@ -211,7 +213,9 @@ class _Builder:
         return self.add(Unit("data", f"corpus-{corpus}", config, num_cpus=2))
 
     def task_unit(self, task):
-        files = tuple((split, self.data[name]) for split, name in DATA_FILES[task] if name in self.data)
+        files = tuple(
+            (split, self.data[name]) for split, name in DATA_FILES[task] if name in self.data
+        )
         identity = tuple(i for _, f in files for i in _file_identity(f))
         config = TaskData(task, files, identity, self.study.downstream_documents)
         return self.add(Unit("data", f"task-{task}", config))
@@ -348,7 +352,9 @@ class _Builder:
         for task in study.tasks:
             self.add(Unit("chance", task, Chance(task), (("task_data", self.tasks[task]),)))
         if self.probing:
-            self.add(Unit("chance", "probing", Chance("probing"), (("probing_data", self.probing),)))
+            self.add(
+                Unit("chance", "probing", Chance("probing"), (("probing_data", self.probing),))
+            )
         for variant in study.variants:
             for corpus, corpus_key in corpora.items():
                 for concat in variant.concat:
@@ -396,8 +402,13 @@ class _Builder:
                         (
                             f"finetune/k{layer}/s{seed}",
                             self.finetune_unit(
-                                (("model", key),), tuple(sorted(tags.items())), select_task, ft,
-                                seed, sweep=group, layer=layer,
+                                (("model", key),),
+                                tuple(sorted(tags.items())),
+                                select_task,
+                                ft,
+                                seed,
+                                sweep=group,
+                                layer=layer,
                             ),  # fmt: skip
                         )
                     )
@@ -470,6 +481,8 @@ def expand(study, data, num_gpus=0):
 
 def skipped_baselines(study, data):
     """Baselines the study lists but cannot run (no source), with the reason."""
-    if "pretrained_bert" in study.baselines and not data.get("pretrained_bert", study.pretrained_bert):
+    if "pretrained_bert" in study.baselines and not data.get(
+        "pretrained_bert", study.pretrained_bert
+    ):
         return {"pretrained_bert": "no source: pass --data pretrained_bert=<preset or HF dir>"}
     return {}
