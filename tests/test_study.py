@@ -348,7 +348,8 @@ def test_every_data_name_points_at_real_format_files(tmp_path):
     values = json.loads(open(os.path.join(spec.STUDIES_DIR, "tiny.json")).read())
     values["encoder"] = os.path.join(spec.STUDIES_DIR, "encoders", "tiny3.json")
     values["corpora"] = ["wikitext"]
-    values["corpus_data"].update(vocab_size=200)
+    values["corpus_data"].update(vocab_size=200, eval_documents=20)
+    values["pretrain"].update(eval_batch_size=4)
     values["variants"] = [{"model": "bert", "concat": ["none", "cls"]},
                           {"model": "lower_nsp", "layers": [0]}]  # fmt: skip
     values["downstream"]["tasks"] = ["squad1.1", "squad2.0", "mnli"]

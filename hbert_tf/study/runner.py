@@ -9,6 +9,7 @@ same command (pre-training and fine-tuning also resume from their checkpoints).
 import datetime
 import json
 import os
+import sys
 import time
 
 from hbert_tf.files import write_json_atomic, write_text_atomic
@@ -56,6 +57,10 @@ def execute_unit(unit, output_dir, job):
     start = time.time()
     try:
         outputs, records = job(unit, run_dir, inputs)
+    except BaseException as e:  # the binary reports it; the log says which unit
+        _log(run_dir, f"failed {type(e).__name__}: {' '.join(str(e).split())[:300]}")
+        print(f"unit {unit.key} failed (log: {run_dir})", file=sys.stderr, flush=True)
+        raise
     finally:
         _clear_keras_session()
     result = {
@@ -73,8 +78,6 @@ def execute_unit(unit, output_dir, job):
 
 
 def _clear_keras_session():
-    import sys
-
     if "keras" in sys.modules:
         sys.modules["keras"].backend.clear_session()
 

@@ -361,6 +361,8 @@ class _Builder:
                     self.variant_units(variant, corpus, corpus_key, concat)
         vocab_input = (("vocab", corpora[study.corpora[0]]),)
         self.pretrained = self.data.get("pretrained_bert", study.pretrained_bert)
+        if self.pretrained and os.path.isdir(self.pretrained):
+            self.pretrained = os.path.abspath(self.pretrained)
         for seed in study.seeds:
             for baseline in study.baselines:
                 if baseline == "pretrained_bert" and not self.pretrained:
