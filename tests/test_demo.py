@@ -43,7 +43,7 @@ def test_demo_study_beats_chance_everywhere_and_resumes(tmp_path):
     for model in ("bert", "lower_nsp", "lower_mask", "bigram_shift"):
         assert {(model, "squad1.1"), (model, "mnli"), (model, "sentence_length")} <= tasks
     rows = above_chance(records)
-    assert len(rows) >= 4 * (2 + 2 + 4)  # 4 models: EM, F1, matched, mismatched, 4 probes
+    assert len(rows) == 4 * (2 + 2 + 3)  # 4 models: EM, F1, matched, mismatched, 3 probes
     below = [row for row in rows if not row[3] > row[4]]
     assert not below, below
     # The bigram-shift head learned on the swapped data (balanced accuracy 0.5 = constant).

@@ -4,6 +4,7 @@ SIGKILL, and records for all four tables (end to end on the tiny study and on re
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -307,38 +308,47 @@ def test_tiny_study_end_to_end(tiny_run):
 
 @pytest.mark.slow
 def test_tiny_study_resumes_after_sigkill(tiny_run, tmp_path):
+    """The tiny study with its second half of units not yet run (a copy of the uninterrupted run's
+    folder without them) is started, SIGKILLed in the middle of a unit after at least one more
+    finished, and rerun: it finishes, no unit finishes twice, finished units do not rerun, and
+    the records equal the uninterrupted run's."""
+    source, reference = tiny_run[0], tiny_run[1]
     out = tmp_path / "out"
+    shutil.copytree(source / "units", out / "units")
+    order = [u["key"] for u in json.loads((source / "units.json").read_text())]  # deps first
+    removed = order[len(order) // 2 :]
+    for key in removed:
+        shutil.rmtree(out / "units" / key)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     process = subprocess.Popen(
         study_cmd("--study=tiny", f"--output_dir={out}"), cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    deadline = time.time() + 600
-    finished = []
+    deadline = time.time() + 900
     while time.time() < deadline and process.poll() is None:
-        if (out / "units").is_dir():
-            finished = [k for k in os.listdir(out / "units")
-                        if (out / "units" / k / runner.RESULT).is_file()]  # fmt: skip
-            if any(k.startswith("pretrain-") for k in finished):
-                break
+        if any((out / "units" / k / runner.RESULT).is_file() for k in removed):
+            break
         time.sleep(0.5)
     assert process.poll() is None, "the study ended before it could be killed"
     time.sleep(3)  # into the next unit
     process.send_signal(signal.SIGKILL)
     process.wait()
-    done_before = {
-        k for k in os.listdir(out / "units") if (out / "units" / k / runner.RESULT).is_file()
-    }
-    assert done_before and not (out / "records.json").exists()
+    units_dir = out / "units"
+    done_before = {k for k in os.listdir(units_dir) if (units_dir / k / runner.RESULT).is_file()}
+    assert set(order) - done_before and not (out / "records.json").exists()
     result = run_study("--study=tiny", f"--output_dir={out}")
     assert result.returncode == 0, result.stderr[-4000:]
-    for key, lines in unit_logs(str(out)).items():
+    logs = unit_logs(str(out))
+    assert sorted(logs) == sorted(order)
+    for key, lines in logs.items():
         words = [line.split()[1] for line in lines]
         assert words.count("done") == 1, key  # no unit finished twice
         if key in done_before:
             assert words == ["start", "done"], key  # finished units did not rerun
+    killed = [k for k, lines in logs.items() if [x.split()[1] for x in lines].count("start") == 2]
+    assert len(killed) == 1  # the unit running at the kill started again
     records = json.loads((out / "records.json").read_text())
-    assert comparable(records) == comparable(tiny_run[1])
+    assert comparable(records) == comparable(reference)
 
 
 @pytest.mark.slow

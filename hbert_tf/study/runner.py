@@ -28,7 +28,25 @@ def read_result(output_dir, key):
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        result = json.load(f)
+    result["outputs"] = _map_paths(result["outputs"], lambda p: _absolute(p, output_dir))
+    return result
+
+
+def _map_paths(value, function):
+    if isinstance(value, dict):
+        return {k: _map_paths(v, function) for k, v in value.items()}
+    return function(value) if isinstance(value, str) else value
+
+
+def _relative(path, output_dir):
+    """Paths inside the study folder are stored relative to it (the folder can move)."""
+    root = os.path.abspath(output_dir) + os.sep
+    return os.path.relpath(path, root) if os.path.abspath(path).startswith(root) else path
+
+
+def _absolute(path, output_dir):
+    return os.path.join(output_dir, path) if path.startswith("units" + os.sep) else path
 
 
 def _log(run_dir, line):
@@ -66,7 +84,7 @@ def execute_unit(unit, output_dir, job):
     result = {
         "key": unit.key,
         "kind": unit.kind,
-        "outputs": outputs,
+        "outputs": _map_paths(outputs, lambda p: _relative(p, output_dir)),
         "records": records,
         "sweep": unit.sweep,
         "seconds": round(time.time() - start, 1),
@@ -74,7 +92,7 @@ def execute_unit(unit, output_dir, job):
     write_json_atomic(os.path.join(run_dir, RESULT), result)
     _log(run_dir, f"done {result['seconds']} s")
     _write_hparams(run_dir, unit, records)
-    return result
+    return read_result(output_dir, unit.key)
 
 
 def _clear_keras_session():

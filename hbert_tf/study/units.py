@@ -193,7 +193,9 @@ class _Builder:
         else:  # squad: the paragraphs of the SQuAD training files
             fmt = "squad"
             files = tuple(
-                self.data[n] for n in ("squad_v1_train", "squad_v2_train") if n in self.data
+                os.path.abspath(self.data[n])
+                for n in ("squad_v1_train", "squad_v2_train")
+                if n in self.data
             )
         swaps = any(v.model == "bigram_shift" for v in study.variants)
         config = CorpusData(
@@ -214,7 +216,9 @@ class _Builder:
 
     def task_unit(self, task):
         files = tuple(
-            (split, self.data[name]) for split, name in DATA_FILES[task] if name in self.data
+            (split, os.path.abspath(self.data[name]))
+            for split, name in DATA_FILES[task]
+            if name in self.data
         )
         identity = tuple(i for _, f in files for i in _file_identity(f))
         config = TaskData(task, files, identity, self.study.downstream_documents)
