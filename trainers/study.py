@@ -28,6 +28,9 @@ flags.DEFINE_string("ray_address", None, "Run the units as Ray tasks on this clu
                     "the local one; '': start an embedded one).")  # fmt: skip
 flags.DEFINE_string("seeds", None, "Comma list of seeds replacing the study's (e.g. 0,1,2).")
 flags.DEFINE_integer("num_gpus", 0, "GPUs each training unit asks for (Ray only).")
+flags.DEFINE_bool("deterministic", True, "Deterministic TensorFlow ops and tf.data, so that a "
+                  "rerun or a resumed study gives the same numbers (slower on some GPU ops; some "
+                  "GPU ops have no deterministic kernel).")  # fmt: skip
 FLAGS = flags.FLAGS
 
 
@@ -67,7 +70,9 @@ def main(argv):
     if not FLAGS.output_dir:
         raise UserError("--output_dir is required")
     check_output_dir(FLAGS.output_dir, "output_dir")
-    run_unit = functools.partial(study_data.run_unit, output_dir=FLAGS.output_dir)
+    run_unit = functools.partial(
+        study_data.run_unit, output_dir=FLAGS.output_dir, deterministic=FLAGS.deterministic
+    )
     runner.run_study(study, all_units, FLAGS.output_dir, run_unit, FLAGS.ray_address)
     sys.stdout.flush()
 

@@ -83,8 +83,14 @@ def job(unit, run_dir, inputs):
     return jobs.run_job(unit, run_dir, inputs)
 
 
-def run_unit(unit, output_dir):
-    """Runs one unit of a study in `output_dir` (skipped when its result exists)."""
+def run_unit(unit, output_dir, deterministic=True):
+    """Runs one unit of a study in `output_dir` (skipped when its result exists). With
+    `deterministic`, TensorFlow's ops and tf.data run deterministically (same numbers on a rerun
+    or in a resumed study; slower on some GPU ops)."""
     from hbert_tf.study import runner
 
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     return runner.execute_unit(unit, output_dir, job)
