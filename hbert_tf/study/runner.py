@@ -161,9 +161,8 @@ class Progress:
     def elapsed(self):
         return str(datetime.timedelta(seconds=int(time.time() - self.start)))
 
-    def starting(self, unit, skipped):
-        state = "done already" if skipped else "running"
-        self.out(f"[{self.done}/{self.total}] {unit.key}: {state} (elapsed {self.elapsed()})")
+    def starting(self, unit):
+        self.out(f"[{self.done}/{self.total}] {unit.key}: running (elapsed {self.elapsed()})")
 
     def finished(self, unit, result):
         self.done += 1
@@ -226,11 +225,9 @@ def run_study(study, units, output_dir, run_unit, ray_address=None, out=print):
         ray_executor.run_on_ray(units, run_unit, address=ray_address or None, on_done=on_done)
     else:
         for unit in topological(units):
-            skipped = read_result(output_dir, unit.key) is not None
-            if skipped:
-                continue
-            progress.starting(unit, skipped)
-            on_done(unit, run_unit(unit))
+            if read_result(output_dir, unit.key) is None:  # finished units are skipped
+                progress.starting(unit)
+                on_done(unit, run_unit(unit))
     records, selections = collect(units, output_dir)
     write_json_atomic(os.path.join(output_dir, "records.json"), records)
     write_json_atomic(os.path.join(output_dir, "selections.json"), selections)
