@@ -236,23 +236,39 @@ def run_study(study, units, output_dir, run_unit, ray_address=None, out=print):
 
 
 def write_report(output_dir, records, study_name, selections):
-    """The report (hbert_tf.study.report when present); else a plain list of the selected
-    records in summary.md. Returns the markdown text."""
+    """The report (hbert_tf.study.report when present); else summary.md, plain tables of the
+    selected records (QA, MultiNLI, probing) and the selections. Returns the markdown text."""
     try:
         from hbert_tf.study import report
     except ImportError:
         report = None
     if report is not None:
         return report.write_report(output_dir, records, study_name, selections)
-    lines = [f"# Study {study_name}", "", "| model | corpus | PT | FT | layer | task | metrics |"]
-    lines.append("|---|---|---|---|---|---|---|")
-    for r in records:
-        if r["selected"] and r["kind"] != "pretrain":
-            metrics = ", ".join(f"{k} {v:.1f}" for k, v in r["metrics"].items())
-            lines.append(
-                f"| {r['model']} | {r['corpus'] or '-'} | {r['pt_concat']} | {r['ft_concat']} "
-                f"| {'-' if r['layer'] is None else r['layer']} | {r['task']} | {metrics} |"
-            )
+    selected = [r for r in records if r["selected"] and r["kind"] != "pretrain"]
+    lines = [f"# Study {study_name}"]
+    for title, kind, tasks, show in (
+        ("QA (EM / F1), FT concat = PT concat", "finetune", ("squad1.1", "squad2.0"),
+         lambda m: f"{m['exact_match']:.1f} / {m['f1']:.1f}"),
+        ("MultiNLI (matched / mismatched)", "finetune", ("mnli",),
+         lambda m: f"{m['matched_accuracy']:.1f} / {m['mismatched_accuracy']:.1f}"),
+        ("Probing accuracy", "probe", None, lambda m: f"{m['accuracy']:.1f}"),
+    ):  # fmt: skip
+        rows = [r for r in selected if r["kind"] == kind and (tasks is None or r["task"] in tasks)]
+        rows = [
+            r for r in rows if r["ft_concat"] == r["pt_concat"] or tasks != ("squad1.1", "squad2.0")
+        ]
+        columns = list(dict.fromkeys(r["task"] for r in rows))
+        cells = {}
+        for r in rows:
+            row = (r["model"], r["corpus"] or "-", r["pt_concat"], r["seed"])
+            cells.setdefault(row, {})[r["task"]] = show(r["metrics"])
+        if not cells:
+            continue
+        lines += ["", f"## {title}", "", "| model | corpus | PT concat | seed | "
+                  + " | ".join(columns) + " |", "|---" * (4 + len(columns)) + "|"]  # fmt: skip
+        for row, values in cells.items():
+            shown = [values.get(c, "-") for c in columns]
+            lines.append("| " + " | ".join(map(str, row + tuple(shown))) + " |")
     for s in selections:
         lines.append(f"\n{s['model']} on {s['corpus']} ({s['pt_concat']}): layer {s['chosen']} "
                      f"chosen by {s['select_by']} from {s['scores']}")  # fmt: skip
