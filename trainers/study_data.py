@@ -62,14 +62,14 @@ def probing_job(unit, run_dir):
     """SentEval's folder as given, or the ten tasks generated from the built-in corpus."""
     config = unit.config
     if config.task_dir:
-        return {"task_dir": config.task_dir}, []
+        return {"task_dir": config.task_dir, "tasks": list(config.tasks)}, []
     probing_tasks = _data_tool("probing_tasks")
     generation = probing_tasks.GenerationConfig(**dict(config.generate))
     generated, metadata = probing_tasks.generate_tasks("builtin", list(config.tasks), generation)
     task_dir = os.path.join(run_dir, "tasks")
     settings = dict(dataclasses.asdict(generation), source="builtin")
     probing_tasks.write_tasks(task_dir, generated, metadata, settings, overwrite=True)
-    return {"task_dir": task_dir}, []
+    return {"task_dir": task_dir, "tasks": list(config.tasks)}, []
 
 
 def job(unit, run_dir, inputs):

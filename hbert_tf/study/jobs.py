@@ -239,7 +239,7 @@ def chance_job(unit, run_dir, inputs):
         from hbert_tf import senteval_format
 
         records = []
-        for name, path in senteval_format.find_task_files(files["task_dir"], "all"):
+        for name, path in senteval_format.find_task_files(files["task_dir"], files["tasks"]):
             chance = senteval_format.read_task(path, name).chance("te")
             records.append(
                 record(unit, "probe", {"accuracy": 100 * chance}, task=name, seed=0, **base)

@@ -336,6 +336,7 @@ class _Builder:
     def probe_unit(self, model_input, tags, seed):
         all_tags = dict(tags, seed=seed)
         fields = {"cache": False, "config": self.study.encoder}
+        fields["tasks"] = ",".join(self.study.probing_tasks)
         if all_tags["model"] == "pretrained_bert":
             fields["model_dir"] = (self.pretrained,)
         unit = Unit(
