@@ -28,7 +28,7 @@ INSTALL_REQUIRES = [
 PACKAGE_DIR = {"hbert_tf.tfrecords": "tfrecords", "hbert_tf.trainers": "trainers"}
 
 BINARIES = {
-    "hbert-demo": "hbert_tf.trainers.demo:run",
+    "hbert-study": "hbert_tf.trainers.study:run",
     "hbert-build-vocab": "hbert_tf.tfrecords.build_vocab:run",
     "hbert-create-pretraining-data": "hbert_tf.tfrecords.create_pretraining_data:run",
     "hbert-pretrain": "hbert_tf.trainers.pretrain:run",
@@ -47,6 +47,7 @@ setup(
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["hbert_tf", "hbert_tf.*"]) + list(PACKAGE_DIR),
     package_dir=PACKAGE_DIR,
+    package_data={"hbert_tf.study": ["studies/*.json", "studies/encoders/*.json"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "gensim>=4.3"],

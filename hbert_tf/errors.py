@@ -22,6 +22,7 @@ from absl import flags
 # resumes from it), results written as a run goes (probing.json) or when it ended (metrics.json).
 _WORK_FILES = (
     "checkpoint", "training_metadata.json", "manifest.json", "probing.json", "metrics.json",
+    "result.json",  # a finished study unit
 )  # fmt: skip
 
 

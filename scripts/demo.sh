@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
-# The main job on the built-in default: no downloads. Extra arguments go to trainers.demo.
+# The main job on the built-in data: no downloads. The demo study (docs/study.md): pre-training,
+# fine-tuning on QA and NLI, probing, and the tables. Extra arguments go to trainers.study.
 source "$(dirname "$0")/env.sh"
-python -m trainers.demo "$@"
+python -m trainers.study --study=demo --output_dir=demo_output "$@"

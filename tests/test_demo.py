@@ -1,4 +1,4 @@
-"""The README's main command on a small setting: report files, table, resume."""
+"""The README's main command: the demo study learns (every number above chance) and resumes."""
 
 import json
 import os
@@ -12,40 +12,52 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_demo(output_dir, *flags):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    command = [sys.executable, "-m", "trainers.demo", f"--output_dir={output_dir}", *flags]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    command = [sys.executable, "-m", "trainers.study", "--study=demo", f"--output_dir={output_dir}"]
+    return subprocess.run(
+        command + list(flags), cwd=ROOT, env=env, capture_output=True, text=True, timeout=1500
+    )
+
+
+def above_chance(records):
+    """(model, task, metric, value, chance) of every selected downstream number, with the chance
+    record's value for the same task and metric."""
+    chance = {(r["task"], k): v for r in records if r["model"] == "chance"
+              for k, v in r["metrics"].items()}  # fmt: skip
+    rows = []
+    for r in records:
+        if r["selected"] and r["model"] != "chance" and r["kind"] != "pretrain":
+            for metric, value in r["metrics"].items():
+                rows.append((r["model"], r["task"], metric, value, chance[r["task"], metric]))
+    return rows
 
 
 @pytest.mark.slow
-def test_demo_writes_report_and_resumes(tmp_path):
-    flags = ["--train_steps=200", "--corpus_mb=0.3", "--variants=bert,lower_mask_cls,bigram_shift"]
-    result = run_demo(tmp_path, *flags)
+def test_demo_study_beats_chance_everywhere_and_resumes(tmp_path):
+    result = run_demo(tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads((tmp_path / "report.json").read_text())
-    names = [row["name"] for row in report["rows"]]
-    assert names[:3] == ["bert", "lower_mask_cls", "bigram_shift"]
-    assert any(name.startswith("chance") for name in names)
-    rows = {row["name"]: row for row in report["rows"]}
-    assert rows["lower_mask_cls"]["heads"] == "0 / 1 / -, concat cls"
-    assert rows["bigram_shift"]["metrics"]["bigram_shift_accuracy"] > 0
-    # The bigram-shift head is above chance (a constant answer has balanced accuracy 0.5);
-    # measured 0.88 at 200 steps.
-    assert rows["bigram_shift"]["metrics"]["bigram_shift_balanced_accuracy"] > 0.7
-    assert rows["chance (bigram_shift data)"]["metrics"]["bigram_shift_balanced_accuracy"] == 0.5
-    assert "nsp_accuracy" in rows["bert"]["metrics"] and rows["bert"]["metrics"]["step"] == 200
-    chance = rows["chance (clean data)"]["metrics"]
-    assert 0.5 <= chance["nsp_accuracy"] < 0.7 and 0 < chance["mlm_accuracy"] < 0.2
-    assert "| bert |" in result.stdout and "| variant |" in result.stdout
-    assert (tmp_path / "report.md").read_text().count("|") > 20
-    assert (tmp_path / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+    records = json.loads((tmp_path / "records.json").read_text())
+    models = {r["model"] for r in records}
+    assert {"bert", "lower_nsp", "lower_mask", "bigram_shift", "chance"} <= models
+    assert {r["pt_concat"] for r in records if r["model"] == "lower_mask"} == {"cls"}
+    tasks = {(r["model"], r["task"]) for r in records if r["selected"]}
+    for model in ("bert", "lower_nsp", "lower_mask", "bigram_shift"):
+        assert {(model, "squad1.1"), (model, "mnli"), (model, "sentence_length")} <= tasks
+    rows = above_chance(records)
+    assert len(rows) == 4 * (2 + 2 + 3)  # 4 models: EM, F1, matched, mismatched, 3 probes
+    below = [row for row in rows if not row[3] > row[4]]
+    assert not below, below
+    # The bigram-shift head learned on the swapped data (balanced accuracy 0.5 = constant).
+    bigram = [r for r in records if r["model"] == "bigram_shift" and r["task"] == "pretrain"]
+    assert bigram[0]["metrics"]["bigram_shift_balanced_accuracy"] > 0.6
 
-    again = run_demo(tmp_path, *flags)
+    again = run_demo(tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stderr.count("(done)") == 3
+    assert "running" not in again.stdout  # every unit was done
+    assert json.loads((tmp_path / "records.json").read_text()) == records
 
 
-def test_demo_rejects_unknown_variant(tmp_path):
-    result = run_demo(tmp_path, "--variants=bert,roberta")
-    assert result.returncode != 0
-    assert "--variants: unknown ['roberta']" in result.stderr
-    assert not os.listdir(tmp_path)
+def test_demo_rejects_bad_seeds(tmp_path):
+    result = run_demo(tmp_path / "out", "--seeds=0,x")
+    assert result.returncode == 1
+    assert "error: --seeds=0,x: expected a comma list of ints" in result.stderr
+    assert not (tmp_path / "out").exists()

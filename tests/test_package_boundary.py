@@ -102,8 +102,11 @@ def test_installed_layout_claims_no_generic_top_level_name(tmp_path):
         f"    assert spec.origin.startswith({str(build)!r}), spec.origin\n"
         "    if module.endswith(('build_vocab', 'create_pretraining_data')):  # no flags on import\n"
         "        assert callable(getattr(importlib.import_module(module), function)), module\n"
-        "demo = importlib.import_module('hbert_tf.trainers.demo')\n"
-        "print(demo._data_tool('readers').__name__)\n"
+        "study_data = importlib.import_module('hbert_tf.trainers.study_data')\n"
+        "from hbert_tf.study import spec\n"
+        f"assert spec.STUDIES_DIR.startswith({str(build)!r}), spec.STUDIES_DIR\n"
+        "assert spec.load_study('tiny').num_layers == 3  # package data: studies and encoders\n"
+        "print(study_data._data_tool('readers').__name__)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],

@@ -439,29 +439,37 @@ def write_tasks(output_dir, generated, metadata, settings, overwrite=False):
 # === Binary =======================================================================================
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("output_dir", None, "Folder for <task>.txt files (a --task_dir for probing).")
-flags.DEFINE_string(
-    "source", "builtin", "'builtin' (all 10 tasks) or a comma list of raw-text files/globs, one "
-    "sentence a line (sentence_length, word_content, bigram_shift only)."
-)  # fmt: skip
-flags.DEFINE_string("tasks", "all", "'all' (every task the source allows) or a comma list.")
-flags.DEFINE_integer("seed", 0, "Seed of every choice (and of the built-in corpus).")
-flags.DEFINE_integer("train_size", 4000, "Examples in tr; a multiple of the classes is used.")
-flags.DEFINE_integer("dev_size", 500, "Examples in va (early stopping and model selection).")
-flags.DEFINE_integer("test_size", 500, "Examples in te (reported accuracy).")
-flags.DEFINE_string(
-    "length_bins", "auto", "'auto' (equal-frequency bins) or ranges, e.g. 5-8,9-12."
-)
-flags.DEFINE_integer("num_length_bins", 6, "Bins of sentence_length when --length_bins=auto.")
-flags.DEFINE_integer("word_content_words", 50, "Target words (= classes) of word_content.")
-flags.DEFINE_float("word_content_skip", 0.1, "Fraction of most frequent word types skipped.")
-flags.DEFINE_integer("min_words", 3, "Raw text: shortest sentence used, in words.")
-flags.DEFINE_integer("max_words", 64, "Raw text: longest sentence used, in words.")
-flags.DEFINE_integer(
-    "num_documents", 6000, "Built-in corpus: documents read (about 7 sentences each)."
-)
-flags.DEFINE_bool("do_lower_case", True, "Lower-case raw text; must match the models' vocabulary.")
-flags.DEFINE_bool("overwrite", False, "Replace task files already in --output_dir.")
+
+
+def define_flags():
+    """The binary's flags (defined on first use: importing this module defines none)."""
+    flags.DEFINE_string(
+        "output_dir", None, "Folder for <task>.txt files (a --task_dir for probing)."
+    )
+    flags.DEFINE_string(
+        "source", "builtin", "'builtin' (all 10 tasks) or a comma list of raw-text files/globs, one "
+        "sentence a line (sentence_length, word_content, bigram_shift only)."
+    )  # fmt: skip
+    flags.DEFINE_string("tasks", "all", "'all' (every task the source allows) or a comma list.")
+    flags.DEFINE_integer("seed", 0, "Seed of every choice (and of the built-in corpus).")
+    flags.DEFINE_integer("train_size", 4000, "Examples in tr; a multiple of the classes is used.")
+    flags.DEFINE_integer("dev_size", 500, "Examples in va (early stopping and model selection).")
+    flags.DEFINE_integer("test_size", 500, "Examples in te (reported accuracy).")
+    flags.DEFINE_string(
+        "length_bins", "auto", "'auto' (equal-frequency bins) or ranges, e.g. 5-8,9-12."
+    )
+    flags.DEFINE_integer("num_length_bins", 6, "Bins of sentence_length when --length_bins=auto.")
+    flags.DEFINE_integer("word_content_words", 50, "Target words (= classes) of word_content.")
+    flags.DEFINE_float("word_content_skip", 0.1, "Fraction of most frequent word types skipped.")
+    flags.DEFINE_integer("min_words", 3, "Raw text: shortest sentence used, in words.")
+    flags.DEFINE_integer("max_words", 64, "Raw text: longest sentence used, in words.")
+    flags.DEFINE_integer(
+        "num_documents", 6000, "Built-in corpus: documents read (about 7 sentences each)."
+    )
+    flags.DEFINE_bool(
+        "do_lower_case", True, "Lower-case raw text; must match the models' vocabulary."
+    )
+    flags.DEFINE_bool("overwrite", False, "Replace task files already in --output_dir.")
 
 
 def main(argv):
@@ -498,6 +506,7 @@ def main(argv):
 
 
 def run():
+    define_flags()
     app.run(main_entry(main, outputs=("output_dir",)))
 
 

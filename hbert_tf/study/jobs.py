@@ -1,0 +1,276 @@
+"""What each kind of unit does: pre-training, layer selection, fine-tuning, probing, chance, and
+the downstream task files. (The corpus data and generated probing tasks need the data tools, so
+`trainers/study_data.py` runs those.)
+
+A job is `job(unit, run_dir, inputs) -> (outputs, records)`: `inputs` maps each of the unit's
+input roles to that unit's result dict; `outputs` (paths, the chosen layer) go into the unit's
+result for the units that read it; `records` follow the study's record contract (docs/study.md).
+Fine-tuning and probing go through one adapter each (`run_finetune`, `run_probe`).
+"""
+
+import dataclasses
+import os
+from collections import Counter
+
+import numpy as np
+
+from hbert_tf import builtin_tasks
+from hbert_tf.files import write_json_atomic
+from hbert_tf.study.spec import PRETRAIN_LOSS
+from hbert_tf.study.units import SQUAD_VERSIONS, Chance, Selection, TaskData
+
+RECORD_FIELDS = ("model", "corpus", "pt_concat", "ft_concat", "layer", "task", "seed")
+
+
+def run_finetune(fields):
+    """Fine-tunes and evaluates one run. `fields`: dict of `FinetuneFields` values (the keys of
+    `finetuning.SQUAD_DEFAULTS` / `MNLI_DEFAULTS`); returns the run's metrics dict."""
+    from hbert_tf import finetuning
+
+    if fields["task"] == "mnli":
+        keys, run = finetuning.MNLI_DEFAULTS, finetuning.run_mnli
+    else:
+        keys, run = finetuning.SQUAD_DEFAULTS, finetuning.run_squad
+    return run({key: value for key, value in fields.items() if key in keys})
+
+
+def run_probe(config):
+    """Probes the models of a `ProbeRunConfig` on its tasks; returns probing's records (one per
+    model, layer, pooling and task; accuracy 0-1)."""
+    from hbert_tf import probing, senteval_format
+
+    tasks = [
+        senteval_format.read_task(path, name).limit_train(config.max_train_examples, config.seed)
+        for name, path in senteval_format.find_task_files(config.task_dir, config.tasks)
+    ]
+    models = [
+        probing.ProbingModel(
+            model_dir,
+            config.max_seq_length,
+            vocab_path=config.vocab_file,
+            config=config.config,
+            seed=config.seed,
+        )  # fmt: skip
+        for model_dir in config.model_dir
+    ]
+    os.makedirs(config.output_dir, exist_ok=True)
+    cache = probing.FeatureCache(os.path.join(config.output_dir, "cache")) if config.cache else None
+    return probing.probe_models(
+        models, tasks, config.layer, config.pooling, config.probe(), config.output_dir,
+        config.seed, config.batch_size, cache, verbose=0,
+    )  # fmt: skip
+
+
+def record(unit, kind, metrics, **changes):
+    """One record of the contract from the unit's tags (`changes` override them)."""
+    tags = dict(unit.tags)
+    values = {field: tags.get(field) for field in RECORD_FIELDS}
+    values.update(changes)
+    values["ft_concat"] = values["ft_concat"] or "none"
+    values["pt_concat"] = values["pt_concat"] or "none"
+    return {
+        "unit": unit.key,
+        "kind": kind,
+        **values,
+        "selected": unit.sweep is None,
+        "metrics": {k: float(v) for k, v in metrics.items()},
+    }
+
+
+def run_job(unit, run_dir, inputs):
+    """Runs a unit of kind pretrain, select, finetune, probe, chance, or a TaskData unit."""
+    if unit.kind == "pretrain":
+        return pretrain_job(unit, run_dir, inputs)
+    if unit.kind == "select":
+        return select_job(unit, run_dir, inputs)
+    if unit.kind == "finetune":
+        return finetune_job(unit, run_dir, inputs)
+    if unit.kind == "probe":
+        return probe_job(unit, run_dir, inputs)
+    if unit.kind == "chance":
+        return chance_job(unit, run_dir, inputs)
+    if isinstance(unit.config, TaskData):
+        return task_data_job(unit, run_dir)
+    raise ValueError(f"{unit.key}: no job for this unit")
+
+
+# --- data ---------------------------------------------------------------------------------------
+def task_data_job(unit, run_dir):
+    """The task's files: those given with --data, the built-in set for the splits not given."""
+    config = unit.config
+    files = dict(config.files)
+    if config.task in SQUAD_VERSIONS and not {"train", "dev"} <= set(files):
+        train, dev = builtin_tasks.write_builtin_squad(
+            run_dir, 0, config.builtin_documents, max(20, config.builtin_documents // 8),
+            SQUAD_VERSIONS[config.task],
+        )  # fmt: skip
+        files = {"train": train, "dev": dev, **files}
+    elif config.task == "mnli" and len(files) < 3:
+        paths = builtin_tasks.write_builtin_nli(
+            run_dir, 0, config.builtin_documents, max(30, config.builtin_documents // 4)
+        )
+        files = {**dict(zip(("train", "dev_matched", "dev_mismatched"), paths)), **files}
+    return files, []
+
+
+# --- pre-training and selection -----------------------------------------------------------------
+def pretrain_job(unit, run_dir, inputs):
+    from hbert_tf.pretraining_run import run_pretraining
+
+    data = inputs["corpus"]["outputs"]
+    folder = data["swapped"] if unit.config.variant == "bigram_shift" else data["clean"]
+    short, long_ = (os.path.join(folder, f"seq{n}") for n in unit.config.max_seq_length)
+    config = unit.config.replace(
+        model_dir=os.path.join(run_dir, "model"),
+        train_data_128=short,
+        train_data_384=long_ if unit.config.long_seq_fraction > 0 else None,
+        eval_data=short,
+    )
+    metrics = run_pretraining(config)
+    losses = [v for k, v in metrics.items() if k.endswith("_loss") and "balanced" not in k]
+    values = {"eval_loss": sum(losses)}
+    values.update({k: v for k, v in metrics.items() if k.endswith("accuracy")})
+    return {"model_dir": config.model_dir}, [record(unit, "pretrain", values, task="pretrain")]
+
+
+def select_job(unit, run_dir, inputs):
+    """Scores each layer of the sweep (mean over seeds) and chooses; writes selection.json."""
+    config = unit.config
+    assert isinstance(config, Selection)
+    by_loss = config.select_by == PRETRAIN_LOSS
+    metric = "eval_loss" if by_loss else config.select_by.rsplit(".", 1)[1]
+    source = "pretrain" if by_loss else "finetune"
+    scores, model_dirs = {}, {}
+    for layer in config.layers:
+        values = []
+        for seed in config.seeds:
+            result = inputs[f"{source}/k{layer}/s{seed}"]
+            values.append(result["records"][0]["metrics"][metric])
+            model_dirs[layer, seed] = inputs[f"pretrain/k{layer}/s{seed}"]["outputs"]["model_dir"]
+        scores[layer] = float(np.mean(values))
+    best = min if by_loss else max
+    chosen = best(sorted(scores), key=lambda k: scores[k])  # ties: the lower layer
+    tags = dict(unit.tags)
+    selection = {
+        "model": tags["model"],
+        "corpus": tags["corpus"],
+        "pt_concat": tags["pt_concat"],
+        "select_by": config.select_by,
+        "scores": {str(k): v for k, v in scores.items()},
+        "chosen": chosen,
+    }
+    write_json_atomic(os.path.join(run_dir, "selection.json"), selection)
+    outputs = {
+        "selection": selection,
+        "chosen": chosen,
+        "model_dirs": {str(seed): model_dirs[chosen, seed] for seed in config.seeds},
+    }
+    return outputs, []
+
+
+def _model_source(unit, inputs):
+    """(model dir or None, layer) of the model a downstream unit reads."""
+    if "model" in inputs:
+        return inputs["model"]["outputs"]["model_dir"], dict(unit.tags).get("layer")
+    if "selection" in inputs:
+        outputs = inputs["selection"]["outputs"]
+        return outputs["model_dirs"][str(dict(unit.tags)["seed"])], outputs["chosen"]
+    return None, None
+
+
+# --- fine-tuning and probing --------------------------------------------------------------------
+def finetune_job(unit, run_dir, inputs):
+    fields = dataclasses.asdict(unit.config)
+    fields["model_dir"] = os.path.join(run_dir, "model")
+    model_dir, layer = _model_source(unit, inputs)
+    if model_dir:
+        fields["init_from"] = model_dir
+    if "vocab" in inputs:
+        fields["vocab_file"] = inputs["vocab"]["outputs"]["vocab"]
+    if "fasttext" in inputs:
+        fields["embeddings"] = inputs["fasttext"]["outputs"]["vectors"]
+    files = inputs["task_data"]["outputs"]
+    fields["train_file"] = files["train"]
+    task = dict(unit.tags)["task"]
+    if task == "mnli":
+        fields["dev_matched_file"] = files["dev_matched"]
+        fields["dev_mismatched_file"] = files["dev_mismatched"]
+    else:
+        fields["predict_file"] = files["dev"]
+    metrics = run_finetune(fields)
+    if task == "mnli":
+        values = {
+            "matched_accuracy": 100 * metrics["dev_matched_accuracy"],
+            "mismatched_accuracy": 100 * metrics["dev_mismatched_accuracy"],
+        }
+    else:
+        values = {"exact_match": metrics["exact"], "f1": metrics["f1"]}
+    return {"model_dir": fields["model_dir"]}, [record(unit, "finetune", values, layer=layer)]
+
+
+def probe_job(unit, run_dir, inputs):
+    model_dir, layer = _model_source(unit, inputs)
+    model = dict(unit.tags)["model"]
+    changes = {"output_dir": os.path.join(run_dir, "probe")}
+    changes["task_dir"] = inputs["probing_data"]["outputs"]["task_dir"]
+    if model == "no_pretraining":
+        changes["model_dir"] = ("none",)
+        changes["vocab_file"] = inputs["vocab"]["outputs"]["vocab"]
+    elif model == "pretrained_bert":
+        changes["model_dir"] = (unit.config.model_dir[0],)
+    else:
+        changes["model_dir"] = (model_dir,)
+    results = run_probe(unit.config.replace(**changes))
+    records = [
+        record(unit, "probe", {"accuracy": 100 * r["accuracy"]}, task=r["task"], layer=layer)
+        for r in results
+    ]
+    return {"probing_json": os.path.join(changes["output_dir"], "probing.json")}, records
+
+
+# --- chance -------------------------------------------------------------------------------------
+def chance_job(unit, run_dir, inputs):
+    """Chance records: majority class (MultiNLI, probing), the best trivial SQuAD answer."""
+    task = unit.config.task
+    assert isinstance(unit.config, Chance)
+    base = dict(model="chance", corpus=None, pt_concat="none", ft_concat="none", layer=None)
+    files = inputs[f"{'probing' if task == 'probing' else 'task'}_data"]["outputs"]
+    if task == "probing":
+        from hbert_tf import senteval_format
+
+        records = []
+        for name, path in senteval_format.find_task_files(files["task_dir"], files["tasks"]):
+            chance = senteval_format.read_task(path, name).chance("te")
+            records.append(
+                record(unit, "probe", {"accuracy": 100 * chance}, task=name, seed=0, **base)
+            )
+        return {}, records
+    if task == "mnli":
+        from hbert_tf import nli
+
+        values = {}
+        for split, key in (("dev_matched", "matched"), ("dev_mismatched", "mismatched")):
+            labels = [e.label for e in nli.read_nli_file(files[split])[0]]
+            values[f"{key}_accuracy"] = 100 * Counter(labels).most_common(1)[0][1] / len(labels)
+        return {}, [record(unit, "finetune", values, task=task, seed=0, **base)]
+    return {}, [
+        record(unit, "finetune", trivial_squad(files["dev"], task), task=task, seed=0, **base)
+    ]
+
+
+def trivial_squad(path, task):
+    """The best of the trivial answers (all empty, the context's first word) by F1."""
+    from hbert_tf import squad
+
+    version = SQUAD_VERSIONS[task]
+    examples = squad.read_squad_json(path, version, evaluation=True)[0]
+    candidates = {
+        "empty": {e.qas_id: "" for e in examples},
+        "first word": {e.qas_id: (e.context.split() or [""])[0] for e in examples},
+    }
+    best = None
+    for predictions in candidates.values():
+        scores = squad.evaluate(examples, predictions, version)
+        if best is None or scores["f1"] > best["f1"]:
+            best = {"exact_match": scores["exact"], "f1": scores["f1"]}
+    return best

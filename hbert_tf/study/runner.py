@@ -1,0 +1,277 @@
+"""Runs a study's units (in process, or on Ray), collects their records and writes the report.
+
+Every unit runs in `<output_dir>/units/<key>/`: `unit.log` gets a `start` and a `done` line with
+timestamps, and `result.json` ({"key", "outputs", "records", "sweep", "seconds"}) is written
+atomically, last; a unit whose result.json exists is skipped, so a killed study resumes with the
+same command (pre-training and fine-tuning also resume from their checkpoints).
+"""
+
+import datetime
+import json
+import os
+import sys
+import time
+
+from hbert_tf.files import write_json_atomic, write_text_atomic
+
+RESULT = "result.json"
+UNIT_LOG = "unit.log"
+
+
+def unit_dir(output_dir, key):
+    return os.path.join(output_dir, "units", key)
+
+
+def read_result(output_dir, key):
+    """The unit's result dict, or None when it has not finished."""
+    path = os.path.join(unit_dir(output_dir, key), RESULT)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        result = json.load(f)
+    result["outputs"] = _map_paths(result["outputs"], lambda p: _absolute(p, output_dir))
+    return result
+
+
+def _map_paths(value, function):
+    if isinstance(value, dict):
+        return {k: _map_paths(v, function) for k, v in value.items()}
+    return function(value) if isinstance(value, str) else value
+
+
+def _relative(path, output_dir):
+    """Paths inside the study folder are stored relative to it (the folder can move)."""
+    root = os.path.abspath(output_dir) + os.sep
+    return os.path.relpath(path, root) if os.path.abspath(path).startswith(root) else path
+
+
+def _absolute(path, output_dir):
+    return os.path.join(output_dir, path) if path.startswith("units" + os.sep) else path
+
+
+def _log(run_dir, line):
+    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    with open(os.path.join(run_dir, UNIT_LOG), "a", encoding="utf-8") as f:
+        f.write(f"{stamp} {line}\n")
+
+
+def execute_unit(unit, output_dir, job):
+    """Runs `job(unit, run_dir, inputs)` unless the unit's result exists; returns the result.
+
+    Idempotent: a finished unit is read back, not rerun. The result is written atomically after
+    the job returns, so a unit killed half-way reruns (resuming from its checkpoints).
+    """
+    done = read_result(output_dir, unit.key)
+    if done is not None:
+        return done
+    run_dir = unit_dir(output_dir, unit.key)
+    os.makedirs(run_dir, exist_ok=True)
+    inputs = {}
+    for role, key in unit.inputs:
+        inputs[role] = read_result(output_dir, key)
+        if inputs[role] is None:
+            raise RuntimeError(f"{unit.key}: input {role} ({key}) has not finished")
+    _log(run_dir, "start")
+    start = time.time()
+    try:
+        outputs, records = job(unit, run_dir, inputs)
+    except BaseException as e:  # the binary reports it; the log says which unit
+        _log(run_dir, f"failed {type(e).__name__}: {' '.join(str(e).split())[:300]}")
+        print(f"unit {unit.key} failed (log: {run_dir})", file=sys.stderr, flush=True)
+        raise
+    finally:
+        _clear_keras_session()
+    result = {
+        "key": unit.key,
+        "kind": unit.kind,
+        "outputs": _map_paths(outputs, lambda p: _relative(p, output_dir)),
+        "records": records,
+        "sweep": unit.sweep,
+        "seconds": round(time.time() - start, 1),
+    }
+    write_json_atomic(os.path.join(run_dir, RESULT), result)
+    _log(run_dir, f"done {result['seconds']} s")
+    _write_hparams(run_dir, unit, records)
+    return read_result(output_dir, unit.key)
+
+
+def _clear_keras_session():
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+
+
+def _write_hparams(run_dir, unit, records):
+    """TensorBoard HParams summaries of a finished unit (hbert_tf.study.hparams, when present)."""
+    try:
+        from hbert_tf.study import hparams
+    except ImportError:
+        return
+    values = {"kind": unit.kind, "key": unit.key}
+    values.update({k: ("none" if v is None else v) for k, v in unit.tags})
+    metrics = {
+        f"{r['task']}/{name}": value for r in records for name, value in r["metrics"].items()
+    }
+    hparams.write_unit_hparams(os.path.join(run_dir, "hparams"), values, metrics)
+
+
+def topological(units):
+    """Units ordered so that each comes after those it depends on (stable otherwise)."""
+    by_key = {u.key: u for u in units}
+    order, state = [], {}
+
+    def visit(unit):
+        if state.get(unit.key) == "done":
+            return
+        if state.get(unit.key) == "active":
+            raise ValueError(f"dependency cycle at {unit.key}")
+        state[unit.key] = "active"
+        for key in unit.depends_on:
+            if key not in by_key:
+                raise ValueError(f"{unit.key} depends on an unknown unit {key}")
+            visit(by_key[key])
+        state[unit.key] = "done"
+        order.append(unit)
+
+    for unit in units:
+        visit(unit)
+    return order
+
+
+def run_locally(units, run_unit, on_done=None):
+    """Runs `run_unit(unit)` for every unit in process, in topological order.
+
+    Same shape as `ray_executor.run_on_ray`: `on_done(unit, result)` after each unit.
+    Returns: dict key -> result.
+    """
+    results = {}
+    for unit in topological(units):
+        results[unit.key] = run_unit(unit)
+        if on_done is not None:
+            on_done(unit, results[unit.key])
+    return results
+
+
+class Progress:
+    """Prints `[done/total] unit (elapsed)` lines as units start and finish."""
+
+    def __init__(self, units, output_dir, out=print):
+        self.total, self.out, self.start = len(units), out, time.time()
+        self.done = sum(read_result(output_dir, u.key) is not None for u in units)
+
+    def elapsed(self):
+        return str(datetime.timedelta(seconds=int(time.time() - self.start)))
+
+    def starting(self, unit):
+        self.out(f"[{self.done}/{self.total}] {unit.key}: running (elapsed {self.elapsed()})")
+
+    def finished(self, unit, result):
+        self.done += 1
+        self.out(f"[{self.done}/{self.total}] {unit.key}: done in {result['seconds']} s "
+                 f"(elapsed {self.elapsed()})")  # fmt: skip
+
+
+def describe(units, output_dir):
+    """The --dry_run listing: every unit, its state and what it depends on."""
+    lines = []
+    done = 0
+    for unit in topological(units):
+        finished = read_result(output_dir, unit.key) is not None
+        done += finished
+        lines.append(f"{'done   ' if finished else 'pending'} {unit.key}")
+        for key in unit.depends_on:
+            lines.append(f"          <- {key}")
+    lines.append(f"{len(units)} units: {done} done, {len(units) - done} pending")
+    return "\n".join(lines)
+
+
+def collect(units, output_dir):
+    """(records, selections) from the finished units; sweep records get `selected` from their
+    sweep's choice."""
+    results = [read_result(output_dir, u.key) for u in topological(units)]
+    results = [r for r in results if r is not None]
+    chosen, selections = {}, []
+    for result in results:
+        if result["kind"] == "select":
+            selection = result["outputs"]["selection"]
+            selections.append(selection)
+            group = f"{selection['model']}/{selection['corpus']}/{selection['pt_concat']}"
+            chosen[group] = selection["chosen"]
+    records = []
+    for result in results:
+        for record in result["records"]:
+            record = dict(record)
+            if result["sweep"] is not None:
+                record["selected"] = chosen.get(result["sweep"]) == record["layer"]
+            records.append(record)
+    return records, selections
+
+
+def run_study(study, units, output_dir, run_unit, ray_address=None, out=print):
+    """Runs every unit (locally, or on the Ray cluster at `ray_address`), then writes
+    records.json, selections.json and the report. Returns (records, selections)."""
+    os.makedirs(output_dir, exist_ok=True)
+    write_json_atomic(
+        os.path.join(output_dir, "units.json"),
+        [{"key": u.key, "kind": u.kind, "depends_on": list(u.depends_on)} for u in units],
+    )
+    progress = Progress(units, output_dir, out)
+
+    def on_done(unit, result):
+        progress.finished(unit, result)
+
+    if ray_address is not None:
+        from hbert_tf.study import ray_executor  # joins a running Ray cluster
+
+        ray_executor.run_on_ray(units, run_unit, address=ray_address or None, on_done=on_done)
+    else:
+        for unit in topological(units):
+            if read_result(output_dir, unit.key) is None:  # finished units are skipped
+                progress.starting(unit)
+                on_done(unit, run_unit(unit))
+    records, selections = collect(units, output_dir)
+    write_json_atomic(os.path.join(output_dir, "records.json"), records)
+    write_json_atomic(os.path.join(output_dir, "selections.json"), selections)
+    out(write_report(output_dir, records, study.name, selections))
+    return records, selections
+
+
+def write_report(output_dir, records, study_name, selections):
+    """The report (hbert_tf.study.report when present); else summary.md, plain tables of the
+    selected records (QA, MultiNLI, probing) and the selections. Returns the markdown text."""
+    try:
+        from hbert_tf.study import report
+    except ImportError:
+        report = None
+    if report is not None:
+        return report.write_report(output_dir, records, study_name, selections)
+    selected = [r for r in records if r["selected"] and r["kind"] != "pretrain"]
+    lines = [f"# Study {study_name}"]
+    for title, kind, tasks, show in (
+        ("QA (EM / F1), FT concat = PT concat", "finetune", ("squad1.1", "squad2.0"),
+         lambda m: f"{m['exact_match']:.1f} / {m['f1']:.1f}"),
+        ("MultiNLI (matched / mismatched)", "finetune", ("mnli",),
+         lambda m: f"{m['matched_accuracy']:.1f} / {m['mismatched_accuracy']:.1f}"),
+        ("Probing accuracy", "probe", None, lambda m: f"{m['accuracy']:.1f}"),
+    ):  # fmt: skip
+        rows = [r for r in selected if r["kind"] == kind and (tasks is None or r["task"] in tasks)]
+        rows = [
+            r for r in rows if r["ft_concat"] == r["pt_concat"] or tasks != ("squad1.1", "squad2.0")
+        ]
+        columns = list(dict.fromkeys(r["task"] for r in rows))
+        cells = {}
+        for r in rows:
+            row = (r["model"], r["corpus"] or "-", r["pt_concat"], r["seed"])
+            cells.setdefault(row, {})[r["task"]] = show(r["metrics"])
+        if not cells:
+            continue
+        lines += ["", f"## {title}", "", "| model | corpus | PT concat | seed | "
+                  + " | ".join(columns) + " |", "|---" * (4 + len(columns)) + "|"]  # fmt: skip
+        for row, values in cells.items():
+            shown = [values.get(c, "-") for c in columns]
+            lines.append("| " + " | ".join(map(str, row + tuple(shown))) + " |")
+    for s in selections:
+        lines.append(f"\n{s['model']} on {s['corpus']} ({s['pt_concat']}): layer {s['chosen']} "
+                     f"chosen by {s['select_by']} from {s['scores']}")  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    write_text_atomic(os.path.join(output_dir, "summary.md"), text)
+    return text

@@ -1,0 +1,431 @@
+"""The study runner: study files, units and their hashes, --data checks, selection, resume after
+SIGKILL, and records for all four tables (end to end on the tiny study and on real-format files)."""
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from hbert_tf.errors import UserError
+from hbert_tf.study import data_sources, jobs, runner, spec, units
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TABLE_TASKS = {"squad1.1", "mnli"}
+
+
+def study_cmd(*flags):
+    return [sys.executable, "-m", "trainers.study", *flags]
+
+
+def run_study(*flags, timeout=1800):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run(
+        study_cmd(*flags), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def write_study(path, **changes):
+    """The tiny study with `changes` (top-level keys) as a JSON file beside its encoder."""
+    values = json.loads(open(os.path.join(spec.STUDIES_DIR, "tiny.json")).read())
+    values.update(changes)
+    values["encoder"] = os.path.join(spec.STUDIES_DIR, "encoders", "tiny3.json")
+    path.write_text(json.dumps(values))
+    return str(path)
+
+
+def unit_logs(output_dir):
+    folder = os.path.join(output_dir, "units")
+    logs = {}
+    for key in sorted(os.listdir(folder)):
+        path = os.path.join(folder, key, runner.UNIT_LOG)
+        logs[key] = open(path).read().split("\n")[:-1] if os.path.isfile(path) else []
+    return logs
+
+
+def comparable(records):
+    """Records keyed by unit and task, metrics rounded (float noise of re-traced graphs)."""
+    return {
+        (r["unit"], r["task"]): (
+            {k: v for k, v in r.items() if k not in ("metrics",)},
+            {k: round(v, 3) for k, v in r["metrics"].items()},
+        )
+        for r in records
+    }
+
+
+# --- study files --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["paper", "small", "tiny", "demo"])
+def test_built_in_studies_load_and_expand(name, tmp_path):
+    study = spec.load_study(name)
+    data = {}
+    if "wikitext" in study.corpora:
+        (tmp_path / "wiki.train.raw").write_text(" = A = \n\n text here .\n")
+        data["wikitext"] = str(tmp_path)
+    if "squad" in study.corpora:
+        data["squad_v1_train"] = str(tmp_path / "train.json")
+    all_units = units.expand(study, data)
+    keys = [u.key for u in all_units]
+    assert len(keys) == len(set(keys))
+    assert [u.key for u in runner.topological(all_units)][0].startswith("data-")
+    assert {u.kind for u in all_units} >= {"data", "pretrain", "finetune", "chance"}
+    for unit in all_units:
+        assert set(unit.depends_on) <= set(keys)
+    if name == "paper":  # 11 intermediate layers swept per concat mode and corpus, as the paper
+        lower_nsp = [u for u in all_units if u.kind == "pretrain" and "lower_nsp-" in u.key]
+        assert len(lower_nsp) == 11 * 3 * 2
+        assert study.select_by == "squad1.1.f1"
+
+
+def test_study_errors_name_the_key_path(tmp_path):
+    variants = [{"model": "bert"}, {"model": "lower_nsp", "layers": [0]}]
+    bad = variants + [{"model": "lower_mask", "layers": "x"}]
+    with pytest.raises(UserError, match=r'study bad.json: variants\[2\].layers: expected a list '
+                       r'of ints or "all", got "x"'):  # fmt: skip
+        spec.load_study(write_study(tmp_path / "bad.json", variants=bad))
+    too_deep = variants + [{"model": "lower_mask", "layers": [2]}]  # tiny3 has blocks 0, 1, 2
+    with pytest.raises(UserError, match=r"variants\[2\].layers\[0\]: expected an intermediate"):
+        spec.load_study(write_study(tmp_path / "deep.json", variants=too_deep))
+    with pytest.raises(UserError, match=r"downstream.tsks: unknown key"):
+        spec.load_study(write_study(tmp_path / "key.json", downstream={"tsks": []}))
+    with pytest.raises(UserError, match=r"select_by: expected one of pretrain_eval_loss"):
+        spec.load_study(write_study(tmp_path / "sel.json", select_by="squad2.0.f1"))
+    with pytest.raises(UserError, match=r"variants\[0\].freeze_nsp: expected"):
+        spec.load_study(write_study(tmp_path / "fr.json", variants=[{"model": "lower_nsp_freeze",
+                                                                     "layers": [0]}]))  # fmt: skip
+    study = spec.load_study(write_study(tmp_path / "steps.json", pretrain={"train_steps": 0}))
+    with pytest.raises(UserError, match=r"study steps: pretrain: --train_steps=0"):
+        units.expand(study, {})
+    with pytest.raises(UserError, match="--study=nope: neither a file nor a built-in study"):
+        spec.load_study("nope")
+
+
+def test_a_changed_setting_makes_new_units_downstream_only(tmp_path):
+    tiny = units.expand(spec.load_study("tiny"), {})
+    values = json.loads(open(os.path.join(spec.STUDIES_DIR, "tiny.json")).read())
+    changed = units.expand(
+        spec.load_study(write_study(tmp_path / "t.json", pretrain=dict(values["pretrain"],
+                                                                         train_steps=41))),
+        {},
+    )  # fmt: skip
+    old, new = {u.key for u in tiny}, {u.key for u in changed}
+    by_kind = {}
+    for unit in changed:
+        by_kind.setdefault(unit.kind, set()).add(unit.key in old)
+    assert by_kind["data"] == {True} and by_kind["chance"] == {True}  # reused
+    assert by_kind["pretrain"] == {False} and by_kind["select"] == {False}
+    # Fine-tuning of pre-trained models is new; the baselines' is not.
+    reused = {u.name for u in changed if u.kind == "finetune" and u.key in old}
+    assert reused and all(n.startswith(("no_pretraining", "bilstm")) for n in reused)
+    assert len(new - old) == len([u for u in changed if u.key not in old])
+    # Frozen, hashable fine-tuning settings with the settings dicts' field names.
+    fields = next(u.config for u in changed if u.kind == "finetune")
+    assert {f.name for f in dataclasses.fields(fields)} >= set(units.SQUAD_DEFAULTS)
+    assert hash(fields) == hash(dataclasses.replace(fields))
+
+
+def test_data_flags_are_parsed_and_checked(tmp_path):
+    study = spec.load_study("tiny")
+    assert data_sources.parse_data_flags(["mnli_train=a.tsv"]) == {"mnli_train": "a.tsv"}
+    with pytest.raises(UserError, match="unknown data set 'squad'"):
+        data_sources.parse_data_flags(["squad=x.json"])
+    with pytest.raises(UserError, match="expected NAME=PATH"):
+        data_sources.parse_data_flags(["squad_v1_dev"])
+    missing = str(tmp_path / "dev.json")
+    with pytest.raises(UserError, match=f"--data squad_v1_dev: {missing}: file not found"):
+        data_sources.check_data(study, {"squad_v1_dev": missing})
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(UserError, match=r"--data squad_v2_dev: .*bad.json"):
+        data_sources.check_data(study, {"squad_v2_dev": str(tmp_path / "bad.json")})
+    (tmp_path / "m.tsv").write_text(
+        "index\tpairID\tsentence1\tsentence2\tgold_label\n1\tp\ta\tb\tno\n"
+    )
+    with pytest.raises(UserError, match=r"--data mnli_train: .*m.tsv"):
+        data_sources.check_data(study, {"mnli_train": str(tmp_path / "m.tsv")})
+    wiki = spec.load_study(write_study(tmp_path / "w.json", corpora=["wikitext"]))
+    with pytest.raises(UserError, match="--data wikitext: required by the study's corpus wikitext"):
+        data_sources.check_data(wiki, {})
+    with pytest.raises(UserError, match="--data senteval_probing: --task_dir="):
+        data_sources.check_data(study, {"senteval_probing": str(tmp_path / "none")})
+
+
+# --- selection, records, the executor -----------------------------------------------------------
+def _fake_result(key, kind, metrics, layer, sweep=None, outputs=None):
+    record = {"unit": key, "kind": kind, "model": "lower_nsp", "corpus": "builtin",
+              "pt_concat": "none", "ft_concat": "none", "layer": layer, "selected": sweep is None,
+              "task": "pretrain", "seed": 0, "metrics": metrics}  # fmt: skip
+    return {"key": key, "kind": kind, "outputs": outputs or {}, "records": [record],
+            "sweep": sweep, "seconds": 0.0}  # fmt: skip
+
+
+def test_selection_chooses_by_the_studys_criterion(tmp_path):
+    tags = (("corpus", "builtin"), ("model", "lower_nsp"), ("pt_concat", "none"))
+    losses = {0: 3.0, 1: 2.5, 2: 2.5}  # a tie goes to the lower layer
+    inputs = {
+        f"pretrain/k{k}/s0": _fake_result(
+            f"p{k}", "pretrain", {"eval_loss": v}, k, outputs={"model_dir": f"dir{k}"}
+        )  # fmt: skip
+        for k, v in losses.items()
+    }
+    unit = units.Unit("select", "s", units.Selection("pretrain_eval_loss", (0, 1, 2), (0,)),
+                      tags=tags)  # fmt: skip
+    outputs, records = jobs.select_job(unit, str(tmp_path), inputs)
+    assert outputs["chosen"] == 1 and outputs["model_dirs"] == {"0": "dir1"} and records == []
+    saved = json.loads((tmp_path / "selection.json").read_text())
+    assert saved["scores"] == {"0": 3.0, "1": 2.5, "2": 2.5} and saved["chosen"] == 1
+    f1 = {0: 40.0, 1: 55.0, 2: 50.0}
+    inputs.update({f"finetune/k{k}/s0": _fake_result(f"f{k}", "finetune", {"f1": v}, k)
+                   for k, v in f1.items()})  # fmt: skip
+    unit = dataclasses.replace(unit, config=units.Selection("squad1.1.f1", (0, 1, 2), (0,)))
+    assert jobs.select_job(unit, str(tmp_path), inputs)[0]["chosen"] == 1
+
+
+def test_executor_runs_in_order_skips_done_units_and_marks_sweep_records(tmp_path):
+    out = str(tmp_path)
+    sweep = "lower_nsp/builtin/none"
+    pre = [units.Unit("pretrain", f"k{k}", units.Chance(f"k{k}"), tags=(("layer", k),),
+                      sweep=sweep) for k in (0, 1)]  # fmt: skip
+    select = units.Unit(
+        "select",
+        "s",
+        units.Selection("pretrain_eval_loss", (0, 1), (0,)),
+        tuple((f"pretrain/k{u.config.task[1]}/s0", u.key) for u in pre),
+        (("corpus", "builtin"), ("model", "lower_nsp"), ("pt_concat", "none")),
+    )
+    calls = []
+
+    def job(unit, run_dir, inputs):
+        calls.append(unit.key)
+        if unit.kind == "select":
+            return jobs.select_job(unit, run_dir, inputs)
+        k = dict(unit.tags)["layer"]
+        return _fake_result(unit.key, "pretrain", {"eval_loss": 3.0 - k}, k, sweep,
+                            {"model_dir": "d"})["outputs"], [
+            _fake_result(unit.key, "pretrain", {"eval_loss": 3.0 - k}, k, sweep)["records"][0]
+        ]  # fmt: skip
+
+    results = runner.run_locally([select] + pre, lambda u: runner.execute_unit(u, out, job))
+    assert calls == [pre[0].key, pre[1].key, select.key] and len(results) == 3
+    runner.run_locally([select] + pre, lambda u: runner.execute_unit(u, out, job))
+    assert len(calls) == 3  # all done: nothing reruns
+    logs = unit_logs(out)
+    assert all(len(lines) == 2 and "start" in lines[0] and "done" in lines[1]
+               for lines in logs.values())  # fmt: skip
+    records, selections = runner.collect([select] + pre, out)
+    assert [r["selected"] for r in records] == [False, True]  # layer 1 has the lower loss
+    assert selections[0]["chosen"] == 1
+    assert "3 units: 3 done, 0 pending" in runner.describe([select] + pre, out)
+
+
+# --- the binary ---------------------------------------------------------------------------------
+def test_dry_run_lists_units_and_writes_nothing(tmp_path):
+    out = tmp_path / "out"
+    result = run_study("--study=tiny", f"--output_dir={out}", "--dry_run")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "pending data-corpus-builtin-" in result.stdout
+    assert "<- data-corpus-builtin-" in result.stdout
+    assert "0 done," in result.stdout and not out.exists()
+
+
+def test_bad_study_and_missing_data_fail_before_training(tmp_path):
+    out = tmp_path / "out"
+    bad = write_study(tmp_path / "bad.json", variants=[{"model": "lower_mask", "layers": "x"}])
+    result = run_study(f"--study={bad}", f"--output_dir={out}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        'error: study bad.json: variants[0].layers: expected a list of ints or "all", got "x"'
+    )
+    missing = tmp_path / "dev-v1.1.json"
+    result = run_study("--study=tiny", f"--output_dir={out}", f"--data=squad_v1_dev={missing}")
+    assert result.returncode == 1
+    assert f"error: --data squad_v1_dev: {missing}: file not found" in result.stderr
+    assert not out.exists()
+
+
+# --- end to end ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The tiny study run once, uninterrupted (shared by the end-to-end tests)."""
+    out = tmp_path_factory.mktemp("tiny_study") / "out"
+    start = time.time()
+    result = run_study("--study=tiny", f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr[-4000:]
+    records = json.loads((out / "records.json").read_text())
+    return out, records, result, time.time() - start
+
+
+def _check_tables(records, probing_tasks, sweeps_and_cross=True):
+    selected = [r for r in records if r["selected"]]
+    table1 = {(r["model"], r["task"]) for r in selected
+              if r["task"].startswith("squad") and r["ft_concat"] == r["pt_concat"]}  # fmt: skip
+    table2 = {(r["model"], r["pt_concat"]) for r in selected if r["task"] == "mnli"}
+    table3 = {(r["pt_concat"], r["ft_concat"]) for r in selected
+              if r["task"].startswith("squad") and r["model"] == "bert"}  # fmt: skip
+    table4 = {r["task"] for r in selected if r["kind"] == "probe" and r["model"] != "chance"}
+    assert ("chance", "squad1.1") in table1 and ("bert", "squad1.1") in table1
+    assert ("bert", "none") in table2 and ("chance", "none") in table2
+    assert ("none", "none") in table3
+    if sweeps_and_cross:
+        assert ("lower_nsp", "squad1.1") in table1 and ("lower_nsp", "cls") in table2
+        assert {("none", "cls"), ("none", "nsp")} <= table3
+    assert table4 == set(probing_tasks)
+    for r in records:
+        assert set(r) == {"unit", "kind", "model", "corpus", "pt_concat", "ft_concat", "layer",
+                          "selected", "task", "seed", "metrics"}  # fmt: skip
+        if r["task"] == "squad1.1":
+            assert set(r["metrics"]) == {"exact_match", "f1"} and 0 <= r["metrics"]["f1"] <= 100
+        if r["task"] == "mnli":
+            assert set(r["metrics"]) == {"matched_accuracy", "mismatched_accuracy"}
+
+
+@pytest.mark.slow
+def test_tiny_study_end_to_end(tiny_run):
+    out, records, result, seconds = tiny_run
+    study = spec.load_study("tiny")
+    _check_tables(records, study.probing_tasks)
+    # Sweeps: every layer has a pre-training record; exactly one per sweep is selected.
+    sweep = [r for r in records if r["model"] == "lower_nsp" and r["task"] == "pretrain"]
+    assert sorted(r["layer"] for r in sweep) == [0, 1] and sum(r["selected"] for r in sweep) == 1
+    selections = json.loads((out / "selections.json").read_text())
+    chosen = {s["model"]: s["chosen"] for s in selections}
+    scores = {s["model"]: s["scores"] for s in selections}
+    best = min(scores["lower_nsp"], key=lambda k: (scores["lower_nsp"][k], int(k)))
+    assert chosen["lower_nsp"] == int(best)
+    downstream = [r for r in records if r["model"] == "lower_nsp" and r["task"] == "mnli"]
+    assert [r["layer"] for r in downstream] == [chosen["lower_nsp"]]
+    # Every unit ran once; progress was printed.
+    logs = unit_logs(out)
+    assert len(logs) == len(json.loads((out / "units.json").read_text()))
+    assert all([line.split()[1] for line in lines] == ["start", "done"] for lines in logs.values())
+    assert f"[{len(logs)}/{len(logs)}]" in result.stdout
+    print(f"tiny study: {len(logs)} units in {seconds:.0f} s")
+
+
+@pytest.mark.slow
+def test_tiny_study_resumes_after_sigkill(tiny_run, tmp_path):
+    """The tiny study with its second half of units not yet run (a copy of the uninterrupted run's
+    folder without them) is started, SIGKILLed in the middle of a unit after at least one more
+    finished, and rerun: it finishes, no unit finishes twice, finished units do not rerun, and
+    the records equal the uninterrupted run's."""
+    source, reference = tiny_run[0], tiny_run[1]
+    out = tmp_path / "out"
+    shutil.copytree(source / "units", out / "units")
+    order = [u["key"] for u in json.loads((source / "units.json").read_text())]  # deps first
+    removed = order[len(order) // 2 :]
+    for key in removed:
+        shutil.rmtree(out / "units" / key)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    process = subprocess.Popen(
+        study_cmd("--study=tiny", f"--output_dir={out}"), cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.time() + 900
+    while time.time() < deadline and process.poll() is None:
+        if any((out / "units" / k / runner.RESULT).is_file() for k in removed):
+            break
+        time.sleep(0.5)
+    assert process.poll() is None, "the study ended before it could be killed"
+    time.sleep(3)  # into the next unit
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    units_dir = out / "units"
+    done_before = {k for k in os.listdir(units_dir) if (units_dir / k / runner.RESULT).is_file()}
+    assert set(order) - done_before and not (out / "records.json").exists()
+    result = run_study("--study=tiny", f"--output_dir={out}")
+    assert result.returncode == 0, result.stderr[-4000:]
+    logs = unit_logs(str(out))
+    assert sorted(logs) == sorted(order)
+    for key, lines in logs.items():
+        words = [line.split()[1] for line in lines]
+        assert words.count("done") == 1, key  # no unit finished twice
+        if key in done_before:
+            assert words == ["start", "done"], key  # finished units did not rerun
+    killed = [k for k, lines in logs.items() if [x.split()[1] for x in lines].count("start") == 2]
+    assert len(killed) == 1  # the unit running at the kill started again
+    records = json.loads((out / "records.json").read_text())
+    assert comparable(records) == comparable(reference)
+
+
+@pytest.mark.slow
+def test_every_data_name_points_at_real_format_files(tmp_path):
+    from tests.test_pretrained import write_hf_bert_dir
+
+    files = write_real_format_files(tmp_path)
+    write_hf_bert_dir(tmp_path / "hf_bert")
+    files["pretrained_bert"] = str(tmp_path / "hf_bert")
+    values = json.loads(open(os.path.join(spec.STUDIES_DIR, "tiny.json")).read())
+    values["encoder"] = os.path.join(spec.STUDIES_DIR, "encoders", "tiny3.json")
+    values["corpora"] = ["wikitext"]
+    values["corpus_data"].update(vocab_size=200, eval_documents=20)
+    values["pretrain"].update(eval_batch_size=4)
+    values["variants"] = [{"model": "bert"}]
+    values["downstream"]["tasks"] = ["squad1.1", "squad2.0", "mnli"]
+    values["downstream"]["concat_cross"] = []
+    values["downstream"]["settings"].update(max_seq_length=32, train_steps=4)
+    values["downstream"]["task_settings"] = {
+        t: {"doc_stride": 8, "max_query_length": 8} for t in ("squad1.1", "squad2.0")
+    }
+    values["probing"]["tasks"] = ["sentence_length", "bigram_shift"]
+    values["baselines"] = ["pretrained_bert", "bilstm"]
+    study = tmp_path / "real.json"
+    study.write_text(json.dumps(values))
+    out = tmp_path / "out"
+    flags = [f"--data={name}={path}" for name, path in files.items()]
+    result = run_study(f"--study={study}", f"--output_dir={out}", *flags)
+    assert result.returncode == 0, result.stderr[-4000:]
+    records = json.loads((out / "records.json").read_text())
+    _check_tables(records, ["sentence_length", "bigram_shift"], sweeps_and_cross=False)
+    tasks = {(r["model"], r["task"]) for r in records if r["selected"]}
+    for task in ("squad1.1", "squad2.0", "mnli"):
+        assert ("pretrained_bert", task) in tasks and ("bilstm", task) in tasks
+    assert ("pretrained_bert", "bigram_shift") in tasks
+    assert {r["corpus"] for r in records if r["model"] == "bert"} == {"wikitext"}
+    chance = {r["task"]: r["metrics"] for r in records if r["model"] == "chance"}
+    assert chance["mnli"]["matched_accuracy"] == pytest.approx(100 * 2 / 3)  # 2 of 3 neutral
+    assert chance["sentence_length"]["accuracy"] == pytest.approx(50.0)
+
+
+def write_real_format_files(folder):
+    """WikiText raw, SQuAD 1.1 / 2.0 JSON, MultiNLI TSV, SentEval probing lines, a .vec file."""
+    from hbert_tf import builtin_corpus, builtin_tasks
+
+    docs = list(builtin_corpus.generate_documents(0, 40))
+    wiki = folder / "wikitext-2-raw"
+    wiki.mkdir()
+    text = "".join(f" = Article {i} = \n\n" + " ".join(s.text for s in d.sentences) + " \n\n"
+                   for i, d in enumerate(docs))  # fmt: skip
+    (wiki / "wiki.train.raw").write_text(text)
+    files = {"wikitext": str(wiki)}
+    for version, tag in (("1.1", "v1"), ("2.0", "v2")):
+        for split, (lo, hi) in (("train", (0, 30)), ("dev", (30, 40))):
+            path = folder / f"{split}-{tag}.json"
+            path.write_text(json.dumps(builtin_tasks.make_squad(0, hi, lo, version)))
+            files[f"squad_{tag}_{split}"] = str(path)
+    header = "index\tpromptID\tpairID\tgenre\tsentence1\tsentence2\tgold_label\n"
+    rows = builtin_tasks.make_nli(0, 30)
+    labels = ["neutral", "neutral", "entailment"]
+    for name in ("mnli_train", "mnli_dev_matched", "mnli_dev_mismatched"):
+        path = folder / f"{name}.tsv"
+        lines = [f"{i}\t{i}\t{i}{name[-3:]}\tfiction\t{r['sentence1']}\t{r['sentence2']}\t"
+                 f"{r['gold_label'] if name == 'mnli_train' else labels[i % 3]}\n"
+                 for i, r in enumerate(rows if name == "mnli_train" else rows[:3])]  # fmt: skip
+        path.write_text(header + "".join(lines))
+        files[name] = str(path)
+    probing = folder / "probing"
+    probing.mkdir()
+    sentences = [" ".join(s.text for s in d.sentences[:1]) for d in docs]
+    for task in ("sentence_length", "bigram_shift"):
+        lines = [f"{split}\t{i % 2}\t{sentences[i % len(sentences)]}\n"
+                 for split, n in (("tr", 40), ("va", 10), ("te", 10)) for i in range(n)]  # fmt: skip
+        (probing / f"{task}.txt").write_text("".join(lines))
+    files["senteval_probing"] = str(probing)
+    words = sorted({w for d in docs for s in d.sentences for w in s.text.split()})[:50]
+    vec = folder / "vectors.vec"
+    vec.write_text(f"{len(words)} 4\n" + "".join(f"{w} 0.1 0.2 0.3 0.4\n" for w in words))
+    files["fasttext"] = str(vec)
+    return files

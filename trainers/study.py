@@ -1,0 +1,85 @@
+r"""The paper's whole experiment as one command: data, pre-training sweeps, layer selection,
+fine-tuning, probing, baselines and the report (Tables 1-4).
+
+  python -m trainers.study --study=demo --output_dir=demo_output
+  python -m trainers.study --study=paper --output_dir=runs/paper \
+      --data wikitext=wikitext-2-raw --data squad_v1_train=train-v1.1.json ...
+
+`--study` is a built-in study (paper, small, tiny, demo) or a JSON file (docs/study.md). The study
+and every --data file are checked before any training. Units run in `<output_dir>/units/<key>`;
+a rerun of the same command skips finished units and resumes the running one.
+"""
+
+import functools
+import sys
+
+from absl import app, flags
+
+from hbert_tf.errors import UserError, check_output_dir, main_entry
+
+flags.DEFINE_string("study", None, "A built-in study (paper, small, tiny, demo) or a JSON file.")
+flags.DEFINE_string("output_dir", None, "Where units, records and the report go.")
+flags.DEFINE_multi_string("data", [], "NAME=PATH of a real data set (repeatable); names: "
+                          "wikitext, squad_v1_train, squad_v1_dev, squad_v2_train, squad_v2_dev, "
+                          "mnli_train, mnli_dev_matched, mnli_dev_mismatched, senteval_probing, "
+                          "fasttext, pretrained_bert. Unset names use the built-in sets.")  # fmt: skip
+flags.DEFINE_bool("dry_run", False, "List the units, their dependencies and done/pending; exit.")
+flags.DEFINE_string("ray_address", None, "Run the units as Ray tasks on this cluster ('auto': "
+                    "the local one; '': start an embedded one).")  # fmt: skip
+flags.DEFINE_string("seeds", None, "Comma list of seeds replacing the study's (e.g. 0,1,2).")
+flags.DEFINE_integer("num_gpus", 0, "GPUs each training unit asks for (Ray only).")
+flags.DEFINE_bool("deterministic", True, "Deterministic TensorFlow ops and tf.data, so that a "
+                  "rerun or a resumed study gives the same numbers (slower on some GPU ops; some "
+                  "GPU ops have no deterministic kernel).")  # fmt: skip
+FLAGS = flags.FLAGS
+
+
+def parse_seeds(text):
+    if text is None:
+        return None
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds={text}: expected a comma list of ints") from None
+    if not seeds or min(seeds) < 0:
+        raise UserError(f"--seeds={text}: expected a comma list of ints >= 0")
+    return seeds
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise UserError(f"unexpected arguments {argv[1:]}")
+    if not FLAGS.study:
+        raise UserError("--study is required (paper, small, tiny, demo or a JSON file)")
+    from hbert_tf.study import data_sources, spec  # light: bad input fails before TensorFlow
+
+    from . import study_data
+
+    study = spec.load_study(FLAGS.study, parse_seeds(FLAGS.seeds))  # parse and validate
+    data = data_sources.parse_data_flags(FLAGS.data)
+    data_sources.check_data(study, data, study_data._data_tool("readers").check_text_file)
+    from hbert_tf.study import runner, units
+
+    all_units = units.expand(study, data, FLAGS.num_gpus)
+    skipped = units.skipped_baselines(study, data)
+    for name, why in skipped.items():
+        print(f"baseline {name} skipped: {why}")
+    if FLAGS.dry_run:
+        print(runner.describe(all_units, FLAGS.output_dir or ""))
+        return
+    if not FLAGS.output_dir:
+        raise UserError("--output_dir is required")
+    check_output_dir(FLAGS.output_dir, "output_dir")
+    run_unit = functools.partial(
+        study_data.run_unit, output_dir=FLAGS.output_dir, deterministic=FLAGS.deterministic
+    )
+    runner.run_study(study, all_units, FLAGS.output_dir, run_unit, FLAGS.ray_address)
+    sys.stdout.flush()
+
+
+def run():
+    app.run(main_entry(main, outputs=("output_dir",)))
+
+
+if __name__ == "__main__":
+    run()
