@@ -13,6 +13,7 @@ import time
 import pytest
 
 from hbert_tf.errors import UserError
+from hbert_tf.run_config import MnliConfig, SquadConfig
 from hbert_tf.study import data_sources, jobs, runner, spec, units
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -123,10 +124,10 @@ def test_a_changed_setting_makes_new_units_downstream_only(tmp_path):
     reused = {u.name for u in changed if u.kind == "finetune" and u.key in old}
     assert reused and all(n.startswith(("no_pretraining", "bilstm")) for n in reused)
     assert len(new - old) == len([u for u in changed if u.key not in old])
-    # Frozen, hashable fine-tuning settings with the settings dicts' field names.
-    fields = next(u.config for u in changed if u.kind == "finetune")
-    assert {f.name for f in dataclasses.fields(fields)} >= set(units.SQUAD_DEFAULTS)
-    assert hash(fields) == hash(dataclasses.replace(fields))
+    # Fine-tuning units hold typed, frozen, hashable fine-tuning configs.
+    config = next(u.config for u in changed if u.kind == "finetune")
+    assert isinstance(config, (SquadConfig, MnliConfig))
+    assert hash(config) == hash(dataclasses.replace(config))
 
 
 def test_data_flags_are_parsed_and_checked(tmp_path):

@@ -8,7 +8,6 @@ result for the units that read it; `records` follow the study's record contract 
 Fine-tuning and probing go through one adapter each (`run_finetune`, `run_probe`).
 """
 
-import dataclasses
 import os
 from collections import Counter
 
@@ -22,29 +21,25 @@ from hbert_tf.study.units import SQUAD_VERSIONS, Chance, Selection, TaskData
 RECORD_FIELDS = ("model", "corpus", "pt_concat", "ft_concat", "layer", "task", "seed")
 
 
-def run_finetune(fields):
-    """Fine-tunes and evaluates one run. `fields`: dict of `FinetuneFields` values (the keys of
-    `finetuning.SQUAD_DEFAULTS` / `MNLI_DEFAULTS`); returns the run's metrics dict."""
+def run_finetune(config):
+    """Fine-tunes and evaluates one run of a `SquadConfig` / `MnliConfig`; returns its metrics."""
     from hbert_tf import finetuning
 
-    if fields["task"] == "mnli":
-        keys, run = finetuning.MNLI_DEFAULTS, finetuning.run_mnli
-    else:
-        keys, run = finetuning.SQUAD_DEFAULTS, finetuning.run_squad
-    return run({key: value for key, value in fields.items() if key in keys})
+    run = finetuning.run_mnli if config.task == "mnli" else finetuning.run_squad
+    return run(config)
 
 
 def run_probe(config):
     """Probes the models of a `ProbeRunConfig` on its tasks; returns probing's records (one per
     model, layer, pooling and task; accuracy 0-1)."""
-    from hbert_tf import probing, senteval_format
+    from hbert_tf import probing, probing_features, senteval_format
 
     tasks = [
         senteval_format.read_task(path, name).limit_train(config.max_train_examples, config.seed)
         for name, path in senteval_format.find_task_files(config.task_dir, config.tasks)
     ]
     models = [
-        probing.ProbingModel(
+        probing_features.ProbingModel(
             model_dir,
             config.max_seq_length,
             vocab_path=config.vocab_file,
@@ -54,7 +49,11 @@ def run_probe(config):
         for model_dir in config.model_dir
     ]
     os.makedirs(config.output_dir, exist_ok=True)
-    cache = probing.FeatureCache(os.path.join(config.output_dir, "cache")) if config.cache else None
+    cache = (
+        probing_features.FeatureCache(os.path.join(config.output_dir, "cache"))
+        if config.cache
+        else None
+    )
     return probing.probe_models(
         models, tasks, config.layer, config.pooling, config.probe(), config.output_dir,
         config.seed, config.batch_size, cache, verbose=0,
@@ -180,7 +179,7 @@ def _model_source(unit, inputs):
 
 # --- fine-tuning and probing --------------------------------------------------------------------
 def finetune_job(unit, run_dir, inputs):
-    fields = dataclasses.asdict(unit.config)
+    fields = {}
     fields["model_dir"] = os.path.join(run_dir, "model")
     model_dir, layer = _model_source(unit, inputs)
     if model_dir:
@@ -197,7 +196,7 @@ def finetune_job(unit, run_dir, inputs):
         fields["dev_mismatched_file"] = files["dev_mismatched"]
     else:
         fields["predict_file"] = files["dev"]
-    metrics = run_finetune(fields)
+    metrics = run_finetune(unit.config.replace(**fields))
     if task == "mnli":
         values = {
             "matched_accuracy": 100 * metrics["dev_matched_accuracy"],

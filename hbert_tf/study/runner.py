@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from hbert_tf.files import write_json_atomic, write_text_atomic
+from hbert_tf.files import write_json_atomic
 
 RESULT = "result.json"
 UNIT_LOG = "unit.log"
@@ -101,11 +101,9 @@ def _clear_keras_session():
 
 
 def _write_hparams(run_dir, unit, records):
-    """TensorBoard HParams summaries of a finished unit (hbert_tf.study.hparams, when present)."""
-    try:
-        from hbert_tf.study import hparams
-    except ImportError:
-        return
+    """TensorBoard HParams summaries of a finished unit (its settings and its results)."""
+    from hbert_tf.study import hparams
+
     values = {"kind": unit.kind, "key": unit.key}
     values.update({k: ("none" if v is None else v) for k, v in unit.tags})
     metrics = {
@@ -219,10 +217,22 @@ def run_study(study, units, output_dir, run_unit, ray_address=None, out=print):
     def on_done(unit, result):
         progress.finished(unit, result)
 
-    if ray_address is not None:
-        from hbert_tf.study import ray_executor  # joins a running Ray cluster
+    if ray_address is not None:  # "" starts an embedded Ray; else joins the cluster there
+        from hbert_tf.study import ray_executor
 
-        ray_executor.run_on_ray(units, run_unit, address=ray_address or None, on_done=on_done)
+        by_key = {u.key: u for u in units}
+        pending = {u.key for u in units if read_result(output_dir, u.key) is None}
+
+        def on_ray_done(key):
+            if key in pending:  # finished units are skipped by run_unit; count them once
+                on_done(by_key[key], read_result(output_dir, key))
+
+        ray_executor.run_on_ray(
+            units,
+            run_unit,
+            address=ray_address or None,
+            on_done=on_ray_done,
+        )
     else:
         for unit in topological(units):
             if read_result(output_dir, unit.key) is None:  # finished units are skipped
@@ -235,43 +245,20 @@ def run_study(study, units, output_dir, run_unit, ray_address=None, out=print):
     return records, selections
 
 
-def write_report(output_dir, records, study_name, selections):
-    """The report (hbert_tf.study.report when present); else summary.md, plain tables of the
-    selected records (QA, MultiNLI, probing) and the selections. Returns the markdown text."""
-    try:
-        from hbert_tf.study import report
-    except ImportError:
-        report = None
-    if report is not None:
-        return report.write_report(output_dir, records, study_name, selections)
-    selected = [r for r in records if r["selected"] and r["kind"] != "pretrain"]
+def write_report(output_dir, records, study_name, selections, paper_corpora=None):
+    """Writes the report (report.md, report.json, tables as CSV, plots; `hbert_tf.study.report`)
+    and returns a short text for the terminal: our numbers of each table, the layer choices and
+    where the full report is."""
+    from hbert_tf.study import report
+
+    report.write_report(output_dir, records, study_name, selections, paper_corpora)
     lines = [f"# Study {study_name}"]
-    for title, kind, tasks, show in (
-        ("QA (EM / F1), FT concat = PT concat", "finetune", ("squad1.1", "squad2.0"),
-         lambda m: f"{m['exact_match']:.1f} / {m['f1']:.1f}"),
-        ("MultiNLI (matched / mismatched)", "finetune", ("mnli",),
-         lambda m: f"{m['matched_accuracy']:.1f} / {m['mismatched_accuracy']:.1f}"),
-        ("Probing accuracy", "probe", None, lambda m: f"{m['accuracy']:.1f}"),
-    ):  # fmt: skip
-        rows = [r for r in selected if r["kind"] == kind and (tasks is None or r["task"] in tasks)]
-        rows = [
-            r for r in rows if r["ft_concat"] == r["pt_concat"] or tasks != ("squad1.1", "squad2.0")
-        ]
-        columns = list(dict.fromkeys(r["task"] for r in rows))
-        cells = {}
-        for r in rows:
-            row = (r["model"], r["corpus"] or "-", r["pt_concat"], r["seed"])
-            cells.setdefault(row, {})[r["task"]] = show(r["metrics"])
-        if not cells:
-            continue
-        lines += ["", f"## {title}", "", "| model | corpus | PT concat | seed | "
-                  + " | ".join(columns) + " |", "|---" * (4 + len(columns)) + "|"]  # fmt: skip
-        for row, values in cells.items():
-            shown = [values.get(c, "-") for c in columns]
-            lines.append("| " + " | ".join(map(str, row + tuple(shown))) + " |")
+    for table in report.build_tables(records, paper_corpora):
+        lines += ["", f"## {table['title']}", "", report.format_table(table, paper=False)]
     for s in selections:
         lines.append(f"\n{s['model']} on {s['corpus']} ({s['pt_concat']}): layer {s['chosen']} "
                      f"chosen by {s['select_by']} from {s['scores']}")  # fmt: skip
-    text = "\n".join(lines) + "\n"
-    write_text_atomic(os.path.join(output_dir, "summary.md"), text)
-    return text
+    lines.append(
+        f"\nFull report, beside the paper's values: {os.path.join(output_dir, 'report.md')}"
+    )
+    return "\n".join(lines) + "\n"

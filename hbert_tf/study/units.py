@@ -15,21 +15,9 @@ import json
 import os
 
 from hbert_tf.errors import UserError
-from hbert_tf.finetuning import MNLI_DEFAULTS, SQUAD_DEFAULTS
-from hbert_tf.run_config import PretrainConfig, ProbeRunConfig
+from hbert_tf.run_config import FinetuneConfig, PretrainConfig, ProbeRunConfig
 from hbert_tf.study.spec import CONCATS, SWEPT
 
-# Fine-tuning settings as one frozen value; the field names are those of the settings dicts
-# (`finetuning.SQUAD_DEFAULTS` / `MNLI_DEFAULTS`), so it maps onto a typed FinetuneConfig.
-FinetuneFields = dataclasses.make_dataclass(
-    "FinetuneFields",
-    [
-        (name, object, dataclasses.field(default=value))
-        for name, value in {**SQUAD_DEFAULTS, **MNLI_DEFAULTS}.items()
-    ],
-    frozen=True,
-)
-FinetuneFields.__module__ = __name__  # picklable (Ray)
 SQUAD_VERSIONS = {"squad1.1": "1.1", "squad2.0": "2.0"}
 DATA_FILES = {  # task -> (split, --data name)
     "squad1.1": (("train", "squad_v1_train"), ("dev", "squad_v1_dev")),
@@ -103,7 +91,7 @@ class Unit:
     Attributes:
         kind: data, pretrain, select, finetune, probe or chance.
         name: readable name (model, corpus, concat, layer, task, seed).
-        config: the job's frozen settings (PretrainConfig, FinetuneFields, ProbeRunConfig, ...).
+        config: the job's frozen settings (PretrainConfig, FinetuneConfig, ProbeRunConfig, ...).
         inputs: ((role, key), ...) of the units whose results this one reads.
         tags: ((field, value), ...) of the records it produces (model, corpus, pt_concat, ...).
         sweep: "model/corpus/pt_concat" when its record is a point of a layer sweep.
@@ -258,28 +246,29 @@ class _Builder:
         except (TypeError, UserError) as e:
             raise UserError(f"study {study.name}: pretrain: {e}") from None
 
-    def finetune_fields(self, task, seed, **fields):
+    def finetune_config(self, task, seed, **fields):
+        """The `SquadConfig` / `MnliConfig` of one fine-tuning unit (paths are filled in by the job)."""
         study = self.study
-        defaults = MNLI_DEFAULTS if task == "mnli" else SQUAD_DEFAULTS
         values = {
             "task": "mnli" if task == "mnli" else "squad",
-            "num_train_epochs": defaults["num_train_epochs"],
             "data": "files",
             "config": study.encoder,
             "seed": seed,
-            "verbose": 0,
+            "verbose": "0",
             **study.task_overrides(task),
             **fields,
         }
         if task != "mnli":
             values["version"] = SQUAD_VERSIONS[task]
-        unknown = sorted(set(values) - set(defaults))
-        if unknown:
+        try:
+            return FinetuneConfig.resolve(**values)
+        except TypeError as e:  # a field the task's config does not have
+            name = str(e).rsplit(" ", 1)[-1].strip("'")
             raise UserError(
-                f"study {study.name}: downstream settings: {unknown[0]}: not a {task} fine-tuning "
-                "setting"
-            )
-        return FinetuneFields(**values)
+                f"study {study.name}: downstream settings: {name}: not a {task} fine-tuning setting"
+            ) from None
+        except UserError as e:
+            raise UserError(f"study {study.name}: downstream settings: {e}") from None
 
     def probe_config(self, seed, **fields):
         values = {**dict(self.study.probe), "seed": seed, **fields}
@@ -325,7 +314,7 @@ class _Builder:
         unit = Unit(
             "finetune",
             name,
-            self.finetune_fields(task, seed, **fields),
+            self.finetune_config(task, seed, **fields),
             inputs,
             tuple(sorted(all_tags.items())),
             sweep,
