@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -40,7 +39,7 @@ from hbert_tf.config import get_config  # noqa: E402
 from hbert_tf.files import write_json_atomic  # noqa: E402
 from hbert_tf.optimization import make_optimizer  # noqa: E402
 from hbert_tf.pretrainer import build_pretrainer  # noqa: E402
-from hbert_tf.training import PretrainingLoop, make_strategy  # noqa: E402
+from hbert_tf.training import PretrainingLoop, dtype_policy, make_strategy  # noqa: E402
 from hbert_tf.variants import resolve_variant  # noqa: E402
 
 # Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets, TFLOP/s.
@@ -124,13 +123,8 @@ def measure(args, strategy, seq, peak):
     config = get_config(args.config, vocab_size=args.vocab_size)
     predictions = max(20, round(0.15 * seq))  # 20 at 128, 58 at 384 (create_pretraining_data)
     layout = resolve_variant(args.variant, config.num_hidden_layers)
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_dtype_policy(args.mixed_precision)
-    try:
-        with strategy.scope():
-            model = build_pretrainer(config, layout)
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous)
+    with dtype_policy(args.mixed_precision), strategy.scope():
+        model = build_pretrainer(config, layout)
     with strategy.scope():
         optimizer = make_optimizer(
             total_steps=10**6, loss_scale=args.mixed_precision == "mixed_float16"

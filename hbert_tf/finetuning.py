@@ -47,7 +47,7 @@ from hbert_tf.optimization import make_optimizer
 from hbert_tf.run_config import MnliConfig, SquadConfig
 from hbert_tf.starting_point import load_starting_point
 from hbert_tf.tokenization import OffsetTokenizer, check_vocab_matches
-from hbert_tf.training import make_strategy
+from hbert_tf.training import dtype_policy, make_strategy
 from hbert_tf.vocab import Vocab, load_vocab
 
 METRICS = "metrics.json"
@@ -109,14 +109,8 @@ def execution(config):
     The strategy comes first: logical CPU devices must be set before any TensorFlow op.
     """
     strategy = make_strategy(config.strategy, config.tpu, config.cpu_devices)
-    before = keras.config.dtype_policy()
-    if config.mixed_precision != "none":
-        keras.config.set_dtype_policy(config.mixed_precision)
-    try:
-        with strategy.scope():
-            yield strategy
-    finally:
-        keras.config.set_dtype_policy(before)
+    with dtype_policy(config.mixed_precision), strategy.scope():
+        yield strategy
 
 
 # --- Vocabulary and starting point -------------------------------------------------------------

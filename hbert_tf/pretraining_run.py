@@ -34,6 +34,7 @@ from hbert_tf.starting_point import load_starting_point
 from hbert_tf.training import (
     PretrainingLoop,
     Throughput,
+    dtype_policy,
     is_chief,
     make_strategy,
     plan_phases,
@@ -243,16 +244,8 @@ def _build(config, plan, strategy):
         nsp=config.nsp_loss_weight,
         bigram_shift=config.bigram_shift_loss_weight,
     )
-    # The layers take the dtype policy when they are built; the process-wide policy is put back
-    # afterwards, so runs in one process (tests, a study) do not leak their precision.
-    previous_policy = keras.mixed_precision.global_policy()
-    precision = "float32" if config.mixed_precision == "none" else config.mixed_precision
-    keras.mixed_precision.set_dtype_policy(precision)
-    try:
-        with strategy.scope():
-            model = build_pretrainer(encoder_config, layout)
-    finally:
-        keras.mixed_precision.set_dtype_policy(previous_policy)
+    with dtype_policy(config.mixed_precision), strategy.scope():
+        model = build_pretrainer(encoder_config, layout)
     with strategy.scope():
         optimizer = make_optimizer(
             learning_rate=config.learning_rate,

@@ -21,6 +21,7 @@ from hbert_tf.files import atomic_path
 from hbert_tf.model_dir import vocab_file
 from hbert_tf.senteval_format import SPLITS
 from hbert_tf.starting_point import is_model_dir, load_starting_point
+from hbert_tf.training import dtype_policy
 from hbert_tf.vocab import WordPieceTokenizer
 
 POOLINGS = ("cls", "mean")
@@ -202,15 +203,10 @@ class ProbingModel:
         self.model_dir = str(model_dir)
         if is_model_dir(self.model_dir):
             vocab_path = vocab_path or vocab_file(self.model_dir)  # names the folder if missing
-        before = keras.config.dtype_policy()
-        if mixed_precision != "none":  # the encoder's layers compute under it
-            keras.config.set_dtype_policy(mixed_precision)
-        try:
+        with dtype_policy(mixed_precision):  # the encoder's layers compute under it
             start = load_starting_point(
                 self.model_dir, vocab_path=vocab_path, config=config, seed=seed
             )
-        finally:
-            keras.config.set_dtype_policy(before)
         self.mixed_precision, self.jit_compile = mixed_precision, jit_compile
         self.run_config = start.run_config
         self.encoder = start.encoder

@@ -7,11 +7,13 @@ backward pass is compiled by XLA; gradients are applied outside it so cross-repl
 work on every strategy.
 """
 
+import contextlib
 import dataclasses
 import math
 import os
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -26,6 +28,19 @@ STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu
 
 class NonFiniteLossError(UserError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@contextlib.contextmanager
+def dtype_policy(mixed_precision):
+    """Keras' dtype policy set to `mixed_precision` ("none" = float32) for the layers built inside
+    the block, and put back afterwards, so runs in one process (tests, a study) do not leak their
+    precision."""
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32" if mixed_precision == "none" else mixed_precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
 def make_strategy(name, tpu_address="", cpu_devices=0):
