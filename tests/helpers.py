@@ -1,10 +1,17 @@
 """Small builders shared by the tests: tiny configs and random batches (no files, no network)."""
 
+import json
+import os
+import socket
+import subprocess
+
 import numpy as np
 
 from hbert_tf import names
 from hbert_tf.config import get_config
 from hbert_tf.encoder import HBertEncoder
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 VOCAB_SIZE = 64
 CLS_ID, SEP_ID = 2, 3
@@ -72,3 +79,35 @@ def labels_for(model, labels, sample_weights):
         {k: v for k, v in labels.items() if k in model.heads},
         {k: v for k, v in sample_weights.items() if k in model.heads},
     )
+
+
+def run_two_local_workers(command, timeout):
+    """Runs `command` as the two workers of a MultiWorkerMirroredStrategy cluster on localhost
+    (free ports, TF_CONFIG per process) and asserts both exit 0; returns their outputs."""
+    sockets = [socket.socket() for _ in range(2)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    workers = [f"localhost:{s.getsockname()[1]}" for s in sockets]
+    for s in sockets:
+        s.close()
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = dict(
+            os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
+            TF_CONFIG=json.dumps(tf_config),
+        )  # fmt: skip
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )  # fmt: skip
+        )
+    outputs = [p.communicate(timeout=timeout)[0] for p in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+    return outputs

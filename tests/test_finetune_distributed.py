@@ -6,7 +6,6 @@ must train to a loss close to the float32 default-strategy run on the same globa
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ from hbert_tf import builtin_tasks
 from hbert_tf.finetuning import run_mnli
 from hbert_tf.run_config import MnliConfig
 from hbert_tf.vocab import Vocab
+from tests.helpers import run_two_local_workers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 12
@@ -110,16 +110,6 @@ def test_mirrored_on_two_cpu_devices_matches_one_device(nli_files, tmp_path):
     assert mirrored["dev_matched_accuracy"] == pytest.approx(one["dev_matched_accuracy"], abs=0.05)
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.mark.slow
 def test_multi_worker_two_local_workers_match_one_device(nli_files, float32_run, tmp_path):
     """Two worker processes (MultiWorkerMirroredStrategy, our own step loop) on the same global
@@ -134,27 +124,7 @@ def test_multi_worker_two_local_workers_match_one_device(nli_files, float32_run,
         "--learning_rate=1e-3", "--dropout=0", "--seed=5", "--verbose=0",
         "--strategy=multi_worker_mirrored", "--steps_per_execution=4",
     ]  # fmt: skip
-    workers = [f"localhost:{port}" for port in _free_ports(2)]
-    processes = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = dict(
-            os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
-            TF_CONFIG=json.dumps(tf_config),
-        )  # fmt: skip
-        processes.append(
-            subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )  # fmt: skip
-        )
-    outputs = [p.communicate(timeout=600)[0] for p in processes]
-    for process, output in zip(processes, outputs):
-        assert process.returncode == 0, output[-3000:]
+    run_two_local_workers(command, timeout=600)
     chief = json.loads((model_dir / "metrics.json").read_text())
     other = json.loads((model_dir / "worker_scratch_1" / "metrics.json").read_text())
     assert chief["training"]["train_steps"] == STEPS

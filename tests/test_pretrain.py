@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from hbert_tf.export import NSP_CLS_VECTOR, serving_outputs
 from hbert_tf.model_dir import latest_checkpoint, load_pretrainer
 from hbert_tf.training import plan_phases
 from hbert_tf.vocab import Vocab
+from tests.helpers import run_two_local_workers
 from tfrecords import readers
 from tfrecords.build_vocab import build_vocab
 from tfrecords.create_pretraining_data import create_pretraining_data
@@ -372,45 +372,13 @@ def test_mirrored_strategy_on_two_cpu_devices(data_dir, tmp_path):
     assert json.loads((model_dir / "metrics.json").read_text())["step"] == 6
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_multi_worker_mirrored_two_local_workers_end_identical(data_dir, tmp_path):
     model_dir = tmp_path / "multi_worker"
-    workers = [f"localhost:{port}" for port in _free_ports(2)]
     command = pretrain_command(
         data_dir, model_dir, "--strategy=multi_worker_mirrored", "--train_steps=6",
         "--checkpoint_every=3", "--long_seq_fraction=0", "--variant=lower_nsp", "--nsp_layer=0",
     )  # fmt: skip
-    processes = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = dict(
-            os.environ,
-            TF_CPP_MIN_LOG_LEVEL="2",
-            CUDA_VISIBLE_DEVICES="",
-            TF_CONFIG=json.dumps(tf_config),
-        )
-        processes.append(
-            subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )  # fmt: skip
-        )
-    outputs = [p.communicate(timeout=240)[0] for p in processes]
-    for process, output in zip(processes, outputs):
-        assert process.returncode == 0, output[-3000:]
+    run_two_local_workers(command, timeout=240)
     chief, _ = load_pretrainer(model_dir)
     other, _ = load_pretrainer(
         model_dir, tf.train.latest_checkpoint(str(model_dir / "worker_scratch_1"))
