@@ -430,3 +430,51 @@ def write_real_format_files(folder):
     vec.write_text(f"{len(words)} 4\n" + "".join(f"{w} 0.1 0.2 0.3 0.4\n" for w in words))
     files["fasttext"] = str(vec)
     return files
+
+
+@pytest.mark.slow
+def test_tiny_study_on_a_two_node_ray_cluster_survives_a_killed_worker(
+    tiny_run, tmp_path, monkeypatch
+):
+    """The tiny study with --ray_address on a Ray head plus one more node (localhost, two logical
+    CPUs each: the corpus data unit asks for 2). A worker running a pre-training unit is
+    SIGKILLed in the middle: the study completes, no unit finishes twice, and the records equal
+    the local run's."""
+    import psutil
+    from ray.cluster_utils import Cluster
+
+    # The Ray workers import trainers.study_data and this checkout's hbert_tf.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    node = dict(num_cpus=2, object_store_memory=80 * 1024 * 1024, include_dashboard=False)
+    cluster = Cluster(initialize_head=True, head_node_args=node)
+    out = tmp_path / "out"
+    try:
+        cluster.add_node(**node)
+        cluster.wait_for_nodes()
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        study = subprocess.Popen(
+            study_cmd("--study=tiny", f"--output_dir={out}", f"--ray_address={cluster.address}"),
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        killed, deadline = None, time.time() + 900
+        while killed is None and time.time() < deadline and study.poll() is None:
+            for process in psutil.process_iter(["pid", "cmdline"]):
+                title = " ".join(process.info["cmdline"] or [])
+                key = title.split()[0][len("ray::") :] if title.startswith("ray::") else ""
+                log = out / "units" / key / runner.UNIT_LOG
+                if key.startswith("pretrain-") and log.is_file() and "start" in log.read_text():
+                    os.kill(process.info["pid"], signal.SIGKILL)  # the unit's worker dies
+                    killed = key
+                    break
+            time.sleep(0.5)
+        output, _ = study.communicate(timeout=1800)
+    finally:
+        cluster.shutdown()
+    assert killed, "no pre-training unit was seen running on the cluster"
+    assert study.returncode == 0, output[-4000:]
+    logs = unit_logs(out)
+    assert all(sum(line.split()[1] == "done" for line in lines) == 1 for lines in logs.values())
+    assert sum(line.split()[1] == "start" for line in logs[killed]) == 2  # retried once
+    records = json.loads((out / "records.json").read_text())
+    assert comparable(records) == comparable(tiny_run[1])
