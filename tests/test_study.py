@@ -14,7 +14,7 @@ import pytest
 
 from hbert_tf.errors import UserError
 from hbert_tf.run_config import MnliConfig, SquadConfig
-from hbert_tf.study import data_sources, jobs, runner, spec, units
+from hbert_tf.study import data_sources, jobs, paper_values, runner, spec, units
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE_TASKS = {"squad1.1", "mnli"}
@@ -102,6 +102,12 @@ def test_study_errors_name_the_key_path(tmp_path):
     study = spec.load_study(write_study(tmp_path / "steps.json", pretrain={"train_steps": 0}))
     with pytest.raises(UserError, match=r"study steps: pretrain: --train_steps=0"):
         units.expand(study, {})
+    with pytest.raises(UserError, match=r"compare_with.builtin: expected one of squad, wikitext"):
+        spec.load_study(write_study(tmp_path / "cw.json", compare_with={"builtin": "wiki"}))
+    with pytest.raises(
+        UserError, match=r"compare_with.squad: unknown key; expected one of builtin"
+    ):
+        spec.load_study(write_study(tmp_path / "cw2.json", compare_with={"squad": "squad"}))
     with pytest.raises(UserError, match="--study=nope: neither a file nor a built-in study"):
         spec.load_study("nope")
 
@@ -299,6 +305,14 @@ def test_tiny_study_end_to_end(tiny_run):
     assert chosen["lower_nsp"] == int(best)
     downstream = [r for r in records if r["model"] == "lower_nsp" and r["task"] == "mnli"]
     assert [r["layer"] for r in downstream] == [chosen["lower_nsp"]]
+    # The built-in corpus is compared with the paper's WikiText-2 columns (compare_with).
+    assert study.compare_with == (("builtin", "wikitext"),)
+    table2 = next(t for t in json.loads((out / "report.json").read_text())["tables"]
+                  if t["name"] == "table2")  # fmt: skip
+    bert = next(r for r in table2["rows"] if (r["model"], r["pt_concat"]) == ("bert", "none"))
+    paper = paper_values.paper_value("table2", "bert", "wikitext", "none", "none", "mnli",
+                                     "matched_accuracy")  # fmt: skip
+    assert paper == 71.7 and bert["cells"][0][0]["paper"] == paper
     # Every unit ran once; progress was printed.
     logs = unit_logs(out)
     assert len(logs) == len(json.loads((out / "units.json").read_text()))

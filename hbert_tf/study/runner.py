@@ -241,7 +241,7 @@ def run_study(study, units, output_dir, run_unit, ray_address=None, out=print):
     records, selections = collect(units, output_dir)
     write_json_atomic(os.path.join(output_dir, "records.json"), records)
     write_json_atomic(os.path.join(output_dir, "selections.json"), selections)
-    out(write_report(output_dir, records, study.name, selections))
+    out(write_report(output_dir, records, study.name, selections, dict(study.compare_with)))
     return records, selections
 
 

@@ -28,7 +28,9 @@ PRETRAIN_LOSS = "pretrain_eval_loss"
 TOP_KEYS = {
     "description", "encoder", "seeds", "corpora", "corpus_data", "pretrain",
     "variants", "select_by", "downstream", "probing", "baselines", "pretrained_bert",
+    "compare_with",
 }  # fmt: skip
+PAPER_CORPORA = ("squad", "wikitext")
 REQUIRED = ("encoder", "corpora", "variants", "select_by")
 VARIANT_KEYS = {"model", "layers", "concat", "freeze_nsp", "pretrain"}
 DOWNSTREAM_KEYS = {"tasks", "concat_cross", "settings", "task_settings", "builtin_documents"}
@@ -75,6 +77,7 @@ class Study:
     probe_generate: tuple
     baselines: tuple
     pretrained_bert: str | None
+    compare_with: tuple = ()  # ((our corpus, the paper's corpus), ...): report only, not hashed
 
     def task_overrides(self, task):
         """Fine-tuning settings of `task`: the common ones, then the task's own."""
@@ -210,6 +213,9 @@ def parse_study(values, name, source, label):
     pretrained = values.get("pretrained_bert")
     if pretrained is not None and not isinstance(pretrained, str):
         check.fail("pretrained_bert", "a keras-hub preset name, a directory or null", pretrained)
+    compare_with = check.dict(values.get("compare_with", {}), "compare_with", corpora)
+    for corpus, paper_corpus in compare_with.items():
+        check.choice(paper_corpus, f"compare_with.{corpus}", PAPER_CORPORA)
     description = values.get("description", "")
     if not isinstance(description, str):
         check.fail("description", "a string", description)
@@ -237,6 +243,7 @@ def parse_study(values, name, source, label):
         probe_generate=generate,
         baselines=baselines,
         pretrained_bert=pretrained,
+        compare_with=tuple(sorted(compare_with.items())),
     )
     return study
 
