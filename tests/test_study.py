@@ -136,6 +136,19 @@ def test_a_changed_setting_makes_new_units_downstream_only(tmp_path):
     assert hash(config) == hash(dataclasses.replace(config))
 
 
+def test_unit_keys_follow_the_encoder_files_content_not_its_path(tmp_path):
+    tiny = [u.key for u in units.expand(spec.load_study("tiny"), {})]
+    values = json.loads(open(os.path.join(spec.STUDIES_DIR, "tiny.json")).read())
+    encoder = open(os.path.join(spec.STUDIES_DIR, "encoders", "tiny3.json")).read()
+    (tmp_path / "moved.json").write_text(encoder)
+    moved = tmp_path / "tiny.json"  # a copy of the study elsewhere (another checkout)
+    moved.write_text(json.dumps(dict(values, encoder="moved.json")))
+    assert [u.key for u in units.expand(spec.load_study(str(moved)), {})] == tiny
+    (tmp_path / "moved.json").write_text(encoder.replace('"hidden_size": 32', '"hidden_size": 48'))
+    changed = {u.key for u in units.expand(spec.load_study(str(moved)), {})}
+    assert {k for k in changed if k.startswith("pretrain-")}.isdisjoint(tiny)
+
+
 def test_data_flags_are_parsed_and_checked(tmp_path):
     study = spec.load_study("tiny")
     assert data_sources.parse_data_flags(["mnli_train=a.tsv"]) == {"mnli_train": "a.tsv"}

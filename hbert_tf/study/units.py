@@ -134,7 +134,14 @@ class Unit:
 
 
 def _canonical(config):
-    return json.loads(json.dumps(dataclasses.asdict(config), sort_keys=True))
+    """The config as JSON values, with an encoder config file (`config`) named by its content:
+    a study keeps its unit keys when the package or the study file moves."""
+    values = json.loads(json.dumps(dataclasses.asdict(config), sort_keys=True))
+    path = values.get("config")
+    if isinstance(path, str) and os.path.isfile(path):
+        with open(path, "rb") as f:
+            values["config"] = "sha256:" + hashlib.sha256(f.read()).hexdigest()
+    return values
 
 
 def _file_identity(path):
