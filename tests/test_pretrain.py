@@ -329,10 +329,31 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path
     ],
 )
 def test_bad_flags_stop_before_training(data_dir, tmp_path, flags, message):
+    """The binary's parse, validate and run steps in this process (a TensorFlow start per case
+    costs more than the check); the binary's exit status and stderr are checked below."""
+    from absl import flags as absl_flags
+
+    from hbert_tf.errors import UserError
+    from hbert_tf.pretraining_run import run_pretraining
+    from hbert_tf.run_config import PretrainConfig
+    from hbert_tf.run_flags import config_from_flags, define_flags
+
     model_dir = tmp_path / "bad"
-    result = run_binary(pretrain_command(data_dir, model_dir, "--train_steps=5", *flags))
+    flag_values = absl_flags.FlagValues()
+    define_flags(PretrainConfig, flag_values)
+    flag_values(pretrain_command(data_dir, model_dir, "--train_steps=5", *flags)[2:])
+    with pytest.raises(UserError) as error:
+        run_pretraining(config_from_flags(PretrainConfig, flag_values))
+    assert message in str(error.value)
+    assert not os.path.exists(model_dir / "checkpoints")
+
+
+def test_bad_flag_stops_the_binary_with_a_message(data_dir, tmp_path):
+    model_dir = tmp_path / "bad"
+    flags = ["--train_steps=5", "--max_seq_length=64,64"]
+    result = run_binary(pretrain_command(data_dir, model_dir, *flags))
     assert result.returncode != 0
-    assert message in result.stderr, result.stderr[-2000:]
+    assert "data has max_seq_length=32 but the flags say" in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert not os.path.exists(model_dir / "checkpoints")
 
