@@ -47,7 +47,7 @@ from hbert_tf.optimization import make_optimizer
 from hbert_tf.run_config import MnliConfig, SquadConfig
 from hbert_tf.starting_point import load_starting_point
 from hbert_tf.tokenization import OffsetTokenizer, check_vocab_matches
-from hbert_tf.training import dtype_policy, make_strategy
+from hbert_tf.training import build_for_fit, dtype_policy, make_strategy
 from hbert_tf.vocab import Vocab, load_vocab
 
 METRICS = "metrics.json"
@@ -245,9 +245,7 @@ def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, l
         jit_compile=config.jit_compile,
         steps_per_execution=config.steps_per_execution,
     )
-    # Slots made now, not inside the first trace of the step: a tf.function that creates
-    # variables is traced twice (on CPU 2-5 s per trace of a small BERT).
-    model.optimizer.build(model.trainable_variables)
+    build_for_fit(model, dataset.element_spec)  # the step is traced once, not twice
     logging.info(
         "training %d steps (%d checkpoint intervals of %d), batch %d, lr %g, %s weight decay %g, "
         "amsgrad %s, warmup %g, decay %s, clip_norm %s",

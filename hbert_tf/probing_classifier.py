@@ -9,7 +9,10 @@ import dataclasses
 
 import keras
 import numpy as np
+import tensorflow as tf
 from absl import logging
+
+from hbert_tf.training import build_for_fit
 
 CLASSIFIERS = ("mlp", "senteval_lr", "senteval_mlp")
 SENTEVAL_L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
@@ -107,6 +110,8 @@ def _fit_once(features, targets, num_classes, config, seed, l2):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
+    specs = [tf.TensorSpec((None,) + a.shape[1:], a.dtype) for a in (features["tr"], targets["tr"])]
+    build_for_fit(model, tuple(specs))
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True
     )

@@ -119,6 +119,15 @@ def test_local_embedded_ray_respects_dependencies_then_skips_done_units(tmp_path
     assert sorted(finished) == sorted(u.key for u in GRAPH)
     assert finished.index("data") < finished.index("select") < finished.index("finetune")
 
+    # A resumed graph: no task for the finished units; the rest start without waiting for them.
+    os.remove(tmp_path / "finetune.json")
+    finished = []
+    run_unit = functools.partial(toy_run_unit, folder)
+    run_on_ray(GRAPH, run_unit, on_done=finished.append, finished=[u.key for u in GRAPH[:4]])
+    assert finished == ["finetune"]
+    assert [e["event"] for e in events(folder, "data")] == ["started", "wrote"]  # no new task
+    assert [e["event"] for e in events(folder, "finetune")][-2:] == ["started", "wrote"]
+
     # A failing unit: retried, then one error naming it; the units after it never start.
     for unit in GRAPH:
         os.remove(tmp_path / f"{unit.key}.json")

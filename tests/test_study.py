@@ -268,6 +268,22 @@ def test_bad_study_and_missing_data_fail_before_training(tmp_path):
 
 
 # --- end to end ---------------------------------------------------------------------------------
+# The tests that read the tiny run share one pytest-xdist worker, so it runs once, not once per
+# worker (a session fixture is per worker).
+TINY_RUN_GROUP = pytest.mark.xdist_group("tiny_study")
+
+
+def copy_with_units_removed(source, out, fraction):
+    """`out` holds the tiny run's unit folders except the last `fraction` of them in dependency
+    order (a study stopped part way); returns (all keys in order, the removed keys)."""
+    shutil.copytree(source / "units", out / "units")
+    order = [u["key"] for u in json.loads((source / "units.json").read_text())]  # deps first
+    removed = order[len(order) - int(len(order) * fraction) :]
+    for key in removed:
+        shutil.rmtree(out / "units" / key)
+    return order, removed
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """The tiny study run once, uninterrupted (shared by the end-to-end tests)."""
@@ -304,6 +320,7 @@ def _check_tables(records, probing_tasks, sweeps_and_cross=True):
 
 
 @pytest.mark.slow
+@TINY_RUN_GROUP
 def test_tiny_study_end_to_end(tiny_run):
     out, records, result, seconds = tiny_run
     study = spec.load_study("tiny")
@@ -335,18 +352,15 @@ def test_tiny_study_end_to_end(tiny_run):
 
 
 @pytest.mark.slow
+@TINY_RUN_GROUP
 def test_tiny_study_resumes_after_sigkill(tiny_run, tmp_path):
-    """The tiny study with its second half of units not yet run (a copy of the uninterrupted run's
+    """The tiny study with its last third of units not yet run (a copy of the uninterrupted run's
     folder without them) is started, SIGKILLed in the middle of a unit after at least one more
     finished, and rerun: it finishes, no unit finishes twice, finished units do not rerun, and
     the records equal the uninterrupted run's."""
     source, reference = tiny_run[0], tiny_run[1]
     out = tmp_path / "out"
-    shutil.copytree(source / "units", out / "units")
-    order = [u["key"] for u in json.loads((source / "units.json").read_text())]  # deps first
-    removed = order[len(order) // 2 :]
-    for key in removed:
-        shutil.rmtree(out / "units" / key)
+    order, removed = copy_with_units_removed(source, out, 1 / 3)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     process = subprocess.Popen(
         study_cmd("--study=tiny", f"--output_dir={out}"), cwd=ROOT, env=env,
@@ -460,13 +474,15 @@ def write_real_format_files(folder):
 
 
 @pytest.mark.slow
+@TINY_RUN_GROUP
 def test_tiny_study_on_a_two_node_ray_cluster_survives_a_killed_worker(
     tiny_run, tmp_path, monkeypatch
 ):
     """The tiny study with --ray_address on a Ray head plus one more node (localhost, two logical
-    CPUs each: the corpus data unit asks for 2). A worker running a pre-training unit is
-    SIGKILLed in the middle: the study completes, no unit finishes twice, and the records equal
-    the local run's."""
+    CPUs each: the corpus data unit asks for 2), resumed from its first half (a copy of the local
+    run's folder; the second half holds pre-trainings, selections, fine-tunings and probes). A
+    worker running a pre-training unit is SIGKILLed in the middle: the study completes, no unit
+    finishes twice, finished units get no task, and the records equal the local run's."""
     import psutil
     from ray.cluster_utils import Cluster
 
@@ -476,6 +492,7 @@ def test_tiny_study_on_a_two_node_ray_cluster_survives_a_killed_worker(
     node = dict(num_cpus=2, object_store_memory=80 * 1024 * 1024, include_dashboard=False)
     cluster = Cluster(initialize_head=True, head_node_args=node)
     out = tmp_path / "out"
+    order, removed = copy_with_units_removed(tiny_run[0], out, 1 / 2)
     try:
         cluster.add_node(**node)
         cluster.wait_for_nodes()
@@ -501,7 +518,9 @@ def test_tiny_study_on_a_two_node_ray_cluster_survives_a_killed_worker(
     assert killed, "no pre-training unit was seen running on the cluster"
     assert study.returncode == 0, output[-4000:]
     logs = unit_logs(out)
+    assert sorted(logs) == sorted(order)
     assert all(sum(line.split()[1] == "done" for line in lines) == 1 for lines in logs.values())
     assert sum(line.split()[1] == "start" for line in logs[killed]) == 2  # retried once
+    assert all(len(logs[key]) == 2 for key in set(order) - set(removed) - {killed})  # no rerun
     records = json.loads((out / "records.json").read_text())
     assert comparable(records) == comparable(tiny_run[1])

@@ -97,7 +97,7 @@ def call_by_name(module, function, *args):
     return getattr(importlib.import_module(module), function)(*args)
 
 
-def run_on_ray(units, run_unit, *, address=None, max_retries=3, on_done=None):
+def run_on_ray(units, run_unit, *, address=None, max_retries=3, on_done=None, finished=()):
     """Runs `run_unit(unit)` for every unit after the units it depends on, as Ray tasks.
 
     units: sequence of objects with attributes key (str, unique), depends_on (tuple of keys),
@@ -106,15 +106,17 @@ def run_on_ray(units, run_unit, *, address=None, max_retries=3, on_done=None):
            writes its result atomically, so a retried unit never writes a result twice.
     address: None = start a local embedded Ray (ray.init with no server to start), or a cluster
            address ("auto", "ray://host:port", "host:port"). on_done(key) is called in the driver as
-           each unit finishes (for progress). Raises a clear error naming the unit whose task failed
-           after its retries.
+           each unit finishes (for progress). finished: keys of units whose results exist already
+           (a resumed study): no task is started for them, and the units that read them start
+           at once. Raises a clear error naming the unit whose task failed after its retries.
 
     Ray already initialised in this process (by the caller, or inside a Ray task) is used as it is
     and left running; otherwise Ray is started or joined here and shut down at the end.
     """
     import ray
 
-    ordered = check_graph(units)
+    finished = set(finished)
+    ordered = [unit for unit in check_graph(units) if unit.key not in finished]
     if max_retries < 0:
         raise ValueError(f"max_retries={max_retries}: expected 0 or more")
     if not ordered:
@@ -143,7 +145,7 @@ def run_on_ray(units, run_unit, *, address=None, max_retries=3, on_done=None):
                 num_gpus=unit.num_gpus,
                 max_retries=max_retries,
                 retry_exceptions=True,
-            ).remote(run_unit, unit, *(refs[key] for key in unit.depends_on))
+            ).remote(run_unit, unit, *(refs[k] for k in unit.depends_on if k not in finished))
         # Waiting in dependency order: when a unit fails, its failure is seen before the same
         # error reaches the units that depend on it, so the error names the unit that failed.
         pending = [refs[unit.key] for unit in ordered]

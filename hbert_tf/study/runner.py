@@ -221,17 +221,17 @@ def run_study(study, units, output_dir, run_unit, ray_address=None, out=print):
         from hbert_tf.study import ray_executor
 
         by_key = {u.key: u for u in units}
-        pending = {u.key for u in units if read_result(output_dir, u.key) is None}
+        finished = [u.key for u in units if read_result(output_dir, u.key) is not None]
 
         def on_ray_done(key):
-            if key in pending:  # finished units are skipped by run_unit; count them once
-                on_done(by_key[key], read_result(output_dir, key))
+            on_done(by_key[key], read_result(output_dir, key))
 
         ray_executor.run_on_ray(
             units,
             run_unit,
             address=ray_address or None,
             on_done=on_ray_done,
+            finished=finished,  # no task for them
         )
     else:
         for unit in topological(units):
