@@ -50,7 +50,7 @@ setup(
     package_data={"hbert_tf.study": ["studies/*.json", "studies/encoders/*.json"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "gensim>=4.3"],
+        "test": ["pytest>=8,<9", "pytest-xdist>=3.5", "ruff>=0.6", "gensim>=4.3"],
         "baselines": ["gensim>=4.3"],
     },
     entry_points={"console_scripts": [f"{name}={target}" for name, target in BINARIES.items()]},

@@ -659,6 +659,7 @@ def plot_sweeps(plot_dir, records, selections):
                     )
         if not lines:
             continue
+        sweep_layers = sorted({r["layer"] for r in sweep})
         axes_names = [a for a in ("downstream", "pretrain") if any(k[0] == a for k in lines)]
         fig = Figure(figsize=(6.4 * len(axes_names), 4.8))
         axes = {a: fig.add_subplot(1, len(axes_names), i + 1) for i, a in enumerate(axes_names)}
@@ -688,7 +689,9 @@ def plot_sweeps(plot_dir, records, selections):
                             ha="right", fontsize="x-small")  # fmt: skip
             ax.set_xlabel("layer k (0-based block)")
             ax.set_ylabel("%" if axis == "downstream" else "pre-training eval loss")
-            ax.xaxis.get_major_locator().set_params(integer=True)
+            # Every panel spans the whole sweep (downstream may hold the chosen layer only).
+            ax.set_xticks(sweep_layers)
+            ax.set_xlim(sweep_layers[0] - 0.5, sweep_layers[-1] + 0.5)
             ax.legend(fontsize="x-small")
         fig.suptitle(f"{MODEL_NAMES.get(model, model)} (PT concat {pt_concat}): layer sweep")
         path = os.path.join(plot_dir, f"sweep-{_safe(model)}-{_safe(pt_concat)}.png")
