@@ -177,12 +177,22 @@ def check_output_dir(path, flag):
         raise UserError(f"--{flag}={path}: cannot write in {ancestor}")
     if ancestor != os.path.abspath(path):
         try:
-            os.makedirs(path)
+            os.makedirs(path, exist_ok=True)  # another worker may be creating it too
         except OSError as e:
             raise UserError(
                 f"--{flag}={path}: cannot create it in {ancestor} ({e.strerror})"
             ) from None
-        shutil.rmtree(top)
+        # Undone by removing empty folders only, up to `top`: whatever another process of the
+        # same run (the other workers) wrote there meanwhile stays.
+        folder = os.path.abspath(path)
+        while True:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+            if folder == top:
+                break
+            folder = os.path.dirname(folder)
 
 
 def check_input_file(path, flag):

@@ -139,6 +139,26 @@ def test_path_mistakes_end_in_one_line(tmp_path, case):
 
 
 # --- Data files: not TFRecords, cut short, damaged mid-run, binary corpora ----------------------
+def test_output_dir_check_is_safe_while_another_worker_creates_the_folder(tmp_path, monkeypatch):
+    """Every worker of a multi-worker run checks --model_dir before the chief creates it: the
+    check neither fails on a folder that appeared meanwhile nor deletes what was written there."""
+    target = tmp_path / "runs" / "model"
+    real_makedirs = os.makedirs
+
+    def another_worker_first(path, exist_ok=False):
+        if str(path) == str(target):  # the other worker's folder appears just before ours
+            real_makedirs(path)
+            (target / "checkpoint").write_text("the other worker's file")
+        real_makedirs(path, exist_ok=exist_ok)
+
+    monkeypatch.setattr(os, "makedirs", another_worker_first)
+    errors.check_output_dir(str(target), "model_dir")
+    assert (target / "checkpoint").read_text() == "the other worker's file"
+    monkeypatch.setattr(os, "makedirs", real_makedirs)
+    errors.check_output_dir(str(tmp_path / "new" / "model"), "model_dir")
+    assert not (tmp_path / "new").exists()  # a plain check leaves nothing behind
+
+
 def test_foreign_or_truncated_data_files_are_named(data_dir, tmp_path):  # noqa: F811
     model_dir = tmp_path / "run"
     result = run_binary(short_command(data_dir / f"seq{SHORT}/*", model_dir, "--train_steps=5"))
