@@ -355,13 +355,13 @@ def test_tiny_study_end_to_end(tiny_run):
 @pytest.mark.slow
 @TINY_RUN_GROUP
 def test_tiny_study_resumes_after_sigkill(tiny_run, tmp_path):
-    """The tiny study with its last third of units not yet run (a copy of the uninterrupted run's
+    """The tiny study with its last quarter of units not yet run (a copy of the uninterrupted run's
     folder without them) is started, SIGKILLed in the middle of a unit after at least one more
     finished, and rerun: it finishes, no unit finishes twice, finished units do not rerun, and
     the records equal the uninterrupted run's."""
     source, reference = tiny_run[0], tiny_run[1]
     out = tmp_path / "out"
-    order, removed = copy_with_units_removed(source, out, 1 / 3)
+    order, removed = copy_with_units_removed(source, out, 1 / 4)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     process = subprocess.Popen(
         study_cmd("--study=tiny", f"--output_dir={out}"), cwd=ROOT, env=env,
@@ -481,10 +481,11 @@ def test_tiny_study_on_a_two_node_ray_cluster_survives_a_killed_worker(
     tiny_run, tmp_path, monkeypatch
 ):
     """The tiny study with --ray_address on a Ray head plus one more node (localhost, two logical
-    CPUs each: the corpus data unit asks for 2), resumed from its first half (a copy of the local
-    run's folder; the second half holds pre-trainings, selections, fine-tunings and probes). A
-    worker running a pre-training unit is SIGKILLed in the middle: the study completes, no unit
-    finishes twice, finished units get no task, and the records equal the local run's."""
+    CPUs each: the corpus data unit asks for 2), resumed from its first two thirds (a copy of the
+    local run's folder; the last third holds a pre-training and fine-tunings and probes that
+    read it). A worker running a pre-training unit is SIGKILLed in the middle: the study
+    completes, no unit finishes twice, finished units get no task, and the records equal the
+    local run's."""
     import psutil
     from ray.cluster_utils import Cluster
 
@@ -494,7 +495,7 @@ def test_tiny_study_on_a_two_node_ray_cluster_survives_a_killed_worker(
     node = dict(num_cpus=2, object_store_memory=80 * 1024 * 1024, include_dashboard=False)
     cluster = Cluster(initialize_head=True, head_node_args=node)
     out = tmp_path / "out"
-    order, removed = copy_with_units_removed(tiny_run[0], out, 1 / 2)
+    order, removed = copy_with_units_removed(tiny_run[0], out, 1 / 3)
     try:
         cluster.add_node(**node)
         cluster.wait_for_nodes()
