@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -32,8 +33,11 @@ def above_chance(records):
 
 
 @pytest.mark.slow
+@pytest.mark.demo  # about 6 CPU-minutes: CI runs it after the suite (`bash scripts/test.sh -m demo`)
 def test_demo_study_beats_chance_everywhere_and_resumes(tmp_path):
+    start = time.time()
     result = run_demo(tmp_path)
+    print(f"demo study: {time.time() - start:.0f} s")
     assert result.returncode == 0, result.stderr[-3000:]
     records = json.loads((tmp_path / "records.json").read_text())
     models = {r["model"] for r in records}
