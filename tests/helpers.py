@@ -111,3 +111,31 @@ def run_two_local_workers(command, timeout):
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output[-3000:]
     return outputs
+
+
+def count_train_step_traces(monkeypatch):
+    """A list that gets one entry each time Keras traces a model's train step (`fit` calls
+    `train_step` only while tracing its tf.function)."""
+    import keras
+
+    traces, train_step = [], keras.Model.train_step
+
+    def counted(self, data):
+        traces.append(type(self).__name__)
+        return train_step(self, data)
+
+    monkeypatch.setattr(keras.Model, "train_step", counted)
+    return traces
+
+
+def config_from_argv(cls, argv):
+    """The run config a binary built from `cls`'s generated flags makes of command-line flags
+    `argv` (no program name), parsed into a fresh set of flags."""
+    from absl import flags
+
+    from hbert_tf.run_flags import config_from_flags, define_flags
+
+    flag_values = flags.FlagValues()
+    define_flags(cls, flag_values)
+    flag_values(["prog", *argv])
+    return config_from_flags(cls, flag_values)

@@ -21,7 +21,7 @@ from hbert_tf.encoder import HBertEncoder
 from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, write_run_config
 from hbert_tf.pretrainer import HBertPretrainer
 from hbert_tf.variants import resolve_variant
-from tests.helpers import tiny_config
+from tests.helpers import count_train_step_traces, tiny_config
 from tfrecords import probing_tasks
 
 
@@ -342,3 +342,16 @@ def test_the_papers_probe_uses_adam_with_amsgrad_and_default_betas():
     assert not probing_classifier.probe_optimizer(
         probing_classifier.ProbeConfig(amsgrad=False)
     ).amsgrad
+
+
+def test_each_probe_fit_traces_its_step_once(monkeypatch):
+    """training.build_for_fit in the probe classifier: one trace per fit (one fit per L2 value)."""
+    from hbert_tf.probing_classifier import ProbeConfig, train_probe
+
+    rng = np.random.default_rng(0)
+    features = {split: rng.normal(size=(40, 8)).astype("float32") for split in ("tr", "va", "te")}
+    targets = {split: rng.integers(0, 2, size=40) for split in ("tr", "va", "te")}
+    traces = count_train_step_traces(monkeypatch)
+    config = ProbeConfig(classifier="senteval_lr", l2_grid=(0.0, 0.1), max_epochs=2)
+    train_probe(features, targets, 2, config)
+    assert len(traces) == 2, traces
