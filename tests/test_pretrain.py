@@ -19,7 +19,7 @@ from hbert_tf.export import NSP_CLS_VECTOR, serving_outputs
 from hbert_tf.model_dir import latest_checkpoint, load_pretrainer
 from hbert_tf.training import plan_phases
 from hbert_tf.vocab import Vocab
-from tests.helpers import run_two_local_workers
+from tests.helpers import config_from_argv, run_two_local_workers
 from tfrecords import readers
 from tfrecords.build_vocab import build_vocab
 from tfrecords.create_pretraining_data import create_pretraining_data
@@ -331,19 +331,14 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path
 def test_bad_flags_stop_before_training(data_dir, tmp_path, flags, message):
     """The binary's parse, validate and run steps in this process (a TensorFlow start per case
     costs more than the check); the binary's exit status and stderr are checked below."""
-    from absl import flags as absl_flags
-
     from hbert_tf.errors import describe, user_error_types
     from hbert_tf.pretraining_run import run_pretraining
     from hbert_tf.run_config import PretrainConfig
-    from hbert_tf.run_flags import config_from_flags, define_flags
 
     model_dir = tmp_path / "bad"
-    flag_values = absl_flags.FlagValues()
-    define_flags(PretrainConfig, flag_values)
-    flag_values(pretrain_command(data_dir, model_dir, "--train_steps=5", *flags)[2:])
+    argv = pretrain_command(data_dir, model_dir, "--train_steps=5", *flags)[3:]  # the flags
     with pytest.raises(user_error_types()) as error:  # what the binary prints as one line
-        run_pretraining(config_from_flags(PretrainConfig, flag_values))
+        run_pretraining(config_from_argv(PretrainConfig, argv))
     assert message in describe(error.value)
     assert not os.path.exists(model_dir / "checkpoints")
 

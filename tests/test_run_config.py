@@ -15,6 +15,7 @@ from hbert_tf.run_config import (
     SquadConfig,
 )
 from hbert_tf.run_flags import config_from_flags, define_flags
+from tests.helpers import config_from_argv
 
 
 def test_json_round_trip_and_stable_hash():
@@ -103,10 +104,9 @@ def test_probe_run_config_presets_flags_and_errors():
     assert ProbeRunConfig.from_json(senteval.to_json()) == senteval
     assert senteval.content_hash() != paper.content_hash()
 
-    flag_values = flags.FlagValues()
-    define_flags(ProbeRunConfig, flag_values)
-    flag_values(["prog", "--preset=senteval", "--model_dir=a,b", "--layer=nsp,embeddings"])
-    config = config_from_flags(ProbeRunConfig, flag_values)
+    config = config_from_argv(
+        ProbeRunConfig, ["--preset=senteval", "--model_dir=a,b", "--layer=nsp,embeddings"]
+    )
     assert config.model_dir == ("a", "b") and config.layer == ("nsp", "embeddings")
     assert config.classifier == "senteval_mlp"  # the preset's, not the flag default
 
