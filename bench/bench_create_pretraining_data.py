@@ -26,8 +26,8 @@ import psutil
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from hbert_tf import builtin_corpus  # noqa: E402
-from hbert_tf.vocab import Vocab  # noqa: E402
+from hbert_tf.text import builtin_corpus  # noqa: E402
+from hbert_tf.text.vocab import Vocab  # noqa: E402
 from tfrecords import readers  # noqa: E402
 from tfrecords.build_vocab import build_vocab  # noqa: E402
 

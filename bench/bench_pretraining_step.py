@@ -24,9 +24,9 @@ import tensorflow as tf
 
 from hbert_tf import names
 from hbert_tf.config import get_config
+from hbert_tf.modeling.pretrainer import build_pretrainer
 from hbert_tf.optimization import make_optimizer
-from hbert_tf.pretrainer import build_pretrainer
-from hbert_tf.training import PretrainingLoop
+from hbert_tf.pretraining.loop import PretrainingLoop
 from hbert_tf.variants import resolve_variant
 
 

@@ -20,11 +20,12 @@ sys.path.insert(0, ROOT)
 
 import tensorflow as tf  # noqa: E402
 
-from hbert_tf import downstream, squad  # noqa: E402
-from hbert_tf.export import export_run, load_finetuned  # noqa: E402
-from hbert_tf.finetuning import run_squad  # noqa: E402
+from hbert_tf.finetuning import squad  # noqa: E402
+from hbert_tf.finetuning.run import run_squad  # noqa: E402
+from hbert_tf.modeling import downstream  # noqa: E402
 from hbert_tf.run_config import SquadConfig  # noqa: E402
-from hbert_tf.tokenization import OffsetTokenizer  # noqa: E402
+from hbert_tf.serving.export import export_run, load_finetuned  # noqa: E402
+from hbert_tf.text.tokenization import OffsetTokenizer  # noqa: E402
 
 
 def main():

@@ -1,4 +1,4 @@
-"""SQuAD feature conversion: hbert_tf.squad vs tf-models-official's squad_lib, as a ratio.
+"""SQuAD feature conversion: hbert_tf.finetuning.squad vs tf-models-official's squad_lib, as a ratio.
 
 Both read the same SQuAD JSON and vocabulary and build training features (max_seq_length 384,
 doc_stride 128, max_query_length 64 by default); the time includes reading the JSON and building
@@ -26,8 +26,8 @@ FLAGS = flags.FLAGS
 
 
 def _ours(squad_file, vocab_file, args):
-    from hbert_tf import squad
-    from hbert_tf.tokenization import OffsetTokenizer
+    from hbert_tf.finetuning import squad
+    from hbert_tf.text.tokenization import OffsetTokenizer
 
     examples, _ = squad.read_squad_json(squad_file, "1.1")
     tokenizer = OffsetTokenizer.from_file(vocab_file, do_lower_case=True)
@@ -62,15 +62,15 @@ def main(argv):
     if squad_file is None:
         import json
 
-        from hbert_tf import builtin_tasks
+        from hbert_tf.finetuning import builtin_tasks
 
         squad_file = os.path.join(workdir, "builtin_squad.json")
         data = builtin_tasks.make_squad(0, FLAGS.num_documents, sentences_per_context=12)
         with open(squad_file, "w", encoding="utf-8") as f:
             json.dump(data, f)
     if vocab_file is None:
-        from hbert_tf import builtin_tasks
-        from hbert_tf.vocab import Vocab
+        from hbert_tf.finetuning import builtin_tasks
+        from hbert_tf.text.vocab import Vocab
 
         vocab_file = os.path.join(workdir, "vocab.txt")
         Vocab(builtin_tasks.task_vocabulary()).write(vocab_file)
@@ -79,7 +79,7 @@ def main(argv):
     ours_s, ours_n = _best_time(_ours, squad_file, vocab_file, args)
     official_s, official_n = _best_time(_official, squad_file, vocab_file, args)
     print(f"file: {squad_file}")
-    print(f"hbert_tf.squad:            {ours_n} features in {ours_s:.2f} s")
+    print(f"hbert_tf.finetuning.squad:            {ours_n} features in {ours_s:.2f} s")
     print(f"official squad_lib:        {official_n} features in {official_s:.2f} s")
     print(f"speed-up (official / ours): {official_s / ours_s:.1f}x")
 

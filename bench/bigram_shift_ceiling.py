@@ -25,7 +25,7 @@ def _load(pattern, seq_length):
     import tensorflow as tf
 
     from hbert_tf import names
-    from hbert_tf.data import bigram_shift_weights
+    from hbert_tf.pretraining.data import bigram_shift_weights
 
     keys = (names.INPUT_IDS, names.INPUT_MASK, names.SEGMENT_IDS, names.BIGRAM_SHIFT_LABELS)
     spec = {key: tf.io.FixedLenFeature([seq_length], tf.int64) for key in keys}

@@ -37,9 +37,10 @@ from bench_pretraining_step import flops_per_sequence  # noqa: E402
 from hbert_tf import names  # noqa: E402
 from hbert_tf.config import get_config  # noqa: E402
 from hbert_tf.files import write_json_atomic  # noqa: E402
+from hbert_tf.modeling.pretrainer import build_pretrainer  # noqa: E402
 from hbert_tf.optimization import make_optimizer  # noqa: E402
-from hbert_tf.pretrainer import build_pretrainer  # noqa: E402
-from hbert_tf.training import PretrainingLoop, dtype_policy, make_strategy  # noqa: E402
+from hbert_tf.pretraining.loop import PretrainingLoop  # noqa: E402
+from hbert_tf.runtime import dtype_policy, make_strategy  # noqa: E402
 from hbert_tf.variants import resolve_variant  # noqa: E402
 
 # Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets, TFLOP/s.
@@ -69,9 +70,9 @@ def default_peak(name):
 
 def smoke_test(args, workdir):
     """A few real pre-training steps (data made here); returns the final metrics."""
-    from hbert_tf.pretraining_run import run_pretraining
+    from hbert_tf.pretraining.run import run_pretraining
     from hbert_tf.run_config import PretrainConfig
-    from hbert_tf.vocab import Vocab
+    from hbert_tf.text.vocab import Vocab
     from tfrecords import readers
     from tfrecords.build_vocab import build_vocab
     from tfrecords.create_pretraining_data import create_pretraining_data
@@ -100,7 +101,7 @@ def smoke_test(args, workdir):
 
 
 def synthetic_dataset(config, batch, seq, predictions, seed=0):
-    """One random `bert`-variant batch, repeated (keyed as hbert_tf.data's)."""
+    """One random `bert`-variant batch, repeated (keyed as hbert_tf.pretraining.data's)."""
     rng = np.random.default_rng(seed)
     inputs = {
         names.INPUT_IDS: rng.integers(5, config.vocab_size, (batch, seq)).astype("int32"),

@@ -11,8 +11,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from hbert_tf.run_config import WEIGHT_DECAY_TYPES
+
 SCHEDULES = ("constant", "linear", "cosine")
-WEIGHT_DECAY_TYPES = ("l2", "decoupled")
 NO_DECAY = ["bias", "gamma", "beta"]  # variable names kept free of weight decay
 
 

@@ -20,14 +20,74 @@ import math
 import typing
 
 from hbert_tf.errors import UserError
-from hbert_tf.optimization import WEIGHT_DECAY_TYPES
-from hbert_tf.probing_classifier import CLASSIFIERS, ProbeConfig
-from hbert_tf.probing_features import POOLINGS
-from hbert_tf.training import STRATEGIES
 from hbert_tf.variants import CONCAT_MODES, VARIANTS, FreezePolicy
 
 DECAYS = ("constant", "linear", "cosine")
 MIXED_PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
+WEIGHT_DECAY_TYPES = ("l2", "decoupled")  # see hbert_tf.optimization
+POOLINGS = ("cls", "mean")  # sentence vectors of the probing features
+
+
+CLASSIFIERS = ("mlp", "senteval_lr", "senteval_mlp")
+SENTEVAL_L2_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeConfig:
+    """The probing classifier.
+
+    Args:
+        classifier: str. "mlp": the paper's probe, `hidden_layers` Dense(`hidden_units`,
+            `activation`) layers, no weight decay. "senteval_lr": SentEval's logistic regression;
+            "senteval_mlp": SentEval's one hidden layer of `senteval_hidden_units` sigmoid units;
+            both search the L2 penalty over `l2_grid` on va.
+        hidden_units: int. Width of the paper's hidden layers (128).
+        hidden_layers: int. Hidden layers of the paper's probe (2).
+        activation: str. Activation of the paper's hidden layers (the paper does not say; relu).
+        senteval_hidden_units: int. Hidden width of "senteval_mlp" (SentEval's default 50).
+        dropout: float. Dropout after each hidden layer (SentEval's default 0).
+        learning_rate: float. Adam's learning rate (1e-3 in the paper and in SentEval).
+        amsgrad: bool. Adam's AMSGrad option (the paper: on for every experiment; SentEval: off).
+        batch_size: int or None. None: 32 for "mlp" (the paper), 64 for SentEval's classifiers.
+        max_epochs: int. Upper bound on epochs; early stopping usually ends sooner.
+        patience: int. Epochs without a better va accuracy before stopping (SentEval: 5).
+        l2_grid: tuple of float. L2 penalties tried by the SentEval classifiers (PyTorch's
+            weight_decay values; the Keras penalty is half of each, which gives the same gradient).
+    """
+
+    classifier: str = "mlp"
+    hidden_units: int = 128
+    hidden_layers: int = 2
+    activation: str = "relu"
+    senteval_hidden_units: int = 50
+    dropout: float = 0.0
+    learning_rate: float = 1e-3
+    amsgrad: bool = True
+    batch_size: int | None = None
+    max_epochs: int = 100
+    patience: int = 5
+    l2_grid: tuple = SENTEVAL_L2_GRID
+
+    def __post_init__(self):
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError(f"--classifier={self.classifier!r}: expected one of {CLASSIFIERS}")
+        for name in ("hidden_units", "hidden_layers", "senteval_hidden_units", "max_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ProbeConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.patience < 0 or not 0.0 <= self.dropout < 1.0 or self.learning_rate <= 0:
+            raise ValueError(
+                f"ProbeConfig: need patience >= 0, 0 <= dropout < 1, learning_rate > 0; got "
+                f"{self.patience}, {self.dropout}, {self.learning_rate}"
+            )
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"--probe_batch_size must be >= 1, got {self.batch_size}")
+        if not self.l2_grid or any(v < 0 for v in self.l2_grid):
+            raise ValueError(f"--l2_grid must hold non-negative values, got {self.l2_grid}")
+
+    @property
+    def effective_batch_size(self):
+        return self.batch_size or (32 if self.classifier == "mlp" else 64)
 
 
 def setting(default, help, choices=None, flag=True):
@@ -123,7 +183,7 @@ def _check_choices(config):
 
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig(RunConfig):
-    """One pre-training run (`trainers.pretrain`, `hbert_tf.pretraining_run.run_pretraining`).
+    """One pre-training run (`trainers.pretrain`, `hbert_tf.pretraining.run.run_pretraining`).
 
     Defaults are the paper's BERT-base pre-training (Section 4.2); `PRESETS["tiny"]` is the same
     on the 2-layer test encoder. `model_dir` and `train_data_128` are required to run.

@@ -53,7 +53,7 @@ class FreezePolicy:
 
 
 # The head types, in reporting order ("mlm_loss" before "nsp_loss" ...). A new head type is added
-# here, in `hbert_tf.heads` (the layer) and in `hbert_tf.features` (its label feature).
+# here, in `hbert_tf.modeling.heads` (the layer) and in `hbert_tf.pretraining.features` (its label feature).
 HEADS = ("mlm", "nsp", "bigram_shift")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from hbert_tf import names
 from hbert_tf.config import get_config
-from hbert_tf.encoder import HBertEncoder
+from hbert_tf.modeling.encoder import HBertEncoder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,7 +33,7 @@ def tiny_encoder(**overrides):
 
 
 def random_batch(batch=4, seq=16, predictions=3, vocab_size=VOCAB_SIZE, seed=0, padded=2):
-    """A pre-training batch `(inputs, labels, sample_weights)` keyed like `hbert_tf.data`'s.
+    """A pre-training batch `(inputs, labels, sample_weights)` keyed like `hbert_tf.pretraining.data`'s.
 
     The last `padded` positions of each sequence are padding; the last MLM slot has weight 0.
     """

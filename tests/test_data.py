@@ -1,4 +1,4 @@
-"""hbert_tf.data: the pre-training reader (files written here with tf.train.Example directly)."""
+"""hbert_tf.pretraining.data: the pre-training reader (files written here with tf.train.Example directly)."""
 
 import json
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hbert_tf import data, names
+from hbert_tf import names
+from hbert_tf.pretraining import data
 
 SEQ, PRED = 16, 3
 

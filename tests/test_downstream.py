@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 from keras import ops
 
-from hbert_tf import baselines, downstream, names, word_vectors
-from hbert_tf.pretrainer import HBertPretrainer
+from hbert_tf import names
+from hbert_tf.modeling import baselines, downstream
+from hbert_tf.modeling.pretrainer import HBertPretrainer
+from hbert_tf.text import word_vectors
+from hbert_tf.text.vocab import Vocab
 from hbert_tf.variants import resolve_variant
-from hbert_tf.vocab import Vocab
 from tests.helpers import random_batch, tiny_encoder
 
 

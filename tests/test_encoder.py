@@ -2,7 +2,7 @@ import keras_hub
 import numpy as np
 
 from hbert_tf import names
-from hbert_tf.pretrained import copy_backbone_weights
+from hbert_tf.weights.pretrained import copy_backbone_weights
 from tests.helpers import encoder_inputs, random_batch, tiny_encoder
 
 

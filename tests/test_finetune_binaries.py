@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hbert_tf import builtin_tasks, squad
-from hbert_tf.encoder import HBertEncoder
-from hbert_tf.finetuning import run_mnli, run_squad
-from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, write_run_config
-from hbert_tf.pretrainer import HBertPretrainer
+from hbert_tf.finetuning import builtin_tasks, squad
+from hbert_tf.finetuning.run import run_mnli, run_squad
+from hbert_tf.modeling.encoder import HBertEncoder
+from hbert_tf.modeling.pretrainer import HBertPretrainer
 from hbert_tf.run_config import MnliConfig, SquadConfig
+from hbert_tf.text.vocab import Vocab
 from hbert_tf.variants import resolve_variant
-from hbert_tf.vocab import Vocab
+from hbert_tf.weights.model_dir import checkpoint_dir, make_checkpoint, write_run_config
 from tests.helpers import tiny_config
 
 SMALL_SQUAD = dict(
@@ -189,7 +189,7 @@ def test_short_run_on_the_builtin_qa_set_is_well_above_chance(tmp_path):
     )
     metrics = run_squad(SquadConfig.resolve(**settings))
     examples, _ = squad.read_squad_json(tmp_path / "data/builtin_squad_v1.1_dev.json", "1.1")
-    from hbert_tf.tokenization import OffsetTokenizer
+    from hbert_tf.text.tokenization import OffsetTokenizer
 
     features = squad.convert_examples_to_features(
         examples, OffsetTokenizer.from_file(str(tmp_path / "vocab.txt")), 64, 32, 12
@@ -220,7 +220,7 @@ def test_short_run_on_the_builtin_nli_set_is_well_above_the_majority_class(tmp_p
             )
         )
     )
-    from hbert_tf import nli
+    from hbert_tf.finetuning import nli
 
     for split, margin in (("dev_matched", 0.1), ("dev_mismatched", 0.07)):  # measured +0.15, +0.13
         examples, _ = nli.read_nli_file(str(tmp_path / f"data/builtin_nli_{split}.jsonl"))

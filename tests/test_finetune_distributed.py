@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-from hbert_tf import builtin_tasks
-from hbert_tf.finetuning import run_mnli
+from hbert_tf.finetuning import builtin_tasks
+from hbert_tf.finetuning.run import run_mnli
 from hbert_tf.run_config import MnliConfig
-from hbert_tf.vocab import Vocab
+from hbert_tf.text.vocab import Vocab
 from tests.helpers import count_train_step_traces, run_two_local_workers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,7 +90,7 @@ def test_execution_flags_train_close_to_float32(
 
 MIRRORED_CHECK = """
 import json, sys
-from hbert_tf.finetuning import run_mnli
+from hbert_tf.finetuning.run import run_mnli
 from tests.test_finetune_distributed import mnli_config
 files, out = json.loads(sys.argv[1]), sys.argv[2]
 results = {}
@@ -152,7 +152,7 @@ def test_multi_worker_two_local_workers_match_one_device(nli_files, float32_run,
 
 ONE_WORKER_CHECK = """
 import json, sys
-from hbert_tf.finetuning import run_mnli
+from hbert_tf.finetuning.run import run_mnli
 from tests.test_finetune_distributed import mnli_config
 files, out, flags = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 config = mnli_config(files, out, strategy="multi_worker_mirrored", **flags)

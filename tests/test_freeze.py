@@ -2,9 +2,9 @@
 
 import tensorflow as tf
 
-from hbert_tf.encoder import HBertEncoder
-from hbert_tf.freeze import NspFreeze
-from hbert_tf.pretrainer import HBertPretrainer
+from hbert_tf.modeling.encoder import HBertEncoder
+from hbert_tf.modeling.pretrainer import HBertPretrainer
+from hbert_tf.pretraining.freeze import NspFreeze
 from hbert_tf.variants import place_heads
 from tests.helpers import tiny_config
 

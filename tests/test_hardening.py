@@ -16,7 +16,8 @@ import pytest
 import tensorflow as tf
 from absl import flags
 
-from hbert_tf import builtin_tasks, errors
+from hbert_tf import errors
+from hbert_tf.finetuning import builtin_tasks
 from tests.test_pretrain import SHORT, data_dir, pretrain_command, run_binary  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from keras_hub.layers import ReversibleEmbedding
 
-from hbert_tf import baselines, downstream, encoder, heads, names, optimization, pretrainer
-from hbert_tf.pretrainer import HBertPretrainer
+from hbert_tf import names, optimization
+from hbert_tf.modeling import baselines, downstream, encoder, heads, pretrainer
+from hbert_tf.modeling.pretrainer import HBertPretrainer
 from hbert_tf.variants import resolve_variant
 from tests.helpers import encoder_inputs, labels_for, random_batch, tiny_config, tiny_encoder
 from tests.layer_test_helper import run_layer_test

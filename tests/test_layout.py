@@ -5,12 +5,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hbert_tf import data, names, probing_features, senteval_format
-from hbert_tf.encoder import HBertEncoder
-from hbert_tf.export import NSP_CLS_VECTOR, export_encoder
-from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, write_run_config
-from hbert_tf.pretrainer import HBertPretrainer
+from hbert_tf import names
+from hbert_tf.modeling.encoder import HBertEncoder
+from hbert_tf.modeling.pretrainer import HBertPretrainer
+from hbert_tf.pretraining import data
+from hbert_tf.probing import features as probing_features
+from hbert_tf.probing import senteval_format
+from hbert_tf.serving.export import NSP_CLS_VECTOR, export_encoder
 from hbert_tf.variants import FreezePolicy, HeadLayout, output_key, place_heads
+from hbert_tf.weights.model_dir import checkpoint_dir, make_checkpoint, write_run_config
 from tests.helpers import random_batch, tiny_config
 from tests.test_data import PRED, SEQ, _write
 

@@ -4,8 +4,12 @@ import json
 
 import pytest
 
-from hbert_tf.model_dir import changed_settings, check_same_pretraining_run, write_run_config
 from hbert_tf.variants import place_heads
+from hbert_tf.weights.model_dir import (
+    changed_settings,
+    check_same_pretraining_run,
+    write_run_config,
+)
 from tests.helpers import tiny_config
 
 

@@ -5,10 +5,11 @@ import json
 
 import pytest
 
-from hbert_tf import builtin_tasks, names, nli
+from hbert_tf import names
 from hbert_tf.errors import DataError
-from hbert_tf.tokenization import OffsetTokenizer
-from hbert_tf.vocab import Vocab
+from hbert_tf.finetuning import builtin_tasks, nli
+from hbert_tf.text.tokenization import OffsetTokenizer
+from hbert_tf.text.vocab import Vocab
 
 HEADER = "gold_label\tsentence1_binary_parse\tsentence1\tsentence2\tpairID\tgenre\n"
 

@@ -7,28 +7,127 @@ import sys
 
 import pytest
 
-from hbert_tf import features, names
+from hbert_tf import names
+from hbert_tf.pretraining import features
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _imported_modules(path):
+# The documented layer order of hbert_tf (README, "Layout"): a module may import its own layer
+# and the layers below it, never one above. The three task layers are peers that do not import
+# each other. Layer 0 is configuration: it loads no TensorFlow.
+LAYERS = (
+    ("errors", "files", "names", "config", "variants", "run_config", "run_flags"),
+    ("text",),
+    ("modeling",),
+    ("runtime", "optimization", "ray_executor"),
+    ("weights",),
+    ("pretraining", "finetuning", "probing"),
+    ("serving",),
+    ("study",),
+)
+RANK = {part: rank for rank, layer in enumerate(LAYERS) for part in layer}
+PEERS = {"pretraining", "finetuning", "probing"}
+
+
+def _imported_modules(path, top_level_only=False):
+    """The absolute module names `path` imports (`from a import b` also yields `a.b`)."""
     tree = ast.parse(open(path, encoding="utf-8").read(), filename=path)
-    for node in ast.walk(tree):
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    for node in nodes:
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
 
 
-def test_library_imports_neither_tfrecords_nor_trainers():
-    folder = os.path.join(ROOT, "hbert_tf")
+def _library_modules():
+    """{module name: path} of every module of hbert_tf."""
+    modules = {}
+    for folder, _, files in os.walk(os.path.join(ROOT, "hbert_tf")):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                module = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+                modules[module.removesuffix(".__init__")] = path
+    return modules
+
+
+def _layer_part(module):
+    """'hbert_tf.probing.features' -> 'probing'; None outside hbert_tf or for the package."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "hbert_tf" and len(parts) > 1 else None
+
+
+def test_every_library_module_has_a_layer():
+    parts = {_layer_part(module) for module in _library_modules()} - {None}
+    assert parts - set(RANK) == set(), "a new module or folder needs a place in LAYERS"
+
+
+def test_no_module_imports_a_layer_above_it_or_a_peer():
+    bad = []
+    for module, path in _library_modules().items():
+        mine = _layer_part(module)
+        for imported in _imported_modules(path):
+            if imported.split(".")[0] in ("tfrecords", "trainers"):
+                bad.append(f"{module} -> {imported}")
+            theirs = _layer_part(imported)
+            if mine is None or theirs not in RANK or theirs == mine:
+                continue
+            peer = mine in PEERS and theirs in PEERS
+            if RANK[theirs] > RANK[mine] or peer:
+                bad.append(f"{module} ({mine}) -> {imported} ({theirs})")
+    assert bad == []
+
+
+def test_no_import_cycles_between_modules():
+    modules = _library_modules()
+    graph = {
+        module: {m for m in _imported_modules(path, top_level_only=True) if m in modules} - {module}
+        for module, path in modules.items()
+    }
+    done, on_path, cycles = set(), [], []
+
+    def visit(module):
+        if module in on_path:
+            cycles.append(on_path[on_path.index(module) :] + [module])
+            return
+        if module in done:
+            return
+        on_path.append(module)
+        for other in sorted(graph[module]):
+            visit(other)
+        on_path.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+    # A package's __init__ imported by its own modules is not a cycle of code.
+    cycles = [c for c in cycles if not any(m == c[0].rsplit(".", 1)[0] for m in c)]
+    assert cycles == []
+
+
+def test_configuration_loads_no_tensorflow():
+    code = (
+        "import sys, hbert_tf.run_config, hbert_tf.run_flags, hbert_tf.config, hbert_tf.variants, "
+        "hbert_tf.study.spec; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_data_tools_do_not_import_the_study():
+    folder = os.path.join(ROOT, "tfrecords")
     bad = [
         f"{name}: {module}"
         for name in sorted(os.listdir(folder))
         if name.endswith(".py")
         for module in _imported_modules(os.path.join(folder, name))
-        if module.split(".")[0] in ("tfrecords", "trainers")
+        if module.startswith("hbert_tf.study")
     ]
     assert bad == []
 
@@ -39,7 +138,7 @@ def test_library_imports_neither_tfrecords_nor_trainers():
         "tfrecords.probing_tasks",
         "tfrecords.create_pretraining_data",
         "tfrecords.build_vocab",
-        "hbert_tf.senteval_format",
+        "hbert_tf.probing.senteval_format",
     ],
 )
 def test_data_tools_load_neither_tensorflow_nor_keras(module):

@@ -15,10 +15,10 @@ import pytest
 import tensorflow as tf
 
 from hbert_tf import names
-from hbert_tf.export import NSP_CLS_VECTOR, serving_outputs
-from hbert_tf.model_dir import latest_checkpoint, load_pretrainer
-from hbert_tf.training import plan_phases
-from hbert_tf.vocab import Vocab
+from hbert_tf.pretraining.loop import plan_phases
+from hbert_tf.serving.export import NSP_CLS_VECTOR, serving_outputs
+from hbert_tf.text.vocab import Vocab
+from hbert_tf.weights.model_dir import latest_checkpoint, load_pretrainer
 from tests.helpers import config_from_argv, run_two_local_workers
 from tfrecords import readers
 from tfrecords.build_vocab import build_vocab
@@ -206,7 +206,7 @@ def test_freeze_on_plateau_evaluates_freezes_and_keeps_the_nsp_path(data_dir, tm
 def test_bigram_shift_head_learns_above_chance(data_dir, tmp_path):
     """On generated text the head finds swapped tokens: held-out balanced accuracy (mean of the
     in-place and swapped recalls; 0.5 for any constant answer) well above 0.5."""
-    from hbert_tf.pretraining_run import run_pretraining
+    from hbert_tf.pretraining.run import run_pretraining
     from hbert_tf.run_config import PretrainConfig
 
     metrics = run_pretraining(PretrainConfig.resolve(
@@ -332,7 +332,7 @@ def test_bad_flags_stop_before_training(data_dir, tmp_path, flags, message):
     """The binary's parse, validate and run steps in this process (a TensorFlow start per case
     costs more than the check); the binary's exit status and stderr are checked below."""
     from hbert_tf.errors import describe, user_error_types
-    from hbert_tf.pretraining_run import run_pretraining
+    from hbert_tf.pretraining.run import run_pretraining
     from hbert_tf.run_config import PretrainConfig
 
     model_dir = tmp_path / "bad"
@@ -410,7 +410,7 @@ def _flag_run(data_dir, model_dir, **flags):
     # Not exported by tf.config; without it the other tests of this process stay deterministic.
     from tensorflow.python.framework.config import disable_op_determinism
 
-    from hbert_tf.pretraining_run import run_pretraining
+    from hbert_tf.pretraining.run import run_pretraining
     from hbert_tf.run_config import PretrainConfig
 
     tf.config.experimental.enable_op_determinism()

@@ -8,7 +8,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from hbert_tf import names
-from hbert_tf.pretrained import encoder_from_pretrained, is_huggingface_dir, load_backbone
+from hbert_tf.weights.pretrained import encoder_from_pretrained, is_huggingface_dir, load_backbone
 from tests.helpers import encoder_inputs, random_batch
 
 H, LAYERS, HEADS, INTERMEDIATE, VOCAB, POSITIONS = 16, 2, 2, 32, 40, 32

@@ -4,8 +4,8 @@ import pytest
 import tensorflow as tf
 
 from hbert_tf import names
-from hbert_tf.losses import pretraining_losses, weighted_sparse_cross_entropy
-from hbert_tf.pretrainer import HBertPretrainer
+from hbert_tf.modeling.losses import pretraining_losses, weighted_sparse_cross_entropy
+from hbert_tf.modeling.pretrainer import HBertPretrainer
 from hbert_tf.variants import VARIANTS, place_heads, resolve_variant
 from tests.helpers import labels_for, random_batch, tiny_config, tiny_encoder
 
@@ -193,8 +193,8 @@ def test_bad_layer_index_names_the_field():
 
 
 def test_bigram_shift_balanced_loss_and_metrics_by_hand():
-    from hbert_tf.losses import head_sums
-    from hbert_tf.training import summarize
+    from hbert_tf.modeling.losses import head_sums
+    from hbert_tf.pretraining.loop import summarize
 
     key = names.BIGRAM_SHIFT_LOGITS
     labels = np.array([[0, 0, 0, 1, 1, 0]], "int32")
@@ -221,7 +221,7 @@ def test_bigram_shift_balanced_loss_and_metrics_by_hand():
 def test_sum_keys_lists_what_head_sums_returns():
     """The training loop starts its totals from `sum_keys` (one trace of the step), so a key
     `head_sums` added without it would be dropped silently."""
-    from hbert_tf.losses import head_sums, sum_keys
+    from hbert_tf.modeling.losses import head_sums, sum_keys
 
     rng = np.random.default_rng(0)
     logits = {
@@ -240,7 +240,7 @@ def test_sum_keys_lists_what_head_sums_returns():
 
 
 def test_bigram_shift_head_reads_each_token_with_its_neighbours():
-    from hbert_tf.heads import BigramShiftHead
+    from hbert_tf.modeling.heads import BigramShiftHead
 
     head = BigramShiftHead(8, window=1)
     sequence = np.random.default_rng(0).normal(size=(1, 6, 4)).astype("float32")

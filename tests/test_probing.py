@@ -8,19 +8,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hbert_tf import (
-    names,
-    probing,
-    probing_classifier,
-    probing_features,
-    probing_report,
-    senteval_format,
-)
-from hbert_tf.builtin_corpus import lexicon
-from hbert_tf.encoder import HBertEncoder
-from hbert_tf.model_dir import checkpoint_dir, make_checkpoint, write_run_config
-from hbert_tf.pretrainer import HBertPretrainer
+from hbert_tf import names
+from hbert_tf.modeling.encoder import HBertEncoder
+from hbert_tf.modeling.pretrainer import HBertPretrainer
+from hbert_tf.probing import classifier as probing_classifier
+from hbert_tf.probing import features as probing_features
+from hbert_tf.probing import report as probing_report
+from hbert_tf.probing import run as probing
+from hbert_tf.probing import senteval_format
+from hbert_tf.text.builtin_corpus import lexicon
 from hbert_tf.variants import resolve_variant
+from hbert_tf.weights.model_dir import checkpoint_dir, make_checkpoint, write_run_config
 from tests.helpers import count_train_step_traces, tiny_config
 from tfrecords import probing_tasks
 
@@ -346,7 +344,7 @@ def test_the_papers_probe_uses_adam_with_amsgrad_and_default_betas():
 
 def test_each_probe_fit_traces_its_step_once(monkeypatch):
     """training.build_for_fit in the probe classifier: one trace per fit (one fit per L2 value)."""
-    from hbert_tf.probing_classifier import ProbeConfig, train_probe
+    from hbert_tf.probing.classifier import ProbeConfig, train_probe
 
     rng = np.random.default_rng(0)
     features = {split: rng.normal(size=(40, 8)).astype("float32") for split in ("tr", "va", "te")}

@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from hbert_tf import senteval_format
 from hbert_tf.errors import DataError
+from hbert_tf.probing import senteval_format
 from tfrecords import probing_tasks
 
 SMALL = probing_tasks.GenerationConfig(

@@ -1,5 +1,5 @@
 """The study's unit graph on Ray: dependencies, retries, a clear error, and a two-node cluster on
-localhost where a unit's worker is killed in the middle (hbert_tf.study.ray_executor)."""
+localhost where a unit's worker is killed in the middle (hbert_tf.ray_executor)."""
 
 import dataclasses
 import functools
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from hbert_tf.study.ray_executor import UnitFailedError, check_graph, run_on_ray
+from hbert_tf.ray_executor import UnitFailedError, check_graph, run_on_ray
 
 ray = pytest.importorskip("ray")
 

@@ -13,23 +13,29 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hbert_tf import builtin_tasks, downstream, nli, squad
-from hbert_tf.encoder import HBertEncoder
-from hbert_tf.export import (
+from hbert_tf.finetuning import builtin_tasks, nli, squad
+from hbert_tf.finetuning.run import run_mnli, run_squad
+from hbert_tf.modeling import downstream
+from hbert_tf.modeling.encoder import HBertEncoder
+from hbert_tf.modeling.pretrainer import HBertPretrainer
+from hbert_tf.run_config import MnliConfig, SquadConfig
+from hbert_tf.serving.export import (
     export_run,
     huggingface_config,
     load_finetuned,
     run_kind,
     serving_outputs,
 )
-from hbert_tf.finetuning import run_mnli, run_squad
-from hbert_tf.model_dir import checkpoint_dir, load_pretrainer, make_checkpoint, write_run_config
-from hbert_tf.pretrained import encoder_from_pretrained
-from hbert_tf.pretrainer import HBertPretrainer
-from hbert_tf.run_config import MnliConfig, SquadConfig
-from hbert_tf.tokenization import OffsetTokenizer
+from hbert_tf.text.tokenization import OffsetTokenizer
+from hbert_tf.text.vocab import Vocab
 from hbert_tf.variants import resolve_variant
-from hbert_tf.vocab import Vocab
+from hbert_tf.weights.model_dir import (
+    checkpoint_dir,
+    load_pretrainer,
+    make_checkpoint,
+    write_run_config,
+)
+from hbert_tf.weights.pretrained import encoder_from_pretrained
 from tests.helpers import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -391,7 +397,7 @@ def test_export_and_predict_binaries(runs, tmp_path):
 
 
 def test_predict_on_mnli_files_and_text_lines(pretrained, mnli, tmp_path):
-    from hbert_tf.predict import predict
+    from hbert_tf.serving.predict import predict
 
     runs = {"pretrained": pretrained, "mnli": mnli}
     export_run(runs["mnli"], str(tmp_path / "mnli"))

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from official.nlp.tools import squad_evaluate_v1_1, squad_evaluate_v2_0
 
-from hbert_tf import squad
 from hbert_tf.errors import DataError
-from hbert_tf.tokenization import OffsetTokenizer
-from hbert_tf.vocab import Vocab
+from hbert_tf.finetuning import squad
+from hbert_tf.text.tokenization import OffsetTokenizer
+from hbert_tf.text.vocab import Vocab
 
 WORDS = (
     "the old lighthouse keeper named márta painted her boat green every spring . in 1987 a storm "

@@ -8,9 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from hbert_tf import probing_features, senteval_format
 from hbert_tf.errors import UserError
-from hbert_tf.starting_point import load_starting_point
+from hbert_tf.probing import features as probing_features
+from hbert_tf.probing import senteval_format
+from hbert_tf.weights.starting_point import load_starting_point
 from tests.test_pretrained import LAYERS, reference_bert, write_hf_bert_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -89,9 +90,9 @@ def test_probe_binary_compares_a_released_bert_with_random_weights(tmp_path):
 
 
 def test_finetuning_starts_from_a_huggingface_bert_and_from_random_weights(tmp_path):
-    from hbert_tf.finetuning import load_backbone
+    from hbert_tf.finetuning.run import load_backbone
     from hbert_tf.run_config import MnliConfig
-    from hbert_tf.vocab import load_vocab
+    from hbert_tf.text.vocab import load_vocab
 
     write_hf_bert_dir(tmp_path / "hf_bert")
     vocab = load_vocab(str(tmp_path / "hf_bert" / "vocab.txt"))
@@ -112,7 +113,7 @@ def test_finetuning_starts_from_a_huggingface_bert_and_from_random_weights(tmp_p
 
 
 def test_mnli_fine_tunes_a_huggingface_bert(tmp_path):
-    from hbert_tf.finetuning import run_mnli
+    from hbert_tf.finetuning.run import run_mnli
     from hbert_tf.run_config import MnliConfig
 
     write_hf_bert_dir(tmp_path / "hf_bert")

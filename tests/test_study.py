@@ -436,7 +436,8 @@ def test_every_data_name_points_at_real_format_files(tmp_path):
 
 def write_real_format_files(folder):
     """WikiText raw, SQuAD 1.1 / 2.0 JSON, MultiNLI TSV, SentEval probing lines, a .vec file."""
-    from hbert_tf import builtin_corpus, builtin_tasks
+    from hbert_tf.finetuning import builtin_tasks
+    from hbert_tf.text import builtin_corpus
 
     docs = list(builtin_corpus.generate_documents(0, 40))
     wiki = folder / "wikitext-2-raw"

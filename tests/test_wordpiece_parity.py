@@ -1,12 +1,12 @@
-"""The two WordPiece tokenizers agree: pure Python (`hbert_tf.vocab`, data and probing) and
-tensorflow-text (`hbert_tf.tokenization`, fine-tuning and exported graphs), and both follow BERT's
+"""The two WordPiece tokenizers agree: pure Python (`hbert_tf.text.vocab`, data and probing) and
+tensorflow-text (`hbert_tf.text.tokenization`, fine-tuning and exported graphs), and both follow BERT's
 reference tokenizer (`official.nlp.tools.tokenization`, Google's `tokenization.py`)."""
 
 import pytest
 
 from hbert_tf import names
-from hbert_tf.tokenization import OffsetTokenizer
-from hbert_tf.vocab import Vocab, WordPieceTokenizer, basic_tokenize
+from hbert_tf.text.tokenization import OffsetTokenizer
+from hbert_tf.text.vocab import Vocab, WordPieceTokenizer, basic_tokenize
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 WORDS = (

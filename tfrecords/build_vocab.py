@@ -4,7 +4,7 @@ Usage:
     python -m tfrecords.build_vocab --input_file=corpus.txt --input_format=bert \\
         --vocab_size=8000 --output=vocab.txt
 
-Words are counted with the same basic split the data generator uses (hbert_tf.vocab), then
+Words are counted with the same basic split the data generator uses (hbert_tf.text.vocab), then
 tensorflow-text's WordPiece learner picks the pieces. [PAD] [UNK] [CLS] [SEP] [MASK] are ids 0-4,
 then every single character (alone and as ##c, so nothing in the corpus becomes [UNK]), then
 pieces by frequency.
@@ -15,10 +15,11 @@ import sys
 
 from absl import app, flags, logging
 
-from hbert_tf import builtin_corpus, names
+from hbert_tf import names
 from hbert_tf.errors import DataError, check_output_file, main_entry
 from hbert_tf.files import atomic_path
-from hbert_tf.vocab import Vocab, basic_tokenize
+from hbert_tf.text import builtin_corpus
+from hbert_tf.text.vocab import Vocab, basic_tokenize
 
 from . import readers
 

@@ -38,11 +38,11 @@ import sys
 
 from absl import app, flags, logging
 
-from hbert_tf import builtin_corpus
 from hbert_tf.errors import DataError, check_output_dir, main_entry
-from hbert_tf.features import manifest_features, pretraining_schema
 from hbert_tf.files import atomic_path, write_json_atomic
-from hbert_tf.vocab import WordPieceTokenizer, load_vocab
+from hbert_tf.pretraining.features import manifest_features, pretraining_schema
+from hbert_tf.text import builtin_corpus
+from hbert_tf.text.vocab import WordPieceTokenizer, load_vocab
 
 from . import bigram_shift, instances, readers, tfrecord_io
 
@@ -572,7 +572,7 @@ def _run_tasks(tasks, num_workers):
 
 @dataclasses.dataclass(frozen=True)
 class _ShardUnit:
-    """One shard as a unit of `hbert_tf.study.ray_executor.run_on_ray` (one CPU, no dependency)."""
+    """One shard as a unit of `hbert_tf.ray_executor.run_on_ray` (one CPU, no dependency)."""
 
     key: str
     task: _Task
@@ -599,7 +599,7 @@ def _run_tasks_on_ray(tasks, ray_address):
 
     Raises the shard's own error (e.g. DataError) when it failed on every attempt.
     """
-    from hbert_tf.study.ray_executor import UnitFailedError, call_by_name, run_on_ray
+    from hbert_tf.ray_executor import UnitFailedError, call_by_name, run_on_ray
 
     units = [_ShardUnit(key=os.path.join(t.output_dir, t.name), task=t) for t in tasks]
     # By module name, not by function object: this module may be the driver's __main__.

@@ -89,7 +89,7 @@ class InstanceMaker:
     """Turns pools of tokenized documents into instances.
 
     Args:
-        vocab: hbert_tf.vocab.Vocab.
+        vocab: hbert_tf.text.vocab.Vocab.
         max_seq_length, max_predictions: int. Sequence length and masked slots.
         masked_lm_prob, short_seq_prob: float.
         whole_word: bool. Whole-word masking.

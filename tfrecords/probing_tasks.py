@@ -43,11 +43,11 @@ import sys
 
 from absl import app, flags, logging
 
-from hbert_tf import builtin_corpus
 from hbert_tf.errors import DataError, check_output_dir, main_entry
 from hbert_tf.files import write_json_atomic
-from hbert_tf.senteval_format import SPLITS, TASK_NAMES, parse_task_list, write_task
-from hbert_tf.vocab import basic_tokenize
+from hbert_tf.probing.senteval_format import SPLITS, TASK_NAMES, parse_task_list, write_task
+from hbert_tf.text import builtin_corpus
+from hbert_tf.text.vocab import basic_tokenize
 
 from .bigram_shift import swap_bigrams
 

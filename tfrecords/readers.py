@@ -6,7 +6,7 @@ Formats (`--input_format`):
             ` = = Section = = ` headings are dropped, each other line is a paragraph that is split
             into sentences; WikiText's ` @-@ `, ` @,@ `, ` @.@ ` are joined back.
   squad     SQuAD 1.1 / 2.0 JSON: each context paragraph is a document, split into sentences.
-  builtin   our generated corpus (hbert_tf.builtin_corpus); a seed and a document count choose it.
+  builtin   our generated corpus (hbert_tf.text.builtin_corpus); a seed and a document count choose it.
 
 Files are read line by line in binary; a line that is not UTF-8 is skipped and counted, never
 fatal; a file whose first 64 KiB look binary (a gzip, a wheel) is refused. Everything streams
@@ -27,8 +27,8 @@ import os
 import re
 from collections.abc import Iterator
 
-from hbert_tf import builtin_corpus
 from hbert_tf.errors import DataError
+from hbert_tf.text import builtin_corpus
 
 FORMATS = ("bert", "wikitext", "squad", "builtin")
 CHECKPOINT_EVERY = 256  # documents between recorded byte offsets (lets shards seek, not re-read)

@@ -13,8 +13,8 @@ import struct
 import numpy as np
 
 from hbert_tf import names
-from hbert_tf.features import FLOAT, INT64, pretraining_schema
 from hbert_tf.files import AtomicFile
+from hbert_tf.pretraining.features import FLOAT, INT64, pretraining_schema
 
 _CRC_POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
 _LIST_FIELD = {INT64: b"\x1a", FLOAT: b"\x12"}  # Feature.int64_list / .float_list tags
@@ -90,7 +90,7 @@ def _varint(value):
 
 
 class ExampleEncoder:
-    """Serializes instances as tf.train.Example bytes with the features of `hbert_tf.features`.
+    """Serializes instances as tf.train.Example bytes with the features of `hbert_tf.pretraining.features`.
 
     Args:
         max_seq_length, max_predictions: int. Padded lengths.

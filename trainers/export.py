@@ -5,7 +5,7 @@ r"""Exports a run (pre-training, SQuAD or MultiNLI fine-tuning) as a SavedModel 
   python -m trainers.export --model_dir=runs/lower_nsp --export_dir=hf/lower_nsp \
       --format=huggingface
 
-What is exported follows from the run (hbert_tf/export.py):
+What is exported follows from the run (hbert_tf/serving/export.py):
 - pre-training: `serving_default` takes int32 `input_ids`, `input_mask`, `segment_ids`
   [batch, seq] and returns `embedding_output`, `layer_0` ... `layer_{L-1}`, `sequence_output`,
   `nsp_cls_vector` and `nsp_pooled_output` (with an NSP head); `serve_text` takes strings
@@ -26,7 +26,7 @@ from absl import app, flags, logging
 
 from hbert_tf.errors import main_entry
 
-FORMATS = ("saved_model", "huggingface")  # = hbert_tf.export.FORMATS (imported lazily)
+FORMATS = ("saved_model", "huggingface")  # = hbert_tf.serving.export.FORMATS (imported lazily)
 
 flags.DEFINE_string("model_dir", None, "A pre-training or fine-tuning model_dir.")
 flags.DEFINE_string("export_dir", None, "Folder to write (must be absent or empty).")
@@ -47,7 +47,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not FLAGS.model_dir or not FLAGS.export_dir:
         sys.exit("error: --model_dir and --export_dir are required")
-    from hbert_tf.export import export_run
+    from hbert_tf.serving.export import export_run
 
     kind, path = export_run(
         FLAGS.model_dir,

@@ -27,7 +27,7 @@ define_flags(MnliConfig)  # one flag per field, help from the field
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from hbert_tf.finetuning import run_mnli
+    from hbert_tf.finetuning.run import run_mnli
 
     config = config_from_flags(MnliConfig)  # parse and validate
     metrics = run_mnli(config)  # build and run

@@ -23,7 +23,7 @@ define_flags(SquadConfig)  # one flag per field, help from the field
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from hbert_tf.finetuning import run_squad
+    from hbert_tf.finetuning.run import run_squad
 
     config = config_from_flags(SquadConfig)  # parse and validate
     metrics = run_squad(config)  # build and run

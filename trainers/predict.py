@@ -45,7 +45,7 @@ def main(argv):
     for name in ("saved_model", "input", "output"):
         if not getattr(FLAGS, name):
             sys.exit(f"error: --{name} is required")
-    from hbert_tf.predict import predict
+    from hbert_tf.serving.predict import predict
 
     kind = predict(
         FLAGS.saved_model,

@@ -23,7 +23,7 @@ define_flags(PretrainConfig)  # one flag per field, help from the field
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from hbert_tf.pretraining_run import run_pretraining
+    from hbert_tf.pretraining.run import run_pretraining
 
     config = config_from_flags(PretrainConfig)  # parse and validate
     metrics = run_pretraining(config)  # build and run

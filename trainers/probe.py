@@ -18,9 +18,12 @@ import sys
 
 from absl import app, flags, logging
 
-from hbert_tf import probing, probing_features, probing_report, senteval_format
 from hbert_tf.errors import check_output_dir, main_entry
 from hbert_tf.files import write_json_atomic, write_text_atomic
+from hbert_tf.probing import features as probing_features
+from hbert_tf.probing import report as probing_report
+from hbert_tf.probing import run as probing
+from hbert_tf.probing import senteval_format
 from hbert_tf.run_config import ProbeRunConfig
 from hbert_tf.run_flags import config_from_flags, define_flags
 

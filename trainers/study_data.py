@@ -20,7 +20,7 @@ def _data_tool(name):
 
 def corpus_job(unit, run_dir):
     """vocab.txt, then the clean (and bigram-swapped) TFRecords at both lengths; resumable."""
-    from hbert_tf.vocab import Vocab
+    from hbert_tf.text.vocab import Vocab
 
     config = unit.config
     readers = _data_tool("readers")

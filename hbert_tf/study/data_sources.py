@@ -83,7 +83,7 @@ def _check(name, path, check_text_file):
             raise UserError(f"{path}: not a directory (nor a keras-hub preset name)")
         return
     if name == "senteval_probing":
-        from hbert_tf import senteval_format
+        from hbert_tf.probing import senteval_format
 
         for task, task_path in senteval_format.find_task_files(path, "all"):
             senteval_format.read_task(task_path, task)
@@ -100,19 +100,19 @@ def _check(name, path, check_text_file):
         return
     _check_file(path)
     if name.startswith("squad"):
-        from hbert_tf import squad
+        from hbert_tf.finetuning import squad
 
         version = "1.1" if name.startswith("squad_v1") else "2.0"
         examples = squad.read_squad_json(path, version, evaluation=name.endswith("dev"))[0]
         if not examples:
             raise UserError(f"{path}: no questions")
     elif name.startswith("mnli"):
-        from hbert_tf import nli
+        from hbert_tf.finetuning import nli
 
         if not nli.read_nli_file(path)[0]:
             raise UserError(f"{path}: no sentence pairs")
     elif name == "fasttext":
-        from hbert_tf import word_vectors
+        from hbert_tf.text import word_vectors
 
         if os.path.getsize(path) <= VEC_CHECK_LIMIT:
             word_vectors.read_vec_file(path, set())

@@ -13,8 +13,8 @@ from collections import Counter
 
 import numpy as np
 
-from hbert_tf import builtin_tasks
 from hbert_tf.files import write_json_atomic
+from hbert_tf.finetuning import builtin_tasks
 from hbert_tf.study.spec import PRETRAIN_LOSS
 from hbert_tf.study.units import SQUAD_VERSIONS, Chance, Selection, TaskData
 
@@ -23,7 +23,7 @@ RECORD_FIELDS = ("model", "corpus", "pt_concat", "ft_concat", "layer", "task", "
 
 def run_finetune(config):
     """Fine-tunes and evaluates one run of a `SquadConfig` / `MnliConfig`; returns its metrics."""
-    from hbert_tf import finetuning
+    from hbert_tf.finetuning import run as finetuning
 
     run = finetuning.run_mnli if config.task == "mnli" else finetuning.run_squad
     return run(config)
@@ -32,7 +32,9 @@ def run_finetune(config):
 def run_probe(config):
     """Probes the models of a `ProbeRunConfig` on its tasks; returns probing's records (one per
     model, layer, pooling and task; accuracy 0-1)."""
-    from hbert_tf import probing, probing_features, senteval_format
+    from hbert_tf.probing import features as probing_features
+    from hbert_tf.probing import run as probing
+    from hbert_tf.probing import senteval_format
 
     tasks = [
         senteval_format.read_task(path, name).limit_train(config.max_train_examples, config.seed)
@@ -114,7 +116,7 @@ def task_data_job(unit, run_dir):
 
 # --- pre-training and selection -----------------------------------------------------------------
 def pretrain_job(unit, run_dir, inputs):
-    from hbert_tf.pretraining_run import run_pretraining
+    from hbert_tf.pretraining.run import run_pretraining
 
     data = inputs["corpus"]["outputs"]
     folder = data["swapped"] if unit.config.variant == "bigram_shift" else data["clean"]
@@ -235,7 +237,7 @@ def chance_job(unit, run_dir, inputs):
     base = dict(model="chance", corpus=None, pt_concat="none", ft_concat="none", layer=None)
     files = inputs[f"{'probing' if task == 'probing' else 'task'}_data"]["outputs"]
     if task == "probing":
-        from hbert_tf import senteval_format
+        from hbert_tf.probing import senteval_format
 
         records = []
         for name, path in senteval_format.find_task_files(files["task_dir"], files["tasks"]):
@@ -245,7 +247,7 @@ def chance_job(unit, run_dir, inputs):
             )
         return {}, records
     if task == "mnli":
-        from hbert_tf import nli
+        from hbert_tf.finetuning import nli
 
         values = {}
         for split, key in (("dev_matched", "matched"), ("dev_mismatched", "mismatched")):
@@ -259,7 +261,7 @@ def chance_job(unit, run_dir, inputs):
 
 def trivial_squad(path, task):
     """The best of the trivial answers (all empty, the context's first word) by F1."""
-    from hbert_tf import squad
+    from hbert_tf.finetuning import squad
 
     version = SQUAD_VERSIONS[task]
     examples = squad.read_squad_json(path, version, evaluation=True)[0]

@@ -25,7 +25,7 @@ Readings where the paper's layout leaves room:
 
 SQUAD, WIKITEXT = "squad", "wikitext"
 QA_TASKS = ("squad1.1", "squad2.0")
-# Table 4's columns in order (hbert_tf.senteval_format.TASK_NAMES; this module stays import-free).
+# Table 4's columns in order (hbert_tf.probing.senteval_format.TASK_NAMES; this module stays import-free).
 PROBE_TASKS = (
     "sentence_length", "word_content", "tree_depth", "bigram_shift", "top_constituents",
     "past_present", "subj_number", "obj_number", "odd_man_out", "coordination_inversion",

@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from hbert_tf.files import atomic_path, write_json_atomic, write_text_atomic
-from hbert_tf.senteval_format import TASK_CODES, TASK_NAMES
+from hbert_tf.probing.senteval_format import TASK_CODES, TASK_NAMES
 from hbert_tf.study import paper_values
 
 QA_TASKS = ("squad1.1", "squad2.0")

@@ -218,7 +218,7 @@ def run_study(study, units, output_dir, run_unit, ray_address=None, out=print):
         progress.finished(unit, result)
 
     if ray_address is not None:  # "" starts an embedded Ray; else joins the cluster there
-        from hbert_tf.study import ray_executor
+        from hbert_tf import ray_executor
 
         by_key = {u.key: u for u in units}
         finished = [u.key for u in units if read_result(output_dir, u.key) is not None]

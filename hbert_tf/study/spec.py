@@ -10,7 +10,7 @@ import json
 import os
 
 from hbert_tf.errors import UserError
-from hbert_tf.senteval_format import TASK_NAMES
+from hbert_tf.probing.senteval_format import TASK_NAMES
 
 STUDIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "studies")
 CORPORA = ("builtin", "wikitext", "squad")

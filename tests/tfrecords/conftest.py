@@ -14,8 +14,8 @@ if getattr(sys.modules.get("tfrecords"), "__file__", "") is None:
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from hbert_tf import builtin_corpus  # noqa: E402
-from hbert_tf.vocab import Vocab  # noqa: E402
+from hbert_tf.text import builtin_corpus  # noqa: E402
+from hbert_tf.text.vocab import Vocab  # noqa: E402
 from tfrecords import readers  # noqa: E402
 from tfrecords.build_vocab import build_vocab  # noqa: E402
 from tfrecords.create_pretraining_data import create_pretraining_data  # noqa: E402

@@ -1,6 +1,6 @@
 """The built-in corpus: deterministic, sized, grammatical, topic-coherent, with structure facts."""
 
-from hbert_tf import builtin_corpus
+from hbert_tf.text import builtin_corpus
 
 
 def test_documents_depend_only_on_seed_and_index():

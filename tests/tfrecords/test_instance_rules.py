@@ -5,8 +5,9 @@ import random
 import numpy as np
 import pytest
 
-from hbert_tf import builtin_corpus, names
-from hbert_tf.vocab import WordPieceTokenizer, load_vocab
+from hbert_tf import names
+from hbert_tf.text import builtin_corpus
+from hbert_tf.text.vocab import WordPieceTokenizer, load_vocab
 from tfrecords import bigram_shift, instances, readers, tfrecord_io
 
 SEQ, PREDICTIONS = 64, 10
@@ -228,7 +229,7 @@ def _word(index):
 def test_nsp_pairs_match_the_corpus(tmp_path, read_examples):
     """Label 0: B is the text that follows A in A's document; label 1: B comes from another
     document. Every token of the corpus is unique, so each one names its document and place."""
-    from hbert_tf.vocab import Vocab
+    from hbert_tf.text.vocab import Vocab
     from tfrecords.create_pretraining_data import create_pretraining_data
 
     num_documents, sentences, words = 40, 6, 3  # 18 tokens per document < 61: no truncation of

@@ -161,7 +161,7 @@ def test_resume_after_a_killed_process(tmp_path, vocab_file):
 
 
 def test_hbert_reader_reads_generated_files(swapped_data):
-    data = pytest.importorskip("hbert_tf.data")
+    data = pytest.importorskip("hbert_tf.pretraining.data")
     folder, manifest = swapped_data
     ds = data.pretraining_dataset(
         f"{folder}/train-*.tfrecord",

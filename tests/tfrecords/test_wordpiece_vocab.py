@@ -4,7 +4,7 @@ import pytest
 
 from hbert_tf import names
 from hbert_tf.errors import DataError
-from hbert_tf.vocab import Vocab, WordPieceTokenizer, basic_tokenize, load_vocab
+from hbert_tf.text.vocab import Vocab, WordPieceTokenizer, basic_tokenize, load_vocab
 from tfrecords import readers
 
 TOKENS = list(names.SPECIAL_TOKENS) + [

@@ -1,0 +1,1 @@
+"""Fine-tuning: SQuAD and MultiNLI data, the step loop and the runs."""

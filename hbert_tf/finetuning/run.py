@@ -1,0 +1,576 @@
+"""Fine-tuning runs (SQuAD, MultiNLI): the model to start from, training with resume, outputs.
+
+`run_squad(SquadConfig)` and `run_mnli(MnliConfig)` (`hbert_tf.run_config`) each: check the model
+dir, build the strategy, then under its scope load the starting point, build the read-out model
+(`downstream`), train or resume (`fit_or_restore`) and evaluate. A fine-tuning model directory:
+```
+model_dir/
+  finetune_config.json   the run's config ("settings"), encoder config, layout and read-out
+  vocab.txt              the vocabulary used
+  backup/                Keras BackupAndRestore state while training (resume after a kill)
+  checkpoints/ckpt-N     the fine-tuned model once training ends (a rerun only evaluates)
+  logs/                  TensorBoard
+  metrics.json, predictions.json, nbest_predictions.json, null_odds.json (SQuAD 2.0)
+```
+`--init_from` is one of our pre-training model dirs (read-outs from its layout, Fig. 3), a
+keras-hub preset or a local Hugging Face BERT directory (every level = the last block), or
+"none": the same architecture with random weights (the "without pre-training" baseline).
+`--model=bilstm` replaces the encoder by the BiLSTM baseline (`baselines`). Where the examples
+come from: `finetune_data`. Strategies: `--strategy=default|one_device|mirrored|tpu` train with
+Keras' `fit`; `multi_worker_mirrored` with `finetune_loop` (Keras 3 `fit` fails under it).
+"""
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import shutil
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
+from hbert_tf.files import write_text_atomic
+from hbert_tf.finetuning import data as finetune_data
+from hbert_tf.finetuning import loop as finetune_loop
+from hbert_tf.finetuning import nli, squad
+from hbert_tf.modeling import downstream
+from hbert_tf.optimization import make_optimizer
+from hbert_tf.run_config import MnliConfig, SquadConfig
+from hbert_tf.runtime import build_for_fit, dtype_policy, make_strategy
+from hbert_tf.text.tokenization import OffsetTokenizer, check_vocab_matches
+from hbert_tf.text.vocab import Vocab, load_vocab
+from hbert_tf.weights.model_dir import (
+    FINETUNE_CONFIG,
+    RUN_CONFIG,
+    changed_settings,
+    read_run_config,
+    restore_newest_readable,
+    write_json_atomic,
+)
+from hbert_tf.weights.starting_point import load_starting_point
+
+METRICS = "metrics.json"
+# Settings that must not change when a model_dir is resumed.
+_RUN_IDENTITY = ("task", "init_from", "model", "config", "concat", "token_layer", "sentence_layer")
+
+
+@dataclasses.dataclass
+class Backbone:
+    """What fine-tuning starts from.
+
+    Attributes:
+        encoder: `HBertEncoder` or `baselines.BiLSTMEncoder`.
+        nsp_head: `NextSentenceHead` with a pre-trained classifier, or None.
+        pooler_head: `NextSentenceHead` whose pooler is pre-trained (keras-hub / Hugging Face),
+            or the same as `nsp_head`, or None.
+        layout: `HeadLayout` of the pre-training run, or None.
+        encoder_config: dict (for finetune_config.json).
+    """
+
+    encoder: keras.Model
+    nsp_head: object
+    pooler_head: object
+    layout: object
+    encoder_config: dict
+
+
+def check_config(config, cls):
+    """`config` if it is a runnable `cls` (SquadConfig / MnliConfig); logs its optimisation."""
+    if not isinstance(config, cls):
+        raise TypeError(f"expected a {cls.__name__}, got {type(config).__name__}")
+    config.check_runnable()
+    logging.info(
+        "optimisation (preset %s, then explicit settings): %s",
+        config.preset,
+        json.dumps(config.optimisation(), sort_keys=True),
+    )
+    return config
+
+
+def prepare_model_dir(config):
+    """Creates model_dir; refuses one holding a different run (see _RUN_IDENTITY)."""
+    model_dir = config.model_dir
+    check_output_dir(model_dir, "model_dir")
+    os.makedirs(model_dir, exist_ok=True)
+    path = os.path.join(model_dir, FINETUNE_CONFIG)
+    changed = changed_settings(path, config.to_dict(), _RUN_IDENTITY)
+    if changed:
+        raise UserError(
+            f"--model_dir={model_dir} holds another fine-tuning run (differs in "
+            f"{', '.join('--' + k for k in changed)}); use a new model_dir"
+        )
+
+
+@contextlib.contextmanager
+def execution(config):
+    """The run's strategy scope under its dtype policy (restored afterwards); yields the strategy.
+
+    The strategy comes first: logical CPU devices must be set before any TensorFlow op.
+    """
+    strategy = make_strategy(config.strategy, config.tpu, config.cpu_devices)
+    with dtype_policy(config.mixed_precision), strategy.scope():
+        yield strategy
+
+
+# --- Vocabulary and starting point -------------------------------------------------------------
+def _is_pretraining_dir(path):
+    return os.path.isfile(os.path.join(str(path), RUN_CONFIG))
+
+
+def resolve_vocab(config, default_tokens=None):
+    """The vocabulary: --vocab_file, else the one stored with --init_from, else `default_tokens`."""
+    init_from = config.init_from or "none"
+    if config.vocab_file:
+        return load_vocab(config.vocab_file)
+    if init_from != "none" and config.model == "bert":
+        if _is_pretraining_dir(init_from) or os.path.isfile(os.path.join(init_from, "vocab.txt")):
+            return load_vocab(os.path.join(init_from, "vocab.txt"))
+        from hbert_tf.weights.pretrained import encoder_from_pretrained
+
+        _, _, tokens = encoder_from_pretrained(init_from)  # a named keras-hub preset
+        return Vocab(tokens, path=f"preset:{init_from}")
+    if default_tokens is not None:
+        return Vocab(default_tokens, path="builtin task vocabulary")
+    raise UserError(f"--init_from={init_from} has no vocabulary: pass --vocab_file")
+
+
+def load_backbone(config, vocab):
+    """The encoder (and NSP head, layout) named by --init_from, checked against `vocab`."""
+    init_from = config.init_from
+    overrides = {}
+    if config.dropout is not None:
+        overrides = {"hidden_dropout_prob": config.dropout}
+        overrides["attention_probs_dropout_prob"] = config.dropout
+    if init_from == "none":
+        if _is_pretraining_dir(config.config):
+            check_vocab_matches(vocab, read_run_config(config.config)[0].vocab_size, config.config)
+        start = load_starting_point(init_from, vocab=vocab, config=config.config, **overrides)
+        logging.info("random initialisation (no pre-training): %s", start.encoder_config)
+        return Backbone(start.encoder, None, None, None, start.encoder_config.to_dict())
+    start = load_starting_point(init_from, vocab=vocab, **overrides)
+    check_vocab_matches(vocab, start.encoder.vocab_size, init_from)
+    if start.kind == "model_dir":
+        head = start.nsp_head
+        return Backbone(start.encoder, head, head, start.layout, start.run_config["encoder"])
+    # A released BERT: its pooler starts the sentence head; read-outs default to the top block.
+    return Backbone(start.encoder, None, start.pooler_head, None, start.encoder.get_config())
+
+
+def make_tokenizer(config, vocab):
+    lower = {"auto": None, "true": True, "false": False}[config.do_lower_case]
+    return OffsetTokenizer(vocab, do_lower_case=lower)
+
+
+def read_out_for(config, backbone):
+    """The Fig. 3 read-out for this backbone and the --concat / layer flags."""
+    read_out = downstream.resolve_read_out(
+        backbone.encoder.num_hidden_layers,
+        backbone.layout,
+        config.concat,
+        config.token_layer,
+        config.sentence_layer,
+    )
+    if backbone.layout is not None and not backbone.layout.has_nsp:
+        logging.info("the pre-trained model has no NSP head: sentence level = last block")
+    logging.info("read-out: %s", read_out)
+    return read_out
+
+
+# --- Training -----------------------------------------------------------------------------------
+def plan_steps(num_examples, config):
+    """`(steps_per_epoch, epochs, total_steps)`; Keras epochs are checkpoint intervals."""
+    per_pass = math.ceil(num_examples / config.batch_size)
+    if config.train_steps:
+        total = config.train_steps
+    else:
+        total = max(1, math.ceil(config.num_train_epochs * per_pass))
+    epochs = math.ceil(total / min(total, config.checkpoint_every))
+    steps_per_epoch = math.ceil(total / epochs)
+    return steps_per_epoch, epochs, steps_per_epoch * epochs
+
+
+def train_dataset(inputs, labels, batch_size, seed):
+    """Shuffled, repeated batches of `(inputs, labels)` (numpy dicts, first axis = examples)."""
+    n = len(next(iter(labels.values())))
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
+    dataset = dataset.shuffle(n, seed=seed, reshuffle_each_iteration=True).repeat()
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, loss_weights=None):
+    """Trains `model` (resuming an interrupted run) unless a finished checkpoint exists.
+
+    Call it under the run's strategy scope (the optimizer and metrics are built there).
+
+    Returns: dict with the number of steps trained and whether training was skipped.
+    """
+    model_dir = config.model_dir
+    checkpoint = tf.train.Checkpoint(model=model)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, "checkpoints"), 2)
+    steps_per_epoch, epochs, total = plan_steps(num_examples, config)
+    restored = restore_newest_readable(checkpoint, manager.directory)
+    if restored:
+        logging.info("found the fine-tuned model %s; evaluating only", restored)
+        return {"train_steps": total, "resumed_finished_run": True}
+    if not config.do_train:
+        raise UserError(f"--do_train=false but {model_dir} holds no fine-tuned checkpoint")
+    multi_worker = finetune_loop.is_multi_worker(tf.distribute.get_strategy())
+    optimizer = make_optimizer(
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        total_steps=total,
+        warmup_steps=int(config.warmup_proportion * total),
+        decay=config.decay,
+        clip_norm=config.clip_norm or None,
+        amsgrad=config.amsgrad,
+        weight_decay_type=config.weight_decay_type,
+        loss_scale=multi_worker and config.mixed_precision == "mixed_float16",
+    )
+    if multi_worker:  # Keras' fit fails under MultiWorkerMirroredStrategy: our own steps
+        final_loss = finetune_loop.train(model, optimizer, dataset, total, config, loss_weights)
+        manager.save()
+        shutil.rmtree(os.path.join(model_dir, "backup"), ignore_errors=True)
+        return {
+            "train_steps": total,
+            "final_loss": final_loss,
+            "optimizer": type(optimizer).__name__,
+        }
+    # Keras wraps the optimizer in a LossScaleOptimizer under the mixed_float16 policy.
+    model.compile(
+        optimizer=optimizer,
+        loss=losses,
+        loss_weights=loss_weights,
+        metrics=metrics,
+        jit_compile=config.jit_compile,
+        steps_per_execution=config.steps_per_execution,
+    )
+    build_for_fit(model, dataset.element_spec)  # the step is traced once, not twice
+    logging.info(
+        "training %d steps (%d checkpoint intervals of %d), batch %d, lr %g, %s weight decay %g, "
+        "amsgrad %s, warmup %g, decay %s, clip_norm %s",
+        total,
+        epochs,
+        steps_per_epoch,
+        config.batch_size,
+        config.learning_rate,
+        config.weight_decay_type,
+        config.weight_decay,
+        config.amsgrad,
+        config.warmup_proportion,
+        config.decay,
+        config.clip_norm or None,
+    )
+    backup_dir = os.path.join(model_dir, "backup")
+    epoch, batch = _backup_position(backup_dir)
+    if epoch or batch:
+        logging.info(
+            "resumed from the backup in %s at step %d of %d",
+            backup_dir,
+            epoch * steps_per_epoch + batch,
+            total,
+        )
+    other_callbacks = [
+        keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    losses_seen = []
+    with PreemptionGuard() as guard:
+        # An interval stopped by a signal is finished first (Keras resumes whole epochs only).
+        runs = [(epoch, epoch + 1, steps_per_epoch - batch, batch)] if batch else []
+        runs.append((epoch + bool(batch), epochs, steps_per_epoch, 0))
+        for first, last, steps, offset in runs:
+            if first >= last:
+                continue
+            backup = StepBackup(
+                backup_dir, guard, offset, delete_at_end=first + 1 != last or not offset
+            )
+            history = model.fit(
+                dataset,
+                initial_epoch=first,
+                epochs=last,
+                steps_per_epoch=steps,
+                callbacks=[backup] + other_callbacks,
+                verbose=config.keras_verbose,
+            )
+            losses_seen = history.history.get("loss", []) or losses_seen
+            if backup.stopped_at is not None:
+                step = backup.stopped_at[0] * steps_per_epoch + backup.stopped_at[1]
+                raise Interrupted(
+                    f"stopped by {guard.name} at step {step}/{total}; saved the backup in "
+                    f"{backup_dir}. Rerun the same command to resume from this step",
+                    guard.signum,
+                )
+    if losses_seen and not np.isfinite(losses_seen[-1]):
+        raise UserError("the training loss became NaN or infinite; try a lower --learning_rate")
+    manager.save()
+    shutil.rmtree(backup_dir, ignore_errors=True)  # kept after a finished interrupted interval
+    return {
+        "train_steps": total,
+        "final_loss": float(losses_seen[-1]) if losses_seen else None,
+        "optimizer": type(model.optimizer).__name__,
+    }
+
+
+def _backup_position(backup_dir):
+    """(epoch, batch) where the backup in `backup_dir` stopped; (0, 0) when there is none."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.isfile(path):
+        return 0, 0
+    with open(path, encoding="utf-8") as f:
+        values = json.load(f)
+    return int(values.get("epoch", 0)), int(values.get("batch", 0) or 0)
+
+
+class StepBackup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore (every interval, previous backup kept) that, when `guard` saw
+    SIGTERM/SIGINT, also backs up after the current step and stops training: the metadata's
+    `batch` is then the steps done in the interrupted interval (`offset` + steps of this fit).
+    """
+
+    def __init__(self, backup_dir, guard, offset=0, delete_at_end=True):
+        super().__init__(backup_dir, double_checkpoint=True, delete_checkpoint=delete_at_end)
+        self.guard, self.offset, self.stopped_at = guard, offset, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        if self.guard.signum is not None and self.stopped_at is None:
+            self.stopped_at = (self._current_epoch, self.offset + batch + 1)
+            self._last_batch_seen = self.stopped_at[1]
+            self._save_model()
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.stopped_at is None:
+            super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        if self.stopped_at is None:
+            super().on_train_end(logs)
+
+
+def write_run_files(config, vocab, backbone, read_out, tokenizer):
+    """finetune_config.json and vocab.txt of the fine-tuning model_dir."""
+    vocab.write(os.path.join(config.model_dir, "vocab.txt"))
+    write_json_atomic(
+        os.path.join(config.model_dir, FINETUNE_CONFIG),
+        {
+            "settings": config.to_dict(),
+            "encoder": backbone.encoder_config,
+            "layout": backbone.layout.to_dict() if backbone.layout is not None else None,
+            "read_out": dataclasses.asdict(read_out),
+            "do_lower_case": tokenizer.do_lower_case,
+        },
+    )
+
+
+def prepare(config, default_vocab_tokens, train_texts_fn):
+    """Vocabulary, tokenizer, backbone and read-out of a run (shared by both tasks); call it
+    under the run's strategy scope (`execution`).
+
+    Args:
+        config: `SquadConfig` or `MnliConfig` (checked by `check_config`).
+        default_vocab_tokens: list or None. Vocabulary when neither flags nor model give one.
+        train_texts_fn: callable(tokenizer) -> list of str, the training text (BiLSTM vectors).
+    """
+    prepare_model_dir(config)
+    keras.utils.set_random_seed(config.seed)
+    vocab = resolve_vocab(config, default_vocab_tokens)
+    tokenizer = make_tokenizer(config, vocab)
+    if config.model == "bilstm":
+        from hbert_tf.modeling.baselines import bilstm_encoder
+
+        encoder, sizes = bilstm_encoder(config, vocab, tokenizer, train_texts_fn(tokenizer))
+        backbone = Backbone(encoder, None, None, None, sizes)
+    else:
+        backbone = load_backbone(config, vocab)
+    limit = getattr(backbone.encoder, "max_position_embeddings", None)
+    if limit is not None and config.max_seq_length > limit:
+        raise UserError(
+            f"--max_seq_length={config.max_seq_length} exceeds the model's "
+            f"max_position_embeddings={limit}"
+        )
+    read_out = read_out_for(config, backbone)
+    write_run_files(config, vocab, backbone, read_out, tokenizer)
+    return vocab, tokenizer, backbone, read_out
+
+
+def worker_model_dir(config, strategy):
+    """Where this worker writes: --model_dir, or a scratch folder in it for a non-chief worker
+    of MultiWorkerMirroredStrategy (`finetune_loop.worker_model_dir`)."""
+    return finetune_loop.worker_model_dir(config.model_dir, strategy)
+
+
+def predict(model, inputs, config):
+    """Outputs of `model` over `inputs` (dicts of numpy): Keras' `predict`, or under
+    MultiWorkerMirroredStrategy `finetune_loop.predict` (every worker predicts on its own)."""
+    if finetune_loop.is_multi_worker(tf.distribute.get_strategy()):
+        return finetune_loop.predict(model, inputs, config.eval_batch_size)
+    return model.predict(inputs, batch_size=config.eval_batch_size, verbose=config.keras_verbose)
+
+
+def _head_dropout(config):
+    """Dropout before the task classifier: --dropout, else BERT's 0.1."""
+    return 0.1 if config.dropout is None else config.dropout
+
+
+def write_metrics(config, metrics):
+    path = os.path.join(config.model_dir, METRICS)
+    write_json_atomic(path, metrics)
+    logging.info("metrics written to %s: %s", path, json.dumps(metrics, sort_keys=True))
+
+
+# --- SQuAD --------------------------------------------------------------------------------------
+def run_squad(config):
+    """Fine-tunes (or resumes) and evaluates a span model on SQuAD; returns the metrics.
+
+    Args:
+        config: `SquadConfig` (build one with `SquadConfig.resolve(**settings)`).
+    """
+    config = check_config(config, SquadConfig)
+    with execution(config) as strategy:
+        return _run_squad(config.replace(model_dir=worker_model_dir(config, strategy)))
+
+
+def _run_squad(config):
+    train_examples, eval_examples = finetune_data.squad_examples(config)
+
+    def train_texts(tokenizer):
+        examples = train_examples or eval_examples or []
+        return sorted({e.context for e in examples}) + [e.question for e in examples]
+
+    default_vocab = finetune_data.default_vocabulary(config)
+    vocab, tokenizer, backbone, read_out = prepare(config, default_vocab, train_texts)
+    model = downstream.SpanModel(
+        backbone.encoder, read_out, backbone.nsp_head, _head_dropout(config), name="span_model"
+    )
+    window = dict(
+        tokenizer=tokenizer,
+        max_seq_length=config.max_seq_length,
+        doc_stride=config.doc_stride,
+        max_query_length=config.max_query_length,
+    )
+    metrics = {"task": f"squad_v{config.version}", "read_out": dataclasses.asdict(read_out)}
+    if train_examples is not None:
+        features = squad.convert_examples_to_features(train_examples, is_training=True, **window)
+        labels = {
+            downstream.START_LOGITS: features.start_positions,
+            downstream.END_LOGITS: features.end_positions,
+        }
+        dataset = train_dataset(features.inputs(), labels, config.batch_size, config.seed)
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        metrics["training"] = fit_or_restore(
+            model,
+            dataset,
+            len(features),
+            config,
+            losses={downstream.START_LOGITS: loss, downstream.END_LOGITS: loss},
+            loss_weights={downstream.START_LOGITS: 0.5, downstream.END_LOGITS: 0.5},
+        )
+        metrics["train_features"] = features.stats
+    elif config.do_eval:
+        fit_or_restore(model, None, 1, config.replace(do_train=False), losses=None)
+    if eval_examples is not None:
+        features = squad.convert_examples_to_features(eval_examples, is_training=False, **window)
+        outputs = predict(model, features.inputs(), config)
+        version_2 = config.version == "2.0"
+        answers = squad.postprocess(
+            eval_examples,
+            features,
+            outputs[downstream.START_LOGITS],
+            outputs[downstream.END_LOGITS],
+            n_best_size=config.n_best_size,
+            max_answer_length=config.max_answer_length,
+            version_2=version_2,
+            null_score_diff_threshold=config.null_score_diff_threshold,
+        )
+        model_dir = config.model_dir
+        write_json_atomic(os.path.join(model_dir, "predictions.json"), answers.predictions)
+        write_json_atomic(os.path.join(model_dir, "nbest_predictions.json"), answers.nbest)
+        if version_2:
+            write_json_atomic(os.path.join(model_dir, "null_odds.json"), answers.null_odds)
+        metrics.update(
+            squad.evaluate(
+                eval_examples,
+                answers.predictions,
+                config.version,
+                answers.null_odds if version_2 else None,
+                answers.best_non_null,
+            )
+        )
+        if version_2:
+            metrics["null_score_diff_threshold"] = config.null_score_diff_threshold
+        metrics["eval_features"] = features.stats
+    write_metrics(config, metrics)
+    return metrics
+
+
+# --- MultiNLI -----------------------------------------------------------------------------------
+def run_mnli(config):
+    """Fine-tunes (or resumes) a sentence-pair classifier on MultiNLI; returns the metrics.
+
+    Args:
+        config: `MnliConfig` (build one with `MnliConfig.resolve(**settings)`).
+    """
+    config = check_config(config, MnliConfig)
+    with execution(config) as strategy:
+        return _run_mnli(config.replace(model_dir=worker_model_dir(config, strategy)))
+
+
+def _run_mnli(config):
+    splits = finetune_data.nli_examples(config)
+
+    def train_texts(tokenizer):
+        examples = splits.get("train") or next(iter(splits.values()))
+        return [e.premise for e in examples] + [e.hypothesis for e in examples]
+
+    default_vocab = finetune_data.default_vocabulary(config)
+    vocab, tokenizer, backbone, read_out = prepare(config, default_vocab, train_texts)
+    model = downstream.SentenceClassifier(
+        backbone.encoder,
+        read_out,
+        len(nli.LABELS),
+        backbone.pooler_head,
+        _head_dropout(config),
+        name="nli_classifier",
+    )
+    metrics = {"task": "mnli", "read_out": dataclasses.asdict(read_out)}
+    length = config.max_seq_length
+    if "train" in splits:
+        inputs, labels, stats = nli.encode_pairs(splits["train"], tokenizer, length)
+        dataset = train_dataset(inputs, {downstream.LOGITS: labels}, config.batch_size, config.seed)
+        metrics["training"] = fit_or_restore(
+            model,
+            dataset,
+            len(labels),
+            config,
+            losses={
+                downstream.LOGITS: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            },
+            metrics={downstream.LOGITS: ["sparse_categorical_accuracy"]},
+        )
+        metrics["train_pairs"] = stats
+    elif config.do_eval:
+        fit_or_restore(model, None, 1, config.replace(do_train=False), losses=None)
+    for split in ("dev_matched", "dev_mismatched"):
+        if split not in splits:
+            continue
+        inputs, labels, stats = nli.encode_pairs(splits[split], tokenizer, length)
+        logits = predict(model, inputs, config)[downstream.LOGITS]
+        predicted = np.argmax(logits, axis=-1)
+        metrics[f"{split}_accuracy"] = float(np.mean(predicted == labels))
+        metrics[f"{split}_pairs"] = stats["pairs"]
+        lines = "".join(
+            json.dumps({"pairID": e.pair_id, "prediction": nli.LABELS[p]}) + "\n"
+            for e, p in zip(splits[split], predicted)
+        )
+        path = os.path.join(config.model_dir, f"predictions_{split}.jsonl")
+        write_text_atomic(path, lines)
+    write_metrics(config, metrics)
+    return metrics

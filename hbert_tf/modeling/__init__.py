@@ -1,0 +1,1 @@
+"""The Keras models: encoder, heads, pre-trainer, losses, downstream read-outs, baselines."""

@@ -1,0 +1,1 @@
+"""Probing: SentEval task files, feature extraction, probe classifiers, the run, the report."""

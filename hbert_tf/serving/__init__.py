@@ -1,0 +1,1 @@
+"""Serving: SavedModel and Hugging Face exports, in-graph text signatures, predictions."""

@@ -1,0 +1,176 @@
+"""Runs an exported SavedModel (`hbert_tf.serving.export`) on files of raw text; see trainers/predict.py.
+
+| SavedModel (signature inputs)      | input file                        | output                    |
+|------------------------------------|-----------------------------------|---------------------------|
+| SQuAD (`question`, `context`)      | SQuAD JSON (answers not needed)   | `{id: text}` JSON         |
+| MultiNLI (`premise`, `hypothesis`) | MultiNLI TSV / JSONL (no labels)  | JSONL: label, probs       |
+| encoder (`serve_text`)             | text lines (a tab splits a pair)  | JSONL: chosen outputs     |
+"""
+
+import json
+import os
+import sys
+import time
+
+from hbert_tf.files import write_text_atomic
+
+
+class PredictError(ValueError):
+    """Bad flag or input; printed as one line, exit non-zero."""
+
+
+def load_signature(path):
+    """`(kind, fn)`: "squad", "mnli" or "encoder" and the string signature of a SavedModel."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401 (registers the tokenizer ops)
+
+    if not os.path.isfile(os.path.join(str(path), "saved_model.pb")):
+        raise PredictError(f"--saved_model={path}: no saved_model.pb (export with trainers.export)")
+    loaded = tf.saved_model.load(str(path))
+    if "serve_text" in loaded.signatures:
+        return "encoder", loaded.signatures["serve_text"]
+    fn = loaded.signatures["serving_default"]
+    inputs = set(fn.structured_input_signature[1])
+    if inputs == {"question", "context"}:
+        return "squad", fn
+    if inputs == {"premise", "hypothesis"}:
+        return "mnli", fn
+    raise PredictError(f"--saved_model={path}: unknown signature inputs {sorted(inputs)}")
+
+
+class Progress:
+    """Prints `done/total` to stderr about every 5% (and at the end)."""
+
+    def __init__(self, total, what, enabled=True):
+        self.total, self.what, self.enabled = total, what, enabled
+        self.start, self.shown = time.time(), -1
+
+    def update(self, done):
+        step = done * 20 // max(self.total, 1)
+        if not self.enabled or (step == self.shown and done < self.total):
+            return
+        self.shown = step
+        rate = done / max(time.time() - self.start, 1e-9)
+        print(
+            f"predict: {done}/{self.total} {self.what} ({100 * done / max(self.total, 1):.0f}%,"
+            f" {rate:.1f}/s)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def batched_calls(fn, columns, batch_size, what, progress=True):
+    """Calls `fn` on batches of string columns; yields `(rows, numpy outputs)` per batch."""
+    import tensorflow as tf
+
+    total = len(next(iter(columns.values())))
+    bar = Progress(total, what, progress)
+    for lo in range(0, total, batch_size):
+        hi = min(total, lo + batch_size)
+        batch = {key: tf.constant(values[lo:hi], tf.string) for key, values in columns.items()}
+        yield range(lo, hi), {key: value.numpy() for key, value in fn(**batch).items()}
+        bar.update(hi)
+
+
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def predict_squad(fn, path, batch_size=32, progress=True):
+    """`(predictions {id: text}, details [dict])` for a SQuAD JSON file."""
+    from hbert_tf.finetuning.squad import read_squad_questions
+
+    questions = read_squad_questions(path)
+    columns = {"question": [q for _, q, _ in questions], "context": [c for _, _, c in questions]}
+    predictions, details = {}, []
+    for rows, out in batched_calls(fn, columns, batch_size, "questions", progress):
+        for j, i in enumerate(rows):
+            qid = questions[i][0]
+            predictions[qid] = _text(out["answer_text"][j])
+            detail = {
+                "id": qid,
+                "text": predictions[qid],
+                "start": int(out["answer_start"][j]),
+                "end": int(out["answer_end"][j]),
+                "score": float(out["score"][j]),
+            }
+            if "is_impossible" in out:
+                detail["is_impossible"] = bool(out["is_impossible"][j])
+                detail["null_score_diff"] = float(out["null_score_diff"][j])
+            details.append(detail)
+    return predictions, details
+
+
+def predict_mnli(fn, path, batch_size=32, progress=True):
+    """JSONL records `{"pairID", "prediction", "probabilities"}` for a MultiNLI file."""
+    from hbert_tf.finetuning.nli import read_nli_pairs
+
+    pairs = read_nli_pairs(path)
+    columns = {"premise": [p for _, p, _ in pairs], "hypothesis": [h for _, _, h in pairs]}
+    records = []
+    for rows, out in batched_calls(fn, columns, batch_size, "pairs", progress):
+        for j, i in enumerate(rows):
+            records.append(
+                {
+                    "pairID": pairs[i][0],
+                    "prediction": _text(out["label"][j]),
+                    "probabilities": [float(p) for p in out["probabilities"][j]],
+                }
+            )
+    return records
+
+
+def predict_text(fn, path, outputs, batch_size=32, progress=True):
+    """JSONL records `{"line", output: values}` for a text file (tab = sentence pair)."""
+    if not os.path.isfile(path):
+        raise PredictError(f"--input={path}: file not found")
+    with open(path, encoding="utf-8") as f:
+        lines = [line.rstrip("\n") for line in f]
+    kept = [(n, line.split("\t", 1)) for n, line in enumerate(lines, 1) if line.strip()]
+    if not kept:
+        raise PredictError(f"--input={path}: no text lines")
+    known = set(fn.structured_outputs)
+    unknown = [name for name in outputs if name not in known]
+    if unknown:
+        raise PredictError(f"--outputs: {unknown} not among the SavedModel's {sorted(known)}")
+    columns = {
+        "text_a": [parts[0] for _, parts in kept],
+        "text_b": [parts[1] if len(parts) > 1 else "" for _, parts in kept],
+    }
+    records = []
+    for rows, out in batched_calls(fn, columns, batch_size, "lines", progress):
+        for j, i in enumerate(rows):
+            length = int(out["input_mask"][j].sum())
+            record = {"line": kept[i][0]}
+            for name in outputs:
+                value = out[name][j]
+                record[name] = (value[:length] if value.ndim >= 2 else value).tolist()
+            records.append(record)
+    return records
+
+
+def jsonl(records):
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def predict(
+    saved_model, input_path, output, batch_size=32, details=False, outputs=(), progress=True
+):
+    """Runs the SavedModel on `input_path` and writes `output`; returns the kind of model."""
+    if batch_size < 1:
+        raise PredictError(f"--batch_size={batch_size} must be >= 1")
+    parent = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(parent):
+        raise PredictError(f"--output={output}: folder {parent} does not exist")
+    kind, fn = load_signature(saved_model)
+    if kind == "squad":
+        predictions, rows = predict_squad(fn, input_path, batch_size, progress)
+        text = json.dumps(predictions, indent=2, ensure_ascii=False)
+        if details:
+            write_text_atomic(f"{output}.details.jsonl", jsonl(rows))
+    elif kind == "mnli":
+        text = jsonl(predict_mnli(fn, input_path, batch_size, progress))
+    else:
+        text = jsonl(predict_text(fn, input_path, list(outputs), batch_size, progress))
+    write_text_atomic(output, text)
+    return kind

@@ -1,0 +1,1 @@
+"""Text: vocabularies, WordPiece tokenisation, the built-in corpus, word vectors."""

@@ -1,0 +1,1 @@
+"""Where weights come from: run folders, released checkpoints, starting points."""
