@@ -1,7 +1,7 @@
 r"""One command for whenever a GPU is at hand: a GPU smoke test of training, then the MFU benchmark.
 
   python bench/gpu_smoke_and_mfu.py                       # BERT-base, lengths 128 and 384
-  python bench/gpu_smoke_and_mfu.py --peak_tflops=989     # a card the table below does not know
+  python bench/gpu_smoke_and_mfu.py --peak_tflops=989     # a card hbert_tf.flops does not know
   python bench/gpu_smoke_and_mfu.py --config=tiny --steps=3 --rounds=1   # any CPU (the test's)
 
 1. Smoke test: `run_pretraining` (trainers.pretrain's code) for `--smoke_steps` steps of the
@@ -13,8 +13,8 @@ r"""One command for whenever a GPU is at hand: a GPU smoke test of training, the
    `bert`: MLM + NSP) on synthetic batches at each `--seq_lengths` (20 predictions at 128, 58 at 384),
    `--batch_size` sequences, mixed precision and XLA, `--steps` steps per call, the median of
    `--rounds` timed calls after one compiling call. Prints steps/s, tokens/s, model FLOPs per step
-   (3x the forward matmuls: bench_pretraining_step.flops_per_sequence) and MFU against
-   `--peak_tflops` (default: the detected card's dense bf16 peak from the table below).
+   (3x the forward matmuls: hbert_tf.flops.flops_per_sequence) and MFU against
+   `--peak_tflops` (default: the detected card's dense bf16 peak, hbert_tf.flops.PEAK_BF16_TFLOPS).
 
 `--output=results.json` also writes every figure as JSON (atomically).
 """
@@ -32,28 +32,15 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench_pretraining_step import flops_per_sequence  # noqa: E402
-
 from hbert_tf import names  # noqa: E402
 from hbert_tf.config import get_config  # noqa: E402
 from hbert_tf.files import write_json_atomic  # noqa: E402
+from hbert_tf.flops import PEAK_BF16_TFLOPS, flops_per_sequence  # noqa: E402
 from hbert_tf.modeling.pretrainer import build_pretrainer  # noqa: E402
 from hbert_tf.optimization import make_optimizer  # noqa: E402
 from hbert_tf.pretraining.loop import PretrainingLoop  # noqa: E402
 from hbert_tf.runtime import dtype_policy, make_strategy  # noqa: E402
 from hbert_tf.variants import resolve_variant  # noqa: E402
-
-# Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets, TFLOP/s.
-PEAK_BF16_TFLOPS = {
-    "B200": 2250.0,
-    "H200": 989.0,
-    "H100": 989.0,
-    "A100": 312.0,
-    "L40S": 362.0,
-    "L4": 121.0,
-    "A10G": 70.0,
-    "T4": 65.0,  # fp16; no bf16 on T4
-}
 
 
 def device_name():

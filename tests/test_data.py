@@ -169,3 +169,46 @@ def test_input_context_shards_files(tmp_path):
         2,
         SEQ,
     )  # per-replica batch
+
+
+def _eval_example(masked_ids, weights, nsp_label):
+    """A pre-training example that only sets what the held-out baselines read."""
+    feature = {
+        names.INPUT_IDS: [2, 5, 6, 3, 7, 3] + [0] * (SEQ - 6),
+        names.INPUT_MASK: [1] * 6 + [0] * (SEQ - 6),
+        names.SEGMENT_IDS: [0] * 4 + [1] * 2 + [0] * (SEQ - 6),
+        names.MASKED_LM_POSITIONS: [1, 2, 4],
+        names.MASKED_LM_IDS: masked_ids,
+        names.NEXT_SENTENCE_LABELS: [nsp_label],
+    }
+    example = tf.train.Example()
+    for key, values in feature.items():
+        example.features.feature[key].int64_list.value[:] = values
+    example.features.feature[names.MASKED_LM_WEIGHTS].float_list.value[:] = weights
+    return example.SerializeToString()
+
+
+def test_heldout_baselines_count_weighted_positions_of_the_evaluated_batches(tmp_path):
+    examples = [  # (masked ids, weights, NSP label); batches of 2: the fifth is dropped
+        ([9, 9, 4], [1, 1, 0], 1),
+        ([9, 7, 7], [1, 1, 1], 1),
+        ([7, 9, 9], [1, 0, 0], 0),
+        ([4, 4, 9], [1, 1, 1], 1),
+        ([4, 4, 4], [1, 1, 1], 0),
+    ]
+    path = str(tmp_path / "eval-00000-of-00001.tfrecord")
+    with tf.io.TFRecordWriter(path) as w:
+        for example in examples:
+            w.write(_eval_example(*example))
+    shapes = dict(batch_size=2, max_seq_length=SEQ, max_predictions_per_seq=PRED)
+    # weighted counts 9: 4, 7: 3, 4: 2 of 9 (zero-weight slots and the dropped batch left out);
+    # NSP: 3 of the 4 evaluated pairs are IsNext
+    assert data.heldout_baselines(path, **shapes) == {
+        "mlm_unigram_baseline": pytest.approx(4 / 9),
+        "nsp_majority_baseline": 0.75,
+    }
+    # only the first batch, as an evaluation with eval_batches=1 reads: 9: 3 of 5; NSP 2 of 2
+    assert data.heldout_baselines(path, max_batches=1, **shapes) == {
+        "mlm_unigram_baseline": pytest.approx(3 / 5),
+        "nsp_majority_baseline": 1.0,
+    }

@@ -15,8 +15,10 @@ import pytest
 import tensorflow as tf
 
 from hbert_tf import names
+from hbert_tf.pretraining import data as pretraining_data
 from hbert_tf.pretraining.loop import plan_phases
 from hbert_tf.serving.export import NSP_CLS_VECTOR, serving_outputs
+from hbert_tf.study import jobs
 from hbert_tf.text.vocab import Vocab
 from hbert_tf.weights.model_dir import latest_checkpoint, load_pretrainer
 from tests.helpers import config_from_argv, run_two_local_workers
@@ -177,8 +179,28 @@ def test_freeze_on_plateau_evaluates_freezes_and_keeps_the_nsp_path(data_dir, tm
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "NSP eval accuracy has not improved for 1 evaluations" in result.stderr
-    frozen_at = json.loads((model_dir / "metrics.json").read_text())["nsp_frozen_at_step"]
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    frozen_at = metrics["nsp_frozen_at_step"]
     assert 2 <= frozen_at <= 10
+    # Beside the held-out accuracies: the trivial predictors on the same eval batch.
+    baselines = pretraining_data.heldout_baselines(
+        f"{data_dir}/seq{SHORT}/eval-*.tfrecord", batch_size=8, max_seq_length=SHORT,
+        max_predictions_per_seq=5, max_batches=1,
+    )  # fmt: skip
+    assert 0.5 <= baselines["nsp_majority_baseline"] <= 1 and baselines["mlm_unigram_baseline"] > 0
+    for name, value in baselines.items():
+        assert metrics[name] == pytest.approx(value)
+    # The learning curve: an eval line per step, the last one the final evaluation's.
+    curve = jobs.read_curve(str(model_dir))
+    assert [p["step"] for p in curve] == list(range(1, 15))
+    assert curve[-1]["mlm_loss"] == pytest.approx(metrics["mlm_loss"])
+    assert set(curve[0]) == {"step", "mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy"}
+    steps = {}  # TensorBoard: the same curve as eval/* scalars
+    for path in glob.glob(str(model_dir / "tensorboard" / "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                steps.setdefault(value.tag, set()).add(event.step)
+    assert steps["eval/mlm_loss"] == steps["eval/nsp_accuracy"] == set(range(1, 15))
     # The paper preset under the flags given: explicit values win, the rest is the paper's.
     assert "settings (preset paper, explicitly set: " in result.stderr
     settings = json.loads((model_dir / "run_config.json").read_text())["settings"]

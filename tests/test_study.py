@@ -63,8 +63,9 @@ def comparable(records):
 
 
 # --- study files --------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["paper", "small", "tiny", "demo"])
+@pytest.mark.parametrize("name", ["paper", "small", "tiny", "demo", "evidence"])
 def test_built_in_studies_load_and_expand(name, tmp_path):
+    assert name in spec.builtin_names()
     study = spec.load_study(name)
     data = {}
     if "wikitext" in study.corpora:
@@ -79,6 +80,15 @@ def test_built_in_studies_load_and_expand(name, tmp_path):
     assert {u.kind for u in all_units} >= {"data", "pretrain", "finetune", "chance"}
     for unit in all_units:
         assert set(unit.depends_on) <= set(keys)
+    # --seeds replaces the study's seeds in every run: pre-training, selection, fine-tuning and
+    # probing of the variants and the baselines (chance depends on the eval data only)
+    reseeded = units.expand(spec.load_study(name, seeds=[7, 8]), data)
+    seeded = [u for u in reseeded if u.kind in ("pretrain", "finetune", "probe")]
+    assert {dict(u.tags)["seed"] for u in seeded} == {u.config.seed for u in seeded} == {7, 8}
+    assert {u.config.seeds for u in reseeded if u.kind == "select"} <= {(7, 8)}
+    baselines = {dict(u.tags)["model"] for u in seeded} & {"no_pretraining", "pretrained_bert"}
+    assert baselines or not study.baselines
+    assert all(u.config.eval_every > 0 for u in reseeded if u.kind == "pretrain")  # curves
     if name == "paper":  # 11 intermediate layers swept per concat mode and corpus, as the paper
         lower_nsp = [u for u in all_units if u.kind == "pretrain" and "lower_nsp-" in u.key]
         assert len(lower_nsp) == 11 * 3 * 2
@@ -247,11 +257,60 @@ def test_executor_runs_in_order_skips_done_units_and_marks_sweep_records(tmp_pat
 # --- the binary ---------------------------------------------------------------------------------
 def test_dry_run_lists_units_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
-    result = run_study("--study=tiny", f"--output_dir={out}", "--dry_run")
+    result = run_study("--study=tiny", f"--output_dir={out}", "--dry_run", "--throughput=2")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "pending data-corpus-builtin-" in result.stdout
     assert "<- data-corpus-builtin-" in result.stdout
     assert "0 done," in result.stdout and not out.exists()
+    # one seed: said once; the compute plan per unit and in total, at the given rate
+    assert result.stdout.count("confidence intervals need 2 or more seeds") == 1
+    assert "time at 2 TFLOP/s per device (--throughput) x 1 device" in result.stdout
+    assert "pretrain-bert-" in result.stdout.split("Compute plan")[1]
+    assert "Study total: " in result.stdout
+    result = run_study("--study=tiny", "--dry_run", "--seeds=0,1", "--device=H100", "--mfu=-0.5")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --mfu=-0.5: expected a fraction of the peak, 0 < mfu <= 1"
+    )
+    assert "confidence intervals need" not in result.stdout
+
+
+def test_dry_run_flops_match_a_hand_count_and_bad_rates_are_refused():
+    from hbert_tf.study import planning
+
+    study = spec.load_study("tiny")  # encoder: 3 blocks, d 32, inner 64; vocabulary 600
+    all_units = units.expand(study, {})
+    planner = planning.Planner(study, all_units)
+    by_kind = {}
+    for unit in all_units:
+        by_kind.setdefault(unit.kind, []).append(planner.unit_flops(unit))
+    # pre-training: 30 steps x 16 sequences of 64 tokens with 10 predictions; per sequence, 2
+    # FLOPs per multiply-add: projections 3 blocks x (4 d^2 + 2 d inner) x 64 tokens, attention
+    # 3 x 2 x 64^2 x d, MLM head 10 x (d^2 + d x 600); training 3x the forward
+    forward = 2 * (
+        3 * (4 * 32 * 32 + 2 * 32 * 64) * 64 + 3 * 2 * 64**2 * 32 + 10 * (32 * 32 + 32 * 600)
+    )
+    assert forward == 5_123_072
+    assert set(by_kind["pretrain"]) == {30 * 16 * 3 * forward}
+    # fine-tuning: 10 steps x 16 sequences of 48 tokens, no MLM head
+    forward = 2 * (3 * (4 * 32 * 32 + 2 * 32 * 64) * 48 + 3 * 2 * 48**2 * 32)
+    assert set(by_kind["finetune"]) == {10 * 16 * 3 * forward}
+    assert set(by_kind["data"]) == set(by_kind["chance"]) == set(by_kind["select"]) == {0.0}
+    assert min(by_kind["probe"]) > 0
+    text = planning.describe_plan(study, all_units, 1.0, "1 TFLOP/s")
+    total = sum(sum(v) for v in by_kind.values())
+    assert text.splitlines()[-1] == f"Study total: {total:.3e} FLOP, ~{total / 1e12:.1f} s"
+    assert planning.device_rate(device="h100", mfu=0.5, num_devices=8)[0] == 989.0 * 0.5 * 8
+    for kwargs, flag in (
+        ({"throughput": 0.0}, "--throughput=0.0"),
+        ({"throughput": -3.0}, "--throughput=-3.0"),
+        ({"device": "H100", "mfu": 0.0}, "--mfu=0.0"),
+        ({"device": "H100", "mfu": 1.5}, "--mfu=1.5"),
+        ({"throughput": 1.0, "num_devices": 0}, "--num_devices=0"),
+        ({"device": "Z80"}, "--device=Z80"),
+    ):
+        with pytest.raises(UserError, match=f"^{flag}: expected"):
+            planning.device_rate(**kwargs)
 
 
 def test_bad_study_and_missing_data_fail_before_training(tmp_path):

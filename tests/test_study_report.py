@@ -7,6 +7,7 @@ import csv
 import json
 import os
 
+import numpy as np
 import pytest
 
 from hbert_tf.study import paper_values, report
@@ -143,13 +144,16 @@ def test_report_of_the_papers_values_matches_them_everywhere(paper_report):
     # WikiText-2; every model's three concatenation rows follow each other
     rows = table_lines(markdown, "Table 1")
     assert rows[0][:3] == ["Model", "PT concat", "squad SQuAD1.1 EM / F1"]
-    assert rows[1][:5] == ["Pre-trained BERT", "none", "75.9 / 85.4", "75.9 / 85.4", "+0.0 / +0.0"]
-    assert rows[1][8:] == ["-"] * 6
+    # one seed: no std, no interval ("-")
+    assert rows[1][:6] == [
+        "Pre-trained BERT", "none", "75.9 ± - / 85.4 ± -", "-", "75.9 / 85.4", "+0.0 / +0.0",
+    ]  # fmt: skip
+    assert rows[1][10:] == ["-"] * 8
     assert [r[:2] for r in rows[2:5]] == [["BERT", "none"], ["BERT", "cls"], ["BERT", "nsp"]]
     assert len(rows) == 1 + 15
     assert len(table_lines(markdown, "Table 3")) == 1 + 12
     t4 = table_lines(markdown, "Table 4")
-    assert [h for h in t4[0] if h not in ("paper", "Δ")][2:] == [
+    assert [h for h in t4[0] if h not in ("95% CI", "paper", "Δ")][2:] == [
         f"wikitext {code} acc"
         for code in ("SL", "WC", "TD", "BS", "TC", "T", "SN", "ON", "OM", "CI")
     ]
@@ -177,19 +181,27 @@ def test_cells_show_ours_the_paper_and_the_difference_and_seeds_mean_std(tmp_pat
     markdown = report.write_report(str(tmp_path), records, "seeds", [])
     rows = {tuple(r[:2]): r[2:] for r in table_lines(markdown, "Table 1")[1:]}
     assert set(rows) == {("BERT", "none"), ("Lower NSP", "cls")}  # PT != FT: not in Table 1
-    # mean ± sample std over the 2 seeds; paper 48.1 / 60.5; difference of the means
-    assert rows["BERT", "none"] == ["42.0 ± 2.8 / 52.0 ± 2.8", "48.1 / 60.5", "-6.1 / -8.5"]
-    assert rows["Lower NSP", "cls"] == ["30.0 / 41.0", "46.8 / 57.6", "-16.8 / -16.6"]
+    # mean ± sample std over the 2 seeds; the 95% t-interval 42 ± 12.706 * 2.828 / sqrt(2);
+    # paper 48.1 / 60.5; difference of the means
+    assert rows["BERT", "none"] == [
+        "42.0 ± 2.8 / 52.0 ± 2.8", "[16.6, 67.4] / [26.6, 77.4]", "48.1 / 60.5", "-6.1 / -8.5",
+    ]  # fmt: skip
+    # one seed: no std, no interval
+    assert rows["Lower NSP", "cls"] == ["30.0 ± - / 41.0 ± -", "-", "46.8 / 57.6", "-16.8 / -16.6"]
     short = report.format_table(report.build_tables(records)[0], paper=False).splitlines()
-    assert short[0] == "| Model | PT concat | wikitext SQuAD1.1 EM / F1 |"
-    assert short[2] == "| BERT | none | 42.0 ± 2.8 / 52.0 ± 2.8 |"
+    assert short[0] == "| Model | PT concat | wikitext SQuAD1.1 EM / F1 | 95% CI |"
+    assert short[2] == "| BERT | none | 42.0 ± 2.8 / 52.0 ± 2.8 | [16.6, 67.4] / [26.6, 77.4] |"
     t3 = {tuple(r[:3]): r[3:] for r in table_lines(markdown, "Table 3")[1:]}
-    assert t3["Lower NSP", "cls", "none"] == ["31.0 / 42.0", "46.9 / 58.0", "-15.9 / -16.0"]
+    assert t3["Lower NSP", "cls", "none"] == [
+        "31.0 ± - / 42.0 ± -", "-", "46.9 / 58.0", "-15.9 / -16.0",
+    ]  # fmt: skip
     with open(tmp_path / "table1.csv") as f:
         bert = next(r for r in csv.DictReader(f) if r["model"] == "bert")
     assert float(bert["wikitext/squad1.1/f1"]) == 52.0
     assert float(bert["wikitext/squad1.1/f1 std"]) == pytest.approx(2.8284, abs=1e-4)
     assert bert["wikitext/squad1.1/f1 n"] == "2"
+    assert float(bert["wikitext/squad1.1/f1 ci_low"]) == pytest.approx(52 - 12.7062 * 2, abs=1e-3)
+    assert float(bert["wikitext/squad1.1/f1 ci_high"]) == pytest.approx(52 + 12.7062 * 2, abs=1e-3)
     assert float(bert["wikitext/squad1.1/f1 paper"]) == 60.5
     assert float(bert["wikitext/squad1.1/f1 diff"]) == pytest.approx(-8.5)
 
@@ -222,8 +234,10 @@ def test_missing_tables_rows_and_corpora(tmp_path):
     rows = {r[0]: r[2:] for r in table_lines(markdown, "Table 2")[1:]}
     assert list(rows) == ["BERT", "Bigram Shift", "Without Pre-training"]
     # "builtin" is not a corpus of the paper: no paper value; the baseline's value exists
-    assert rows["BERT"] == ["60.0", "-", "-", "61.0", "-", "-"]
-    assert rows["Without Pre-training"] == ["50.0", "61.2", "-11.2", "50.5", "61.4", "-10.9"]
+    assert rows["BERT"] == ["60.0 ± -", "-", "-", "-", "61.0 ± -", "-", "-", "-"]
+    assert rows["Without Pre-training"] == [
+        "50.0 ± -", "-", "61.2", "-11.2", "50.5 ± -", "-", "61.4", "-10.9",
+    ]  # fmt: skip
     findings = {f["claim"]: f["verdict"] for f in report.compute_findings(records)}
     assert set(findings.values()) == {"not measured"}
     # compared with the paper's WikiText-2 numbers when the study says so
@@ -231,7 +245,7 @@ def test_missing_tables_rows_and_corpora(tmp_path):
         str(tmp_path), records, "nli only", [], paper_corpora={"builtin": "wikitext"}
     )
     rows = {r[0]: r[2:] for r in table_lines(markdown, "Table 2")[1:]}
-    assert rows["BERT"] == ["60.0", "71.7", "-11.7", "61.0", "72.5", "-11.5"]
+    assert rows["BERT"] == ["60.0 ± -", "-", "71.7", "-11.7", "61.0 ± -", "-", "72.5", "-11.5"]
     assert "builtin vs the paper's wikitext" in markdown
 
 
@@ -244,14 +258,15 @@ def test_chance_row_last_in_every_corpus_group(tmp_path):
     ]
     markdown = report.write_report(str(tmp_path), records, "chance", [])
     rows = table_lines(markdown, "Table 1")
-    assert rows[0][2] == "squad SQuAD2.0 EM / F1" and rows[0][5] == "wikitext SQuAD2.0 EM / F1"
-    assert rows[1][0] == "Pre-trained BERT" and rows[1][5:] == ["-", "-", "-"]  # first group
-    assert rows[-1] == ["chance", "none", "48.0 / 48.0", "-", "-", "48.0 / 48.0", "-", "-"]
+    assert rows[0][2] == "squad SQuAD2.0 EM / F1" and rows[0][6] == "wikitext SQuAD2.0 EM / F1"
+    assert rows[1][0] == "Pre-trained BERT" and rows[1][6:] == ["-"] * 4  # first group
+    # chance depends on the evaluation data only: no "± -"
+    assert rows[-1] == ["chance", "none", "48.0 / 48.0", "-", "-", "-", "48.0 / 48.0"] + ["-"] * 3
     # a baseline's unmeasured cell still shows the paper's value (first group only)
     records.append(record("pretrained_bert", "squad1.1", qa(80.0, 86.0), corpus=None))
     rows = table_lines(report.write_report(str(tmp_path), records[-2:], "b", []), "Table 1")
-    assert rows[1] == ["Pre-trained BERT", "none", "80.0 / 86.0", "75.9 / 85.4", "+4.1 / +0.6",
-                       "-", "71.1 / 73.8", "-"]  # fmt: skip
+    assert rows[1] == ["Pre-trained BERT", "none", "80.0 ± - / 86.0 ± -", "-", "75.9 / 85.4",
+                       "+4.1 / +0.6", "-", "-", "71.1 / 73.8", "-"]  # fmt: skip
 
 
 def test_records_that_are_not_results_are_refused(tmp_path):
@@ -293,10 +308,12 @@ def test_layer_selection_section_and_sweep_plot(tmp_path):
         "none",
         "wikitext",
         "1",
-        "4.0000",
+        "4.0000 ± - [-]",
     ]
     # only the chosen layer is in Table 1
-    assert table_lines(markdown, "Table 1")[1][2] == "37.5 ± 0.7 / 47.5 ± 0.7"
+    assert table_lines(markdown, "Table 1")[1][2:4] == [
+        "37.5 ± 0.7 / 47.5 ± 0.7", "[31.1, 43.9] / [41.1, 53.9]",
+    ]  # fmt: skip
     plot = tmp_path / "plots" / "sweep-lower_nsp-none.png"
     assert is_png(plot)
     assert "plots/sweep-lower_nsp-none.png" in markdown
@@ -399,3 +416,133 @@ def test_unit_hparams_are_read_back_from_the_event_file(tmp_path):
         write_unit_hparams(unit_dir, {"layers": [1, 2]}, metrics)
     with pytest.raises(ValueError, match=r"metrics\['f1'\]"):
         write_unit_hparams(unit_dir, settings, {"f1": "high"})
+
+
+# === Statistics over seeds and paired verdicts ====================================================
+
+
+def test_t_interval_and_paired_verdicts():
+    from hbert_tf.study import statistics
+
+    assert statistics.t_quantile(1) == pytest.approx(12.7062, abs=1e-4)
+    assert statistics.t_quantile(2) == pytest.approx(4.3027, abs=1e-4)
+    assert statistics.t_quantile(10_000) == pytest.approx(1.960, abs=1e-3)
+    s = statistics.summarize([1.0, 2.0, 3.0])  # mean 2, std 1, half-width 4.3027 / sqrt(3)
+    assert (s["mean"], s["std"], s["n"]) == (2.0, 1.0, 3)
+    assert (s["ci_low"], s["ci_high"]) == pytest.approx((2 - 2.4841, 2 + 2.4841), abs=1e-4)
+    one = statistics.summarize([5.0])
+    assert (one["std"], one["ci_low"], one["ci_high"]) == (None, None, None)
+    assert statistics.paired_differences({0: 5.0, 1: 7.0, 2: 1.0}, {1: 6.0, 0: 1.0}) == (
+        [0, 1], [4.0, 1.0],
+    )  # fmt: skip
+    # the claim "A - B < 0": interval below 0 agrees, above 0 disagrees, across 0 inconclusive
+    verdict = statistics.verdict
+    assert verdict(statistics.summarize([-3.0, -2.0, -2.5]), 0.0, "<") == "agrees"
+    assert verdict(statistics.summarize([3.0, 2.0, 2.5]), 0.0, "<") == "disagrees"
+    assert verdict(statistics.summarize([-3.0, 2.0, -1.0]), 0.0, "<") == "inconclusive"
+    assert verdict(statistics.summarize([-2.9, -2.0]), -3.0, ">=") == "inconclusive"  # n=2: wide
+    assert verdict(statistics.summarize([-1.0]), -3.0, ">=") == "agrees"  # one seed: the point
+    assert statistics.combine(["agrees", "inconclusive"]) == "inconclusive"
+    assert statistics.combine(["agrees", "disagrees", "inconclusive"]) == "mixed"
+    assert statistics.combine([]) == "not measured"
+
+
+def _seeded(model, task, values, **kw):
+    """A record per seed of `values` (QA: F1 = value, EM = value - 10; MNLI: both = value)."""
+    if task == "mnli":
+        metrics = [{"matched_accuracy": v, "mismatched_accuracy": v} for v in values]
+    elif task in report.QA_TASKS:
+        metrics = [qa(v - 10, v) for v in values]
+    else:
+        metrics = [{"accuracy": v} for v in values]
+    return [record(model, task, m, seed=s, **kw) for s, m in enumerate(metrics)]
+
+
+def test_findings_verdicts_come_from_paired_differences_over_seeds(tmp_path):
+    # BERT varies a lot between seeds; Lower Mask is 2 points below it on every seed, so the
+    # paired differences are constant (-2): "agrees" although the means' spreads overlap.
+    bert_f1 = [40.0, 50.0, 60.0]
+    records = _seeded("bert", "squad1.1", bert_f1)
+    records += _seeded("lower_mask", "squad1.1", [v - 2 for v in bert_f1])
+    # Without NSP is 3 points above BERT on every seed of MNLI: the claim "worse" disagrees.
+    records += _seeded("bert", "mnli", [60.0, 62.0, 61.0])
+    records += _seeded("without_nsp", "mnli", [63.0, 65.0, 64.0])
+    # Lower NSP: differences -8, +3, -1 (mean -2): the interval contains -3.0, inconclusive.
+    records += _seeded("lower_nsp", "squad1.1", [32.0, 53.0, 59.0])
+    findings = _verdicts(records)
+    verdicts = {k: f["verdict"] for k, f in findings.items()}
+    assert verdicts == {
+        "Lower NSP": "inconclusive",
+        "Lower Mask": "agrees",
+        "Without NSP": "disagrees",
+        "Bigram Shift": "not measured",
+    }
+    mask = findings["Lower Mask"]["comparisons"][0]
+    assert (mask["ours"], mask["std"], mask["n"], mask["seeds"]) == (-2.0, 0.0, 3, [0, 1, 2])
+    assert mask["ci_low"] == mask["ci_high"] == -2.0
+    nsp = findings["Lower NSP"]["comparisons"][0]
+    assert nsp["differences"] == [-8.0, 3.0, -1.0]
+    half = 4.3027 * float(np.std([-8.0, 3.0, -1.0], ddof=1)) / np.sqrt(3)
+    assert (nsp["ci_low"], nsp["ci_high"]) == pytest.approx((-2 - half, -2 + half), abs=1e-3)
+    markdown = report.write_report(str(tmp_path), records, "three seeds", [])
+    assert "**Lower Mask is worse than BERT on QA** (Lower Mask - BERT < 0 (F1)): **agrees**" in (
+        markdown
+    )
+    assert "PT none: -2.0 [-2.0, -2.0], 3 seeds: agrees" in markdown
+    assert "3 seeds: disagrees (paper -) ✗" in markdown
+    assert "paired over up to 3 seeds, 95% t-intervals" in markdown
+    assert "confidence intervals need" not in markdown
+    data = json.load(open(tmp_path / "report.json"))
+    assert [f["verdict"] for f in data["findings"]] == [
+        "inconclusive", "agrees", "disagrees", "not measured",
+    ]  # fmt: skip
+
+
+def test_fewer_than_two_seeds_say_so_and_show_dashes(tmp_path):
+    from hbert_tf.study import statistics
+
+    records = [record("bert", "squad1.1", qa(40.0, 50.0), seed=3)]
+    records.append(record("chance", "squad1.1", qa(1.0, 2.0), seed=0))  # not a seed of the study
+    markdown = report.write_report(str(tmp_path), records, "one seed", [])
+    note = statistics.seeds_note([3])
+    assert note.startswith("confidence intervals need 2 or more seeds; this study has 1")
+    assert "seeds 3. " in markdown and f"Note: {note}." in markdown
+    assert table_lines(markdown, "Table 1")[1][2:4] == ["40.0 ± - / 50.0 ± -", "-"]
+    with open(tmp_path / "table1.csv") as f:
+        bert = next(r for r in csv.DictReader(f) if r["model"] == "bert")
+    assert bert["wikitext/squad1.1/f1 std"] == bert["wikitext/squad1.1/f1 ci_low"] == ""
+    assert statistics.seeds_note([0, 1]) is None
+
+
+def test_pretraining_table_baselines_and_learning_curves(tmp_path):
+    def run(model, seed, nsp, curve_scale):
+        metrics = {"eval_loss": 5.0 - nsp, "mlm_accuracy": 0.2 + seed / 100,
+                   "mlm_unigram_baseline": 0.06, "nsp_accuracy": nsp,
+                   "nsp_majority_baseline": 0.52}  # fmt: skip
+        r = record(model, "pretrain", metrics, corpus="builtin", seed=seed)
+        r["curve"] = [
+            {"step": step, "mlm_loss": curve_scale / step, "mlm_accuracy": 0.02 * step,
+             "nsp_loss": 0.7, "nsp_accuracy": 0.5 + 0.01 * step}
+            for step in (10, 20, 30)
+        ]  # fmt: skip
+        return r
+
+    records = [run("bert", 0, 0.90, 6.0), run("bert", 1, 0.86, 5.0), run("without_nsp", 0, 0, 7)]
+    markdown = report.write_report(str(tmp_path), records, "pre-training", [])
+    head, bert = table_lines(markdown, "Pre-training")[:2]
+    assert head[4:] == ["eval_loss", "mlm_accuracy", "mlm_unigram_baseline", "nsp_accuracy",
+                        "nsp_majority_baseline"]  # fmt: skip
+    half = 12.7062 * float(np.std([0.90, 0.86], ddof=1)) / np.sqrt(2)
+    assert bert[7] == f"0.8800 ± 0.0283 [{0.88 - half:.4f}, {0.88 + half:.4f}]"
+    assert bert[8] == "0.5200 ± 0.0000 [0.5200, 0.5200]"
+    with open(tmp_path / "pretraining.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[0]["nsp_accuracy ci_high"]) == pytest.approx(0.88 + half, abs=1e-6)
+    assert is_png(tmp_path / "plots" / "curves-builtin.png")
+    assert "plots/curves-builtin.png" in markdown
+    pre = json.load(open(tmp_path / "report.json"))["pretraining"]
+    assert pre["rows"][0]["cells"]["nsp_accuracy"]["values"] == [0.90, 0.86]
+    assert report.curve_metrics(records) == ["mlm_loss", "mlm_accuracy", "nsp_loss",
+                                             "nsp_accuracy"]  # fmt: skip
+    with pytest.raises(ValueError, match="curve must be a list"):
+        report.check_records([dict(records[0], curve=[{"loss": 1.0}])])

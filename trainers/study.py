@@ -23,7 +23,25 @@ flags.DEFINE_multi_string("data", [], "NAME=PATH of a real data set (repeatable)
                           "wikitext, squad_v1_train, squad_v1_dev, squad_v2_train, squad_v2_dev, "
                           "mnli_train, mnli_dev_matched, mnli_dev_mismatched, senteval_probing, "
                           "fasttext, pretrained_bert. Unset names use the built-in sets.")  # fmt: skip
-flags.DEFINE_bool("dry_run", False, "List the units, their dependencies and done/pending; exit.")
+flags.DEFINE_bool(
+    "dry_run",
+    False,
+    "List the units, their dependencies and done/pending, and "
+    "the compute plan (training FLOPs and estimated time per unit); exit.",
+)
+flags.DEFINE_float(
+    "throughput",
+    None,
+    "--dry_run: TFLOP/s one device sustains (default: this machine's measured matmul rate).",
+)
+flags.DEFINE_string(
+    "device",
+    None,
+    "--dry_run: a GPU of hbert_tf.flops.PEAK_BF16_TFLOPS (e.g. "
+    "H100) whose dense bf16 peak, times --mfu, is the rate.",
+)
+flags.DEFINE_float("mfu", None, "--dry_run with --device: model-FLOP utilisation (default 0.4).")
+flags.DEFINE_integer("num_devices", 1, "--dry_run: devices the estimate spreads the FLOPs over.")
 flags.DEFINE_string("ray_address", None, "Run the units as Ray tasks on this cluster ('auto': "
                     "the local one; '': start an embedded one).")  # fmt: skip
 flags.DEFINE_string("seeds", None, "Comma list of seeds replacing the study's (e.g. 0,1,2).")
@@ -56,8 +74,17 @@ def main(argv):
     from . import study_data
 
     study = spec.load_study(FLAGS.study, parse_seeds(FLAGS.seeds))  # parse and validate
+    from hbert_tf.study import planning, statistics
+
+    rate = None  # bad estimate flags fail before anything else; measuring only for --dry_run
+    estimate = (FLAGS.throughput, FLAGS.device, FLAGS.mfu)
+    if FLAGS.dry_run or any(v is not None for v in estimate) or FLAGS.num_devices != 1:
+        rate = planning.device_rate(*estimate, FLAGS.num_devices, measure=FLAGS.dry_run)
     data = data_sources.parse_data_flags(FLAGS.data)
     data_sources.check_data(study, data, study_data._data_tool("readers").check_text_file)
+    note = statistics.seeds_note(study.seeds)
+    if note:
+        print(f"note: {note}")
     from hbert_tf.study import runner, units
 
     all_units = units.expand(study, data, FLAGS.num_gpus)
@@ -66,6 +93,7 @@ def main(argv):
         print(f"baseline {name} skipped: {why}")
     if FLAGS.dry_run:
         print(runner.describe(all_units, FLAGS.output_dir or ""))
+        print(planning.describe_plan(study, all_units, *rate))
         return
     if not FLAGS.output_dir:
         raise UserError("--output_dir is required")

@@ -355,3 +355,51 @@ def pretraining_dataset(
         deterministic=not is_training,
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def heldout_baselines(
+    file_pattern, *, batch_size, max_seq_length, max_predictions_per_seq, max_batches=None
+):
+    """What trivial predictors score on the batches an evaluation reads (same files, order, batch
+    size and batch limit as `PretrainingLoop.evaluate` on `pretraining_dataset(...,
+    is_training=False)`), to print beside the heads' held-out accuracies.
+
+    Args:
+        file_pattern: str. The eval shards.
+        batch_size, max_seq_length, max_predictions_per_seq: int. As the evaluation's.
+        max_batches: int or None. At most this many batches (the evaluation's `eval_batches`).
+
+    Returns:
+        dict with
+          mlm_unigram_baseline: float. Accuracy of always predicting the most frequent
+            `masked_lm_ids` token among the weighted held-out positions (weight-averaged, as
+            `mlm_accuracy` is).
+          nsp_majority_baseline: float. Share of the majority class of the held-out pairs.
+    """
+    import numpy as np
+
+    dataset = pretraining_dataset(
+        file_pattern,
+        batch_size=batch_size,
+        max_seq_length=max_seq_length,
+        max_predictions_per_seq=max_predictions_per_seq,
+        heads=("mlm", "nsp"),
+        is_training=False,
+        validate=False,
+    )
+    token_weight, nsp_count = np.zeros(0), np.zeros(2)  # weight per token id; pairs per class
+    for i, (_, labels, weights) in enumerate(dataset):
+        if max_batches and i >= max_batches:
+            break
+        ids = labels[names.MLM_LOGITS].numpy().ravel()
+        batch = np.bincount(ids, weights=weights[names.MLM_LOGITS].numpy().ravel())
+        size = max(len(batch), len(token_weight))
+        token_weight = np.pad(token_weight, (0, size - len(token_weight)))
+        token_weight[: len(batch)] += batch
+        nsp_count += np.bincount(labels[names.NSP_LOGITS].numpy(), minlength=2)[:2]
+    if not nsp_count.sum() or not token_weight.sum():
+        raise ValueError(f"{file_pattern}: the evaluation data yielded no batch")
+    return {
+        "mlm_unigram_baseline": float(token_weight.max() / token_weight.sum()),
+        "nsp_majority_baseline": float(nsp_count.max() / nsp_count.sum()),
+    }

@@ -4,7 +4,9 @@ Steps: check the data against the settings (before anything heavy), resolve the 
 model and optimiser under the strategy, restore the newest checkpoint if there is one, then run
 the short-length phase and the long-length phase, logging, evaluating, checkpointing and freezing
 the NSP path as asked. Writes into `model_dir`: run_config.json, vocab.txt, checkpoints/,
-tensorboard/, train_log.jsonl (one line per log step) and metrics.json.
+tensorboard/ (train/* and eval/* scalars), train_log.jsonl (one line per log step, and one with
+"split": "eval" per evaluation: the held-out learning curve) and metrics.json (the final
+evaluation, with the trivial predictors' held-out accuracies beside the heads').
 """
 
 import dataclasses
@@ -472,10 +474,22 @@ def _train(config, plan, loop, phases, eval_dataset, start, guard):
     if eval_dataset is not None:
         try:
             metrics.update(loop.evaluate(eval_dataset, eval_batches))
+            short_len, short_pred = config.max_seq_length[0], config.max_predictions_per_seq[0]
+            metrics.update(
+                pretraining_data.heldout_baselines(
+                    eval_pattern,
+                    batch_size=config.eval_batch_size,
+                    max_seq_length=short_len,
+                    max_predictions_per_seq=short_pred,
+                    max_batches=eval_batches,
+                )
+            )
         except tf.errors.DataLossError as e:
             raise damaged(eval_pattern, e) from None
         if chief:
             _write_summaries(writer, "eval", step, metrics)
+            with open(log_path, "a", encoding="utf-8") as f:  # the curve's last point
+                f.write(json.dumps({"split": "eval", **metrics}) + "\n")
     elif train_metrics:
         logging.warning("no --eval_data: metrics.json holds the last training window's metrics")
         metrics.update({f"train_{key}": value for key, value in train_metrics.items()})

@@ -8,6 +8,7 @@ result for the units that read it; `records` follow the study's record contract 
 Fine-tuning and probing go through one adapter each (`run_finetune`, `run_probe`).
 """
 
+import json
 import os
 from collections import Counter
 
@@ -130,8 +131,33 @@ def pretrain_job(unit, run_dir, inputs):
     metrics = run_pretraining(config)
     losses = [v for k, v in metrics.items() if k.endswith("_loss") and "balanced" not in k]
     values = {"eval_loss": sum(losses)}
-    values.update({k: v for k, v in metrics.items() if k.endswith("accuracy")})
-    return {"model_dir": config.model_dir}, [record(unit, "pretrain", values, task="pretrain")]
+    values.update({k: v for k, v in metrics.items() if k.endswith(("accuracy", "_baseline"))})
+    pretrain_record = record(unit, "pretrain", values, task="pretrain")
+    pretrain_record["curve"] = read_curve(config.model_dir)
+    return {"model_dir": config.model_dir}, [pretrain_record]
+
+
+CURVE_SUFFIXES = ("_loss", "_accuracy")
+
+
+def read_curve(model_dir):
+    """The held-out learning curve of a pre-training run, from its train_log.jsonl.
+
+    Returns:
+        list of {"step": int, "<head>_loss": float, "<head>_accuracy": float, ...}, one per
+        evaluation (`"split": "eval"` lines), by step; a step logged twice (a run resumed from
+        an earlier checkpoint evaluates it again) keeps its last line.
+    """
+    path = os.path.join(model_dir, "train_log.jsonl")
+    points = {}
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                entry = json.loads(line)
+                if entry.get("split") == "eval":
+                    point = {k: float(v) for k, v in entry.items() if k.endswith(CURVE_SUFFIXES)}
+                    points[int(entry["step"])] = {"step": int(entry["step"]), **point}
+    return [points[step] for step in sorted(points)]
 
 
 def select_job(unit, run_dir, inputs):
@@ -205,8 +231,16 @@ def finetune_job(unit, run_dir, inputs):
             "mismatched_accuracy": 100 * metrics["dev_mismatched_accuracy"],
         }
     else:
-        values = {"exact_match": metrics["exact"], "f1": metrics["f1"]}
+        values = squad_values(metrics)
     return {"model_dir": fields["model_dir"]}, [record(unit, "finetune", values, layer=layer)]
+
+
+def squad_values(metrics):
+    """A SQuAD record's metrics from the official evaluation's: EM and F1 and, for 2.0, F1 on
+    the answerable (HasAns_f1) and the unanswerable (NoAns_f1) questions apart."""
+    values = {"exact_match": metrics["exact"], "f1": metrics["f1"]}
+    values.update({k: metrics[k] for k in ("HasAns_f1", "NoAns_f1") if k in metrics})
+    return values
 
 
 def probe_job(unit, run_dir, inputs):
@@ -271,7 +305,7 @@ def trivial_squad(path, task):
     }
     best = None
     for predictions in candidates.values():
-        scores = squad.evaluate(examples, predictions, version)
+        scores = squad_values(squad.evaluate(examples, predictions, version))
         if best is None or scores["f1"] > best["f1"]:
-            best = {"exact_match": scores["exact"], "f1": scores["f1"]}
+            best = scores
     return best

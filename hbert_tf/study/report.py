@@ -8,8 +8,9 @@
 A table holds the `selected` records only; its rows are `(model, pt_concat, ft_concat)` in the
 paper's order, its column groups the pre-training corpora (the baselines that were not
 pre-trained here, corpus None, sit in the first group as in the paper; the chance row in every
-group). Each cell is ours (mean ± sample std over seeds when there are several), the paper's value
-and the difference ours - paper, or "-" where the paper has no such cell.
+group). Each cell is ours (mean ± sample std over seeds), the 95% t-interval of that mean
+(`hbert_tf.study.statistics`), the paper's value and the difference ours - paper, or "-" where
+there is none (one seed has no std nor interval; the paper has no such cell).
 """
 
 import csv
@@ -18,13 +19,14 @@ import io
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
 
 from hbert_tf.files import atomic_path, write_json_atomic, write_text_atomic
 from hbert_tf.probing.senteval_format import TASK_CODES, TASK_NAMES
-from hbert_tf.study import paper_values
+from hbert_tf.study import paper_values, statistics
 
 QA_TASKS = ("squad1.1", "squad2.0")
 TASKS = (*QA_TASKS, "mnli", *TASK_NAMES, "pretrain")
@@ -51,6 +53,8 @@ METRIC_LABELS = {
     "mismatched_accuracy": "mismatched",
     "accuracy": "acc",
     "eval_loss": "eval loss",
+    "HasAns_f1": "HasAns F1",
+    "NoAns_f1": "NoAns F1",
 }
 # The metric a sweep plot and the findings read for each task.
 PRIMARY_METRICS = {
@@ -97,6 +101,11 @@ def check_records(records):
                 raise ValueError(f"{unit}: metrics[{name!r}] = {value!r} is not a number")
         if r["layer"] is not None and not isinstance(r["layer"], int):
             raise ValueError(f"{unit}: layer must be an int or None, got {r['layer']!r}")
+        curve = r.get("curve", [])
+        if not isinstance(curve, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("step"), int) for p in curve
+        ):
+            raise ValueError(f"{unit}: curve must be a list of {{'step': int, ...}} points")
 
 
 def _model_order(model):
@@ -121,13 +130,6 @@ def _corpus_order(corpora):
     return known + sorted(c for c in set(corpora) if c is not None and c not in known)
 
 
-def _stats(values):
-    """(mean, sample std or None for one value, n)."""
-    values = np.asarray(values, dtype=float)
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else None
-    return float(np.mean(values)), std, len(values)
-
-
 # === Tables =======================================================================================
 
 
@@ -150,11 +152,13 @@ class TableSpec:
     show_ft: bool = False
 
 
+SQUAD2_SPLIT = ("HasAns_f1", "NoAns_f1")  # SQuAD 2.0's F1 on answerable / unanswerable questions
 TABLE_SPECS = (
     TableSpec(
         "table1",
-        "Table 1: question answering, EM / F1 (concatenation in both pre-training and fine-tuning)",
-        tuple((task, ("exact_match", "f1")) for task in QA_TASKS),
+        "Table 1: question answering, EM / F1 (concatenation in both pre-training and fine-tuning); "
+        "SQuAD2.0 also F1 on answerable / unanswerable questions",
+        (*((task, ("exact_match", "f1")) for task in QA_TASKS), ("squad2.0", SQUAD2_SPLIT)),
         lambda r: r["task"] in QA_TASKS and r["pt_concat"] == r["ft_concat"],
     ),
     TableSpec(
@@ -193,7 +197,8 @@ def build_table(spec, records, paper_corpora=None):
         dict with "name", "title", "show_ft", "columns" (list of {"corpus", "task", "metrics"}),
         "rows" (list of {"model", "pt_concat", "ft_concat", "cells"}), where cells[j] belongs to
         columns[j] and is a list, one per metric, of {"metric", "values", "seeds", "units",
-        "mean", "std", "n", "paper", "diff"} (mean/std/paper/diff None where missing).
+        "mean", "std", "n", "ci_low", "ci_high", "paper", "diff"} (None where missing; std and
+        the 95% interval need 2 seeds).
     """
     paper_corpora = paper_corpora or {}
     chosen = [r for r in records if r["selected"] and spec.keep(r)]
@@ -209,7 +214,10 @@ def build_table(spec, records, paper_corpora=None):
         {"corpus": corpus, "task": task, "metrics": list(metrics)}
         for corpus in groups
         for task, metrics in spec.columns
-        if any(c == corpus and t == task for _, c, t in cells)
+        if any(
+            c == corpus and t == task and any(m in r["metrics"] for r in found for m in metrics)
+            for (_, c, t), found in cells.items()
+        )
     ]
     rows = sorted({row for row, _, _ in cells}, key=_row_order)
     baselines = {
@@ -260,7 +268,8 @@ def _cell(table, row, task, metric, records, compare, paper_corpus):
         values.append(float(r["metrics"][metric]))
         seeds.append(r["seed"])
         units.append(r["unit"])
-    mean, std, n = _stats(values) if values else (None, None, 0)
+    summary = statistics.summarize(values)
+    mean = summary["mean"]
     paper = None
     if compare:
         paper = paper_values.paper_value(
@@ -272,9 +281,7 @@ def _cell(table, row, task, metric, records, compare, paper_corpus):
         "values": values,
         "seeds": seeds,
         "units": units,
-        "mean": mean,
-        "std": std,
-        "n": n,
+        **summary,
         "paper": paper,
         "diff": diff,
     }
@@ -288,19 +295,44 @@ def _fmt(value, sign=False):
     return f"{value:+.1f}" if sign else f"{value:.1f}"
 
 
-def _fmt_stats(mean, std, n, digits=1):
-    """ "mean", or "mean ± std" over several seeds (std is None for one)."""
-    text = f"{mean:.{digits}f}"
-    return text if std is None else f"{text} ± {std:.{digits}f}"
+def _fmt_mean_std(summary, digits=1, exact=False):
+    """ "mean ± std" ("mean ± -" for one seed; "mean" alone when `exact`); "-" without values."""
+    if summary["mean"] is None:
+        return "-"
+    text = f"{summary['mean']:.{digits}f}"
+    if exact:
+        return text
+    std = "-" if summary["std"] is None else f"{summary['std']:.{digits}f}"
+    return f"{text} ± {std}"
 
 
-def _fmt_ours(cell):
-    return "-" if cell["mean"] is None else _fmt_stats(cell["mean"], cell["std"], cell["n"])
+def _fmt_interval(summary, digits=1):
+    """ "[low, high]" (the 95% t-interval of the mean) or "-"."""
+    if summary["ci_low"] is None:
+        return "-"
+    return f"[{summary['ci_low']:.{digits}f}, {summary['ci_high']:.{digits}f}]"
 
 
-def _joined(cells, key):
-    """ "a / b" over a column's metrics; "-" when every part is missing."""
-    parts = [_fmt_ours(c) if key == "ours" else _fmt(c[key], sign=key == "diff") for c in cells]
+def _fmt_summary(summary, digits=1):
+    """ "mean ± std [low, high]", with "-" for what one seed cannot give."""
+    if summary["mean"] is None:
+        return "-"
+    interval = _fmt_interval(summary, digits)
+    return f"{_fmt_mean_std(summary, digits)} {'[-]' if interval == '-' else interval}"
+
+
+def _fmt_cell(cell, key, exact):
+    if key == "ours":
+        return _fmt_mean_std(cell, exact=exact)
+    if key == "ci":
+        return _fmt_interval(cell)
+    return _fmt(cell[key], sign=key == "diff")
+
+
+def _joined(cells, key, exact=False):
+    """ "a / b" over a column's metrics; "-" when every part is missing. `exact`: the chance
+    row, which depends on the evaluation data only (no spread over seeds)."""
+    parts = [_fmt_cell(c, key, exact) for c in cells]
     return "-" if all(p == "-" for p in parts) else " / ".join(parts)
 
 
@@ -316,17 +348,18 @@ def _column_label(col):
 
 
 def format_table(table, paper=True):
-    """Markdown: a row per (model, concat), three columns (ours, paper, Δ) per table column;
-    ours only with `paper=False` (a short table for a terminal)."""
-    keys = ("ours", "paper", "diff") if paper else ("ours",)
+    """Markdown: a row per (model, concat), four columns (ours as mean ± std, its 95% interval,
+    the paper's value, Δ) per table column; ours and the interval only with `paper=False` (a
+    short table for a terminal)."""
+    keys = ("ours", "ci", "paper", "diff") if paper else ("ours", "ci")
     head = ["Model", "PT concat"] + (["FT concat"] if table["show_ft"] else [])
     for col in table["columns"]:
-        head += [_column_label(col), "paper", "Δ"][: len(keys)]
+        head += [_column_label(col), "95% CI", "paper", "Δ"][: len(keys)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in table["rows"]:
         fields = _row_fields(table, row)
         for cells in row["cells"]:
-            fields += [_joined(cells, key) for key in keys]
+            fields += [_joined(cells, key, exact=row["model"] == "chance") for key in keys]
         lines.append("| " + " | ".join(fields) + " |")
     return "\n".join(lines)
 
@@ -338,14 +371,18 @@ def build_tables(records, paper_corpora=None):
     return [t for t in tables if t is not None]
 
 
+CSV_FIELDS = ("mean", "std", "n", "ci_low", "ci_high", "paper", "diff")
+PRETRAINING_CSV = "pretraining.csv"
+
+
 def table_csv(table):
-    """CSV text: model, pt_concat, ft_concat, then per column and metric: ours, std, n, paper,
-    diff (numbers; empty where missing)."""
+    """CSV text: model, pt_concat, ft_concat, then per column and metric: ours, std, n, ci_low,
+    ci_high (the 95% t-interval), paper, diff (numbers; empty where missing)."""
     head = ["model", "pt_concat", "ft_concat"]
     for col in table["columns"]:
         for m in col["metrics"]:
             name = f"{col['corpus'] or '-'}/{col['task']}/{m}"
-            head += [name, f"{name} std", f"{name} n", f"{name} paper", f"{name} diff"]
+            head += [name] + [f"{name} {k}" for k in CSV_FIELDS[1:]]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(head)
@@ -355,7 +392,7 @@ def table_csv(table):
             for c in cells:
                 fields += [
                     "" if c[k] is None else (c[k] if k == "n" else f"{c[k]:.4f}")
-                    for k in ("mean", "std", "n", "paper", "diff")
+                    for k in CSV_FIELDS
                 ]
         writer.writerow(fields)
     return out.getvalue()
@@ -364,8 +401,15 @@ def table_csv(table):
 # === Pre-training =================================================================================
 
 
-def format_pretraining(records):
-    """Markdown: the selected pre-training runs, each metric as mean (± std over seeds)."""
+def build_pretraining(records):
+    """The selected pre-training runs as data, or None when there are none.
+
+    Returns:
+        dict with "metrics" (names: eval_loss first, then by name, so that a head's baseline,
+        e.g. `nsp_majority_baseline`, sits beside its accuracy) and "rows", a list of
+        {"model", "pt_concat", "corpus", "layer", "cells": {metric: `statistics.summarize`
+        over seeds plus "values" and "seeds"}}.
+    """
     runs = {}
     for r in records:
         if r["kind"] == "pretrain" and r["selected"]:
@@ -375,21 +419,55 @@ def format_pretraining(records):
         return None
     metrics = sorted({m for rs in runs.values() for r in rs for m in r["metrics"]},
                      key=lambda m: (m != "eval_loss", m))  # fmt: skip
+    rows = []
+    for key in sorted(runs, key=lambda k: (_row_order((k[0], k[1], "none")), str(k[2]))):
+        cells = {}
+        for m in metrics:
+            found = [r for r in runs[key] if m in r["metrics"]]
+            values = [float(r["metrics"][m]) for r in found]
+            cells[m] = {**statistics.summarize(values), "values": values,
+                        "seeds": [r["seed"] for r in found]}  # fmt: skip
+        model, pt_concat, corpus, layer = key
+        rows.append({"model": model, "pt_concat": pt_concat, "corpus": corpus, "layer": layer,
+                     "cells": cells})  # fmt: skip
+    return {"metrics": metrics, "rows": rows}
+
+
+def format_pretraining(table):
+    """Markdown of `build_pretraining`: each metric as mean ± std [95% interval] over seeds."""
+    metrics = table["metrics"]
     lines = [
         "| Model | PT concat | corpus | layer | " + " | ".join(metrics) + " |",
         "|---|---|---|---|" + "---|" * len(metrics),
     ]
-    for key in sorted(runs, key=lambda k: (_row_order((k[0], k[1], "none")), str(k[2]))):
-        model, pt_concat, corpus, layer = key
-        cells = []
-        for m in metrics:
-            values = [r["metrics"][m] for r in runs[key] if m in r["metrics"]]
-            cells.append(_fmt_stats(*_stats(values), digits=4) if values else "-")
+    for row in table["rows"]:
+        cells = [_fmt_summary(row["cells"][m], digits=4) for m in metrics]
         lines.append(
-            f"| {MODEL_NAMES.get(model, model)} | {pt_concat} | {corpus} | "
-            f"{'-' if layer is None else layer} | " + " | ".join(cells) + " |"
+            f"| {MODEL_NAMES.get(row['model'], row['model'])} | {row['pt_concat']} | "
+            f"{row['corpus']} | {'-' if row['layer'] is None else row['layer']} | "
+            + " | ".join(cells)
+            + " |"
         )
     return "\n".join(lines)
+
+
+def pretraining_csv(table):
+    """CSV text: model, pt_concat, corpus, layer, then per metric: mean, std, n, ci_low, ci_high."""
+    head = ["model", "pt_concat", "corpus", "layer"]
+    for m in table["metrics"]:
+        head += [m] + [f"{m} {k}" for k in CSV_FIELDS[1:5]]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(head)
+    for row in table["rows"]:
+        layer = "" if row["layer"] is None else row["layer"]
+        fields = [row["model"], row["pt_concat"], row["corpus"] or "", layer]
+        for m in table["metrics"]:
+            cell = row["cells"][m]
+            fields += ["" if cell[k] is None else (cell[k] if k == "n" else f"{cell[k]:.6f}")
+                       for k in CSV_FIELDS[:5]]  # fmt: skip
+        writer.writerow(fields)
+    return out.getvalue()
 
 
 # === Layer selection ==============================================================================
@@ -423,9 +501,10 @@ def _fmt_score(value):
 # === Findings =====================================================================================
 
 
-def _means(records, models, tasks):
-    """{(model, corpus, pt_concat, ft_concat, task, metric): mean over seeds} of selected records
-    of `models` on `tasks` (QA: only rows with the same concatenation in PT and FT, Table 1)."""
+def _by_seed(records, models, tasks):
+    """{(model, corpus, pt_concat, ft_concat, task, metric): {seed: value}} of the selected
+    records of `models` on `tasks` (QA: only rows with the same concatenation in PT and FT,
+    Table 1)."""
     values = {}
     for r in records:
         if not r["selected"] or r["model"] not in models or r["task"] not in tasks:
@@ -435,8 +514,12 @@ def _means(records, models, tasks):
         for metric in PRIMARY_METRICS[r["task"]]:
             if metric in r["metrics"]:
                 key = (r["model"], r["corpus"], r["pt_concat"], r["ft_concat"], r["task"], metric)
-                values.setdefault(key, []).append(float(r["metrics"][metric]))
-    return {key: float(np.mean(v)) for key, v in values.items()}
+                values.setdefault(key, {})[r["seed"]] = float(r["metrics"][metric])
+    return values
+
+
+def _mean(by_seed):
+    return float(np.mean(list(by_seed.values())))
 
 
 def _cell_order(key):
@@ -462,29 +545,43 @@ def _paper_gap(model, other, corpus, pt_concat, ft_concat, task, metric):
     return None if a is None or b is None else a - b
 
 
-def _pair_comparisons(records, model, other, tasks, holds, paper_corpora):
-    """Each cell where both `model` and `other` have a selected result: their gap and whether
-    `holds(gap)`."""
-    means = _means(records, (model, other), tasks)
+def _comparison(key, ours, theirs, threshold, claim, paper):
+    """One paired comparison: the differences ours - theirs over their common seeds, their mean,
+    95% interval and verdict against the claim `difference <claim> threshold`."""
+    _, corpus, pt_concat, ft_concat, task, metric = key
+    seeds, differences = statistics.paired_differences(ours, theirs)
+    summary = statistics.summarize(differences)
+    return {
+        "corpus": corpus,
+        "pt_concat": pt_concat,
+        "ft_concat": ft_concat,
+        "task": task,
+        "metric": metric,
+        "seeds": seeds,
+        "differences": differences,
+        "ours": summary["mean"],
+        "std": summary["std"],
+        "ci_low": summary["ci_low"],
+        "ci_high": summary["ci_high"],
+        "n": summary["n"],
+        "paper": paper,
+        "verdict": statistics.verdict(summary, threshold, claim),
+    }
+
+
+def _pair_comparisons(records, model, other, tasks, threshold, claim, paper_corpora):
+    """Each cell where both `model` and `other` have selected results on common seeds: the
+    paired differences model - other and the verdict on `difference <claim> threshold`."""
+    values = _by_seed(records, (model, other), tasks)
     comparisons = []
-    for key, value in sorted(means.items(), key=lambda kv: _cell_order(kv[0])):
-        if key[0] != model or (other, *key[1:]) not in means:
+    for key in sorted(values, key=_cell_order):
+        theirs = values.get((other, *key[1:]))
+        if key[0] != model or theirs is None or not set(values[key]) & set(theirs):
             continue
         _, corpus, pt_concat, ft_concat, task, metric = key
-        gap = value - means[(other, *key[1:])]
         paper_corpus = paper_corpora.get(corpus, corpus)
-        comparisons.append(
-            {
-                "corpus": corpus,
-                "pt_concat": pt_concat,
-                "ft_concat": ft_concat,
-                "task": task,
-                "metric": metric,
-                "ours": gap,
-                "paper": _paper_gap(model, other, paper_corpus, pt_concat, ft_concat, task, metric),
-                "holds": bool(holds(gap)),
-            }
-        )
+        paper = _paper_gap(model, other, paper_corpus, pt_concat, ft_concat, task, metric)
+        comparisons.append(_comparison(key, values[key], theirs, threshold, claim, paper))
     return comparisons
 
 
@@ -503,23 +600,24 @@ def paper_lower_nsp_shortfall():
 
 
 def _word_order_comparisons(records, paper_corpora):
-    """Bigram Shift against the best other model pre-trained on the same corpus, per word-order
-    probing task."""
+    """Bigram Shift against the best other model pre-trained on the same corpus (by the mean over
+    seeds, over its concatenation modes), per word-order probing task, paired over seeds."""
     models = {r["model"] for r in records} - set(NOT_PRETRAINED_HERE)
-    means = _means(records, models, WORD_ORDER_TASKS)
+    values = _by_seed(records, models, WORD_ORDER_TASKS)
     comparisons = []
-    for (model, corpus, pt_concat, ft_concat, task, metric), value in sorted(
-        means.items(), key=lambda kv: _cell_order(kv[0])
-    ):
+    for key in sorted(values, key=_cell_order):
+        model, corpus, pt_concat, ft_concat, task, metric = key
         if model != "bigram_shift" or corpus is None:
             continue
-        others = {}  # model -> its best accuracy over concatenation modes
-        for k, v in means.items():
+        others = {}  # model -> the key of its best concatenation mode
+        for k, v in values.items():
             if k[0] != "bigram_shift" and k[1] == corpus and k[4] == task:
-                others[k[0]] = max(v, others.get(k[0], -math.inf))
+                if k[0] not in others or _mean(v) > _mean(values[others[k[0]]]):
+                    others[k[0]] = k
+        others = {m: k for m, k in others.items() if set(values[k]) & set(values[key])}
         if not others:
             continue
-        best = max(others, key=others.get)
+        best = max(others, key=lambda m: _mean(values[others[m]]))
         paper_corpus = paper_corpora.get(corpus, corpus)
         paper_own = paper_values.paper_value(
             "table4", "bigram_shift", paper_corpus, pt_concat, ft_concat, task, metric
@@ -531,31 +629,24 @@ def _word_order_comparisons(records, paper_corpora):
             and (v := paper_values.paper_value("table4", m, paper_corpus, pt, ft, task, metric))
             is not None
         ]
-        comparisons.append(
-            {
-                "corpus": corpus,
-                "pt_concat": pt_concat,
-                "ft_concat": ft_concat,
-                "task": task,
-                "metric": metric,
-                "against": best,
-                "ours": value - others[best],
-                "paper": (
-                    paper_own - max(paper_best) if paper_own is not None and paper_best else None
-                ),
-                "holds": value >= others[best],
-            }
-        )
+        paper = paper_own - max(paper_best) if paper_own is not None and paper_best else None
+        comparison = _comparison(key, values[key], values[others[best]], 0.0, ">=", paper)
+        comparisons.append({**comparison, "against": best})
     return comparisons
 
 
 def compute_findings(records, paper_corpora=None):
     """The paper's four claims, each checked on our selected records.
 
+    Every comparison pairs the two models' runs seed by seed (same seed: model - other) and
+    takes the 95% t-interval of the mean difference (`hbert_tf.study.statistics`).
+
     Returns:
-        list of {"claim", "test", "verdict", "comparisons"}: verdict is "agrees" (every
-        comparison points the paper's way), "disagrees" (none does), "mixed", or "not measured"
-        (no comparable records); comparisons as in `_pair_comparisons` (gaps in points).
+        list of {"claim", "test", "verdict", "seeds", "comparisons"}: a comparison's verdict is
+        "agrees" (its interval lies on the paper's side), "disagrees" (on the other side) or
+        "inconclusive" (the interval straddles the claim's boundary); with one seed the point
+        difference decides. The claim's verdict combines them (`statistics.combine`: also
+        "mixed" and "not measured"). `seeds` is the most seeds any comparison has.
     """
     paper_corpora = paper_corpora or {}
     tol = paper_lower_nsp_shortfall()
@@ -564,61 +655,65 @@ def compute_findings(records, paper_corpora=None):
         (
             "Lower NSP is close to BERT on QA and NLI",
             f"Lower NSP - BERT >= -{tol:.1f} (the paper's largest shortfall, Tables 1-2)",
-            _pair_comparisons(
-                records, "lower_nsp", "bert", qa_nli, lambda g: g >= -tol, paper_corpora
-            ),  # fmt: skip
+            _pair_comparisons(records, "lower_nsp", "bert", qa_nli, -tol, ">=", paper_corpora),
         ),
         (
             "Lower Mask is worse than BERT on QA",
             "Lower Mask - BERT < 0 (F1)",
-            _pair_comparisons(
-                records, "lower_mask", "bert", QA_TASKS, lambda g: g < 0, paper_corpora
-            ),  # fmt: skip
+            _pair_comparisons(records, "lower_mask", "bert", QA_TASKS, 0.0, "<", paper_corpora),
         ),
         (
             "Without NSP is worse than BERT",
             "Without NSP - BERT < 0 (QA F1, MNLI accuracy)",
-            _pair_comparisons(
-                records, "without_nsp", "bert", qa_nli, lambda g: g < 0, paper_corpora
-            ),  # fmt: skip
+            _pair_comparisons(records, "without_nsp", "bert", qa_nli, 0.0, "<", paper_corpora),
         ),
         (
             "Bigram Shift is best on the word-order probes (TD, BS, CI)",
-            "Bigram Shift >= every other model pre-trained on the same corpus",
+            "Bigram Shift - the best other model pre-trained on the same corpus >= 0",
             _word_order_comparisons(records, paper_corpora),
         ),
     ]
-    findings = []
-    for claim, test, comparisons in claims:
-        held = sum(c["holds"] for c in comparisons)
-        if not comparisons:
-            verdict = "not measured"
-        elif held == len(comparisons):
-            verdict = "agrees"
-        elif held == 0:
-            verdict = "disagrees"
-        else:
-            verdict = "mixed"
-        findings.append(
-            {"claim": claim, "test": test, "verdict": verdict, "comparisons": comparisons}
-        )
-    return findings
+    return [
+        {
+            "claim": claim,
+            "test": test,
+            "verdict": statistics.combine([c["verdict"] for c in comparisons]),
+            "seeds": max((c["n"] for c in comparisons), default=0),
+            "comparisons": comparisons,
+        }
+        for claim, test, comparisons in claims
+    ]
+
+
+VERDICTS = ("agrees", "disagrees", "inconclusive")
 
 
 def format_findings(findings):
+    """Markdown: each claim with its verdict, then each comparison: the mean paired difference,
+    its 95% interval, the number of seeds, its verdict and the paper's gap."""
     lines = []
     for f in findings:
-        held = sum(c["holds"] for c in f["comparisons"])
+        counts = Counter(c["verdict"] for c in f["comparisons"])
+        detail = ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
+        basis = ""
+        if f["comparisons"]:
+            basis = (
+                " (one seed: point differences, no interval)"
+                if f["seeds"] < statistics.MIN_SEEDS
+                else f" (paired over up to {f['seeds']} seeds, 95% t-intervals)"
+            )
         lines.append(
             f"- **{f['claim']}** ({f['test']}): **{f['verdict']}**"
-            + (f", {held} of {len(f['comparisons'])} comparisons." if f["comparisons"] else ".")
+            + (f"; comparisons: {detail}{basis}." if f["comparisons"] else ".")
         )
         for c in f["comparisons"]:
             against = f" vs {MODEL_NAMES.get(c['against'], c['against'])}" if "against" in c else ""
+            interval = "" if c["ci_low"] is None else f" {_fmt_interval(c)}"
             lines.append(
                 f"  - {c['corpus']} {TASK_LABELS[c['task']]} {METRIC_LABELS[c['metric']]}, "
-                f"PT {c['pt_concat']}{against}: {_fmt(c['ours'], sign=True)} "
-                f"(paper {_fmt(c['paper'], sign=True)}){'' if c['holds'] else ' ✗'}"
+                f"PT {c['pt_concat']}{against}: {_fmt(c['ours'], sign=True)}{interval}, "
+                f"{c['n']} seed{'s' * (c['n'] != 1)}: {c['verdict']} "
+                f"(paper {_fmt(c['paper'], sign=True)}){' ✗' * (c['verdict'] == 'disagrees')}"
             )
     return "\n".join(lines)
 
@@ -665,12 +760,12 @@ def plot_sweeps(plot_dir, records, selections):
         axes = {a: fig.add_subplot(1, len(axes_names), i + 1) for i, a in enumerate(axes_names)}
         for (axis, corpus, task, metric, ft_concat), by_layer in sorted(lines.items(), key=str):
             layers = sorted(by_layer)
-            stats = [_stats(by_layer[layer]) for layer in layers]
+            stats = [statistics.summarize(by_layer[layer]) for layer in layers]
             label = f"{corpus} {TASK_LABELS.get(task, task)} {METRIC_LABELS[metric]}"
             if ft_concat != pt_concat and task in QA_TASKS:
                 label += f" (FT {ft_concat})"
             axes[axis].errorbar(
-                layers, [s[0] for s in stats], yerr=[s[1] or 0.0 for s in stats],
+                layers, [s["mean"] for s in stats], yerr=[s["std"] or 0.0 for s in stats],
                 marker="o", capsize=3, label=label,
             )  # fmt: skip
         chosen = {s["corpus"]: s["chosen"] for s in selections
@@ -695,6 +790,64 @@ def plot_sweeps(plot_dir, records, selections):
             ax.legend(fontsize="x-small")
         fig.suptitle(f"{MODEL_NAMES.get(model, model)} (PT concat {pt_concat}): layer sweep")
         path = os.path.join(plot_dir, f"sweep-{_safe(model)}-{_safe(pt_concat)}.png")
+        _save(fig, path)
+        paths.append(path)
+    return paths
+
+
+def curve_metrics(records):
+    """The head metrics the curves of `records` have: each head's loss and accuracy (the
+    bigram-shift head's balanced accuracy), in a fixed order."""
+    found = {k for r in records for point in r.get("curve", ()) for k in point}
+    return [m for m in CURVE_METRICS if m in found]
+
+
+CURVE_METRICS = (
+    "mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy", "bigram_shift_loss",
+    "bigram_shift_balanced_accuracy",
+)  # fmt: skip
+
+
+def plot_curves(plot_dir, records):
+    """A PNG per pre-training corpus: held-out learning curves of the selected pre-training runs,
+    a panel per head metric, a line per model (mean over seeds at each step). Returns paths."""
+    from matplotlib.figure import Figure
+
+    runs = [r for r in records if r["kind"] == "pretrain" and r["selected"] and r.get("curve")]
+    paths = []
+    for corpus in _corpus_order([r["corpus"] for r in runs]):
+        mine = [r for r in runs if r["corpus"] == corpus]
+        metrics = curve_metrics(mine)
+        if not metrics:
+            continue
+        columns = min(2, len(metrics))
+        rows = math.ceil(len(metrics) / columns)
+        fig = Figure(figsize=(6.0 * columns, 3.6 * rows))
+        lines = {}  # (model, pt_concat, layer) -> the runs' curves
+        for r in mine:
+            lines.setdefault((r["model"], r["pt_concat"], r["layer"]), []).append(r["curve"])
+        for i, metric in enumerate(metrics):
+            ax = fig.add_subplot(rows, columns, i + 1)
+            for (model, pt_concat, layer), curves in sorted(
+                lines.items(), key=lambda kv: _row_order((kv[0][0], kv[0][1], "none"))
+            ):
+                by_step = {}
+                for curve in curves:
+                    for point in curve:
+                        if metric in point:
+                            by_step.setdefault(point["step"], []).append(point[metric])
+                if not by_step:
+                    continue
+                steps = sorted(by_step)
+                label = MODEL_NAMES.get(model, model) + (f" {pt_concat}" * (pt_concat != "none"))
+                label += "" if layer is None else f" k{layer}"
+                ax.plot(steps, [float(np.mean(by_step[s])) for s in steps], marker=".",
+                        label=f"{label} (n={len(curves)})")  # fmt: skip
+            ax.set_xlabel("step")
+            ax.set_ylabel(metric)
+            ax.legend(fontsize="x-small")
+        fig.suptitle(f"Held-out pre-training curves on {corpus} (mean over seeds)")
+        path = os.path.join(plot_dir, f"curves-{_safe(corpus)}.png")
         _save(fig, path)
         paths.append(path)
     return paths
@@ -775,6 +928,7 @@ def write_report(output_dir, records, study_name, selections, paper_corpora=None
 
     plot_dir = os.path.join(output_dir, "plots")
     plots = plot_sweeps(plot_dir, records, selections)
+    plots += plot_curves(plot_dir, records)
     plots += [p for t in tables if t["name"] == "table4" for p in plot_probing(plot_dir, t)]
     for name in os.listdir(plot_dir):  # plots of an earlier report that this one does not have
         if name.endswith(".png") and os.path.join(plot_dir, name) not in plots:
@@ -783,30 +937,45 @@ def write_report(output_dir, records, study_name, selections, paper_corpora=None
     written = {t["name"] for t in tables}
     for t in tables:
         write_text_atomic(os.path.join(output_dir, f"{t['name']}.csv"), table_csv(t))
-    for spec in TABLE_SPECS:
-        stale = os.path.join(output_dir, f"{spec.name}.csv")
-        if spec.name not in written and os.path.exists(stale):
+    pretraining = build_pretraining(records)
+    if pretraining:
+        write_text_atomic(os.path.join(output_dir, PRETRAINING_CSV), pretraining_csv(pretraining))
+        written.add(PRETRAINING_CSV[:-4])
+    for name in [spec.name for spec in TABLE_SPECS] + [PRETRAINING_CSV[:-4]]:
+        stale = os.path.join(output_dir, f"{name}.csv")
+        if name not in written and os.path.exists(stale):
             os.remove(stale)
 
-    seeds = sorted({r["seed"] for r in records})
+    seeds = sorted({r["seed"] for r in records if r["model"] != "chance"})
+    note = statistics.seeds_note(seeds)
     mapped = ", ".join(f"{ours} vs the paper's {theirs}" for ours, theirs in paper_corpora.items())
     parts = [
         f"# Study report: {study_name}",
         f"{len(records)} results from {len({r['unit'] for r in records})} units; seeds "
-        f"{', '.join(map(str, seeds)) or '-'}. Every table column comes in three: ours (mean ± "
-        "sample std over seeds when there are several), the paper's value, and Δ = ours - paper; "
-        '"-" where not measured or not in the paper. Only the layer chosen for each sweep '
-        "is in the tables; baselines not pre-trained here sit in the first column group."
-        + (f" Corpora compared: {mapped}." if mapped else ""),
+        f"{', '.join(map(str, seeds)) or '-'}. Every table column comes in four: ours (mean ± "
+        "sample std over seeds), the 95% t-interval of that mean over seeds, the paper's value, "
+        'and Δ = ours - paper (of the mean); "-" where not measured, not in the paper, or not '
+        "defined for one seed. The chance row depends on the evaluation data only (no seeds). "
+        "Only the layer chosen for each sweep is in the tables; baselines not pre-trained here "
+        "sit in the first column group."
+        + (f" Corpora compared: {mapped}." if mapped else "")
+        + (f" Note: {note}." if note else ""),
     ]
     for t in tables:
         parts += [f"## {t['title']}", format_table(t)]
     missing = [s.title.split(":")[0] for s in TABLE_SPECS if s.name not in written]
     if missing:
         parts.append(f"Not measured in this study: {', '.join(missing)}.")
-    pretraining = format_pretraining(records)
     if pretraining:
-        parts += ["## Pre-training (the runs behind the tables)", pretraining]
+        parts += [
+            "## Pre-training (the runs behind the tables)",
+            "Held-out metrics after the last step, mean ± std [95% interval] over seeds, each "
+            "head's baseline beside its accuracy: `nsp_majority_baseline` (the majority class of "
+            "the held-out pairs), `mlm_unigram_baseline` (always the most frequent masked token "
+            "of the held-out positions); `bigram_shift_balanced_accuracy` is the mean of the two "
+            "classes' recalls.",
+            format_pretraining(pretraining),
+        ]
     parts += ["## Layer selection", format_selections(selections)]
     parts += ["## Findings", format_findings(findings)]
     if plots:
@@ -819,6 +988,7 @@ def write_report(output_dir, records, study_name, selections, paper_corpora=None
         {
             "study": study_name,
             "tables": {t["name"]: t for t in tables},
+            "pretraining": pretraining,
             "selections": selections,
             "findings": findings,
             "paper_corpora": paper_corpora,

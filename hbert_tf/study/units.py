@@ -249,7 +249,10 @@ class _Builder:
             "max_predictions_per_seq", tuple(data.get("max_predictions_per_seq", (20, 58)))
         )
         try:
-            return PretrainConfig.resolve(**fields)
+            config = PretrainConfig.resolve(**fields)
+            if "eval_every" not in fields:  # a learning curve of CURVE_POINTS held-out points
+                config = config.replace(eval_every=curve_eval_every(config))
+            return config
         except (TypeError, UserError) as e:
             raise UserError(f"study {study.name}: pretrain: {e}") from None
 
@@ -442,6 +445,16 @@ class _Builder:
             num_gpus=self.num_gpus,
         )
         return self.add(unit)
+
+
+CURVE_POINTS = 10
+
+
+def curve_eval_every(config):
+    """The eval interval of a study's pre-training that does not set `eval_every`: about
+    CURVE_POINTS held-out evaluations per run, on a multiple of `steps_per_execution`."""
+    every = max(1, config.train_steps // CURVE_POINTS)
+    return -(-every // config.steps_per_execution) * config.steps_per_execution
 
 
 def _name(tags, study):
