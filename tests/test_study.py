@@ -55,8 +55,9 @@ def comparable(records):
     """Records keyed by unit and task, metrics rounded (float noise of re-traced graphs)."""
     return {
         (r["unit"], r["task"]): (
-            {k: v for k, v in r.items() if k not in ("metrics",)},
+            {k: v for k, v in r.items() if k not in ("metrics", "curve")},
             {k: round(v, 3) for k, v in r["metrics"].items()},
+            [{k: round(v, 3) for k, v in point.items()} for point in r.get("curve", [])],
         )
         for r in records
     }
@@ -254,6 +255,46 @@ def test_executor_runs_in_order_skips_done_units_and_marks_sweep_records(tmp_pat
     assert "3 units: 3 done, 0 pending" in runner.describe([select] + pre, out)
 
 
+def test_read_curve_keeps_the_eval_lines_by_step_last_wins(tmp_path):
+    lines = [
+        {"step": 10, "phase": "seq128", "mlm_loss": 9.0},  # a training line: not the curve
+        {"step": 10, "split": "eval", "mlm_loss": 5.0, "mlm_accuracy": 0.1, "learning_rate": 1},
+        {"step": 20, "split": "eval", "mlm_loss": 4.0, "mlm_accuracy": 0.2},
+        {"step": 20, "split": "eval", "mlm_loss": 3.9, "mlm_accuracy": 0.25},  # resumed: again
+        {
+            "split": "eval",
+            "step": 30,
+            "mlm_loss": 3.0,
+            "mlm_accuracy": 0.3,
+            "bigram_shift_balanced_accuracy": 0.7,
+            "bigram_shift_swapped_recall": 0.6,
+            "nsp_majority_baseline": 0.5,
+        },  # the final evaluation  # fmt: skip
+    ]
+    (tmp_path / "train_log.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    assert jobs.read_curve(str(tmp_path)) == [
+        {"step": 10, "mlm_loss": 5.0, "mlm_accuracy": 0.1},
+        {"step": 20, "mlm_loss": 3.9, "mlm_accuracy": 0.25},
+        {"step": 30, "mlm_loss": 3.0, "mlm_accuracy": 0.3, "bigram_shift_balanced_accuracy": 0.7},
+    ]
+    assert jobs.read_curve(str(tmp_path / "none")) == []
+
+
+def test_squad2_records_keep_hasans_and_noans_f1(tmp_path):
+    from hbert_tf.finetuning import builtin_tasks
+
+    _, dev = builtin_tasks.write_builtin_squad(str(tmp_path), 0, 10, 20, "2.0")
+    chance = jobs.trivial_squad(dev, "squad2.0")
+    assert set(chance) == {"exact_match", "f1", "HasAns_f1", "NoAns_f1"}
+    # answering nothing is right on every unanswerable question only
+    assert chance["NoAns_f1"] == 100.0 and chance["HasAns_f1"] == 0.0
+    official = {"exact": 50.0, "f1": 55.0, "total": 8.0, "HasAns_exact": 20.0, "HasAns_f1": 30.0,
+                "HasAns_total": 4.0, "NoAns_exact": 80.0, "NoAns_f1": 80.0}  # fmt: skip
+    assert jobs.squad_values(official) == {"exact_match": 50.0, "f1": 55.0, "HasAns_f1": 30.0,
+                                           "NoAns_f1": 80.0}  # fmt: skip
+    assert jobs.squad_values({"exact": 1.0, "f1": 2.0}) == {"exact_match": 1.0, "f1": 2.0}
+
+
 # --- the binary ---------------------------------------------------------------------------------
 def test_dry_run_lists_units_and_writes_nothing(tmp_path):
     out = tmp_path / "out"
@@ -372,8 +413,11 @@ def _check_tables(records, probing_tasks, sweeps_and_cross=True):
         assert {("none", "cls"), ("none", "nsp")} <= table3
     assert table4 == set(probing_tasks)
     for r in records:
-        assert set(r) == {"unit", "kind", "model", "corpus", "pt_concat", "ft_concat", "layer",
-                          "selected", "task", "seed", "metrics"}  # fmt: skip
+        assert set(r) - {"curve"} == {"unit", "kind", "model", "corpus", "pt_concat", "ft_concat",
+                                      "layer", "selected", "task", "seed", "metrics"}  # fmt: skip
+        if r["kind"] == "pretrain":  # held-out learning curve and baselines beside accuracies
+            assert r["curve"] and r["curve"][-1]["step"] > r["curve"][0]["step"]
+            assert {"nsp_majority_baseline", "mlm_unigram_baseline"} <= set(r["metrics"])
         if r["task"] == "squad1.1":
             assert set(r["metrics"]) == {"exact_match", "f1"} and 0 <= r["metrics"]["f1"] <= 100
         if r["task"] == "mnli":
@@ -403,6 +447,11 @@ def test_tiny_study_end_to_end(tiny_run):
     paper = paper_values.paper_value("table2", "bert", "wikitext", "none", "none", "mnli",
                                      "matched_accuracy")  # fmt: skip
     assert paper == 71.7 and bert["cells"][0][0]["paper"] == paper
+    # The curves: an evaluation every 10 steps (curve_eval_every of 30 steps), in the report.
+    bert = next(r for r in records if r["model"] == "bert" and r["task"] == "pretrain")
+    assert [p["step"] for p in bert["curve"]] == [10, 20, 30]
+    assert bert["curve"][-1]["mlm_accuracy"] == pytest.approx(bert["metrics"]["mlm_accuracy"])
+    assert (out / "plots" / "curves-builtin.png").is_file() and (out / "pretraining.csv").is_file()
     # Every unit ran once; progress was printed.
     logs = unit_logs(out)
     assert len(logs) == len(json.loads((out / "units.json").read_text()))

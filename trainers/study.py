@@ -5,7 +5,7 @@ fine-tuning, probing, baselines and the report (Tables 1-4).
   python -m trainers.study --study=paper --output_dir=runs/paper \
       --data wikitext=wikitext-2-raw --data squad_v1_train=train-v1.1.json ...
 
-`--study` is a built-in study (paper, small, tiny, demo) or a JSON file (docs/study.md). The study
+`--study` is a built-in study (paper, small, tiny, demo, evidence) or a JSON file (docs/study.md). The study
 and every --data file are checked before any training. Units run in `<output_dir>/units/<key>`;
 a rerun of the same command skips finished units and resumes the running one.
 """
@@ -17,7 +17,9 @@ from absl import app, flags
 
 from hbert_tf.errors import UserError, check_output_dir, main_entry
 
-flags.DEFINE_string("study", None, "A built-in study (paper, small, tiny, demo) or a JSON file.")
+flags.DEFINE_string(
+    "study", None, "A built-in study (paper, small, tiny, demo, evidence) or a JSON file."
+)
 flags.DEFINE_string("output_dir", None, "Where units, records and the report go.")
 flags.DEFINE_multi_string("data", [], "NAME=PATH of a real data set (repeatable); names: "
                           "wikitext, squad_v1_train, squad_v1_dev, squad_v2_train, squad_v2_dev, "
@@ -68,7 +70,7 @@ def main(argv):
     if len(argv) > 1:
         raise UserError(f"unexpected arguments {argv[1:]}")
     if not FLAGS.study:
-        raise UserError("--study is required (paper, small, tiny, demo or a JSON file)")
+        raise UserError("--study is required (paper, small, tiny, demo, evidence or a JSON file)")
     from hbert_tf.study import data_sources, spec  # light: bad input fails before TensorFlow
 
     from . import study_data

@@ -811,9 +811,11 @@ CURVE_METRICS = (
 def plot_curves(plot_dir, records):
     """A PNG per pre-training corpus: held-out learning curves of the selected pre-training runs,
     a panel per head metric, a line per model (mean over seeds at each step). Returns paths."""
+    import matplotlib
     from matplotlib.figure import Figure
 
     runs = [r for r in records if r["kind"] == "pretrain" and r["selected"] and r.get("curve")]
+    colors = matplotlib.colormaps["tab10"].colors
     paths = []
     for corpus in _corpus_order([r["corpus"] for r in runs]):
         mine = [r for r in runs if r["corpus"] == corpus]
@@ -826,11 +828,11 @@ def plot_curves(plot_dir, records):
         lines = {}  # (model, pt_concat, layer) -> the runs' curves
         for r in mine:
             lines.setdefault((r["model"], r["pt_concat"], r["layer"]), []).append(r["curve"])
+        order = sorted(lines, key=lambda k: _row_order((k[0], k[1], "none")))
         for i, metric in enumerate(metrics):
             ax = fig.add_subplot(rows, columns, i + 1)
-            for (model, pt_concat, layer), curves in sorted(
-                lines.items(), key=lambda kv: _row_order((kv[0][0], kv[0][1], "none"))
-            ):
+            for j, (model, pt_concat, layer) in enumerate(order):  # a model keeps its colour
+                curves = lines[model, pt_concat, layer]
                 by_step = {}
                 for curve in curves:
                     for point in curve:
@@ -842,7 +844,7 @@ def plot_curves(plot_dir, records):
                 label = MODEL_NAMES.get(model, model) + (f" {pt_concat}" * (pt_concat != "none"))
                 label += "" if layer is None else f" k{layer}"
                 ax.plot(steps, [float(np.mean(by_step[s])) for s in steps], marker=".",
-                        label=f"{label} (n={len(curves)})")  # fmt: skip
+                        color=colors[j % len(colors)], label=f"{label} (n={len(curves)})")  # fmt: skip
             ax.set_xlabel("step")
             ax.set_ylabel(metric)
             ax.legend(fontsize="x-small")
