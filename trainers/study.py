@@ -8,6 +8,8 @@ fine-tuning, probing, baselines and the report (Tables 1-4).
 `--study` is a built-in study (paper, small, tiny, demo, evidence) or a JSON file (docs/study.md). The study
 and every --data file are checked before any training. Units run in `<output_dir>/units/<key>`;
 a rerun of the same command skips finished units and resumes the running one.
+`--dry_run` lists the units and the compute plan (FLOPs and estimated time per unit and in
+total at `--throughput`, or `--device` x `--mfu`, x `--num_devices`).
 """
 
 import functools
