@@ -26,6 +26,8 @@ flags.DEFINE_multi_string("data", [], "NAME=PATH of a real data set (repeatable)
 flags.DEFINE_bool("dry_run", False, "List the units, their dependencies and done/pending; exit.")
 flags.DEFINE_string("ray_address", None, "Run the units as Ray tasks on this cluster ('auto': "
                     "the local one; '': start an embedded one).")  # fmt: skip
+flags.DEFINE_float("ray_connect_timeout", 10.0, "Seconds to wait for --ray_address to answer "
+                   "(checked before any unit, --dry_run too).")  # fmt: skip
 flags.DEFINE_string("seeds", None, "Comma list of seeds replacing the study's (e.g. 0,1,2).")
 flags.DEFINE_integer("num_gpus", 0, "GPUs each training unit asks for (Ray only).")
 flags.DEFINE_bool("deterministic", True, "Deterministic TensorFlow ops and tf.data, so that a "
@@ -58,6 +60,9 @@ def main(argv):
     study = spec.load_study(FLAGS.study, parse_seeds(FLAGS.seeds))  # parse and validate
     data = data_sources.parse_data_flags(FLAGS.data)
     data_sources.check_data(study, data, study_data._data_tool("readers").check_text_file)
+    from hbert_tf.ray_executor import check_reachable
+
+    check_reachable(FLAGS.ray_address, FLAGS.ray_connect_timeout)  # the dry run checks it too
     from hbert_tf.study import runner, units
 
     all_units = units.expand(study, data, FLAGS.num_gpus)
@@ -78,7 +83,7 @@ def main(argv):
 
 
 def run():
-    app.run(main_entry(main, outputs=("output_dir",)))
+    app.run(main_entry(main, outputs=("output_dir",), lock="output_dir"))
 
 
 if __name__ == "__main__":
