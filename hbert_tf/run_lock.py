@@ -28,7 +28,7 @@ import sys
 
 from absl import logging
 
-from hbert_tf.errors import FolderInUse
+from hbert_tf.errors import FolderInUse, UserError
 
 
 def lock_path(folder):
@@ -97,32 +97,42 @@ def run_folder_lock(folder, flag):
     while not os.path.isdir(parent) and not os.path.lexists(parent):
         created.append(parent)
         parent = os.path.dirname(parent)
-    for new in reversed(created):
-        os.makedirs(new, exist_ok=True)
     try:
+        for new in reversed(created):
+            os.makedirs(new, exist_ok=True)
         fd = _acquire(path, flag, folder)
-        try:
-            stale = _holder(fd)
-            if stale.get("pid"):
-                logging.warning(
-                    "%s: taking over the lock of process %s on %s, which has ended",
-                    folder, stale["pid"], stale.get("host", "?"),
-                )  # fmt: skip
-            info = {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "started": datetime.datetime.now().isoformat(timespec="seconds"),
-                "command": " ".join(sys.argv),
-            }
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
-            yield
-        finally:
-            os.remove(path)  # before closing: a process that opened it meanwhile retries
-            os.close(fd)
+    except OSError as e:
+        _remove_empty(created)
+        raise UserError(
+            f"--{flag}={folder}: cannot write its lock file {path} ({e.strerror}); expected a "
+            "writable location"
+        ) from None
+    try:
+        stale = _holder(fd)
+        if stale.get("pid"):
+            logging.warning(
+                "%s: taking over the lock of process %s on %s, which has ended",
+                folder, stale["pid"], stale.get("host", "?"),
+            )  # fmt: skip
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+        yield
     finally:
-        for new in created:  # innermost first
-            try:
-                os.rmdir(new)
-            except OSError:
-                break
+        os.remove(path)  # before closing: a process that opened it meanwhile retries
+        os.close(fd)
+        _remove_empty(created)
+
+
+def _remove_empty(folders):
+    """Removes `folders` (innermost first) while they are empty."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
