@@ -24,13 +24,18 @@ from hbert_tf.probing import senteval_format
 from hbert_tf.serving import predict
 from hbert_tf.study import spec, units
 from hbert_tf.weights import model_dir, pretrained
-from tests.test_hardening import assert_one_line_error, binary
+from tests.helpers import assert_one_line_error
+from tests.test_pretrain import run_binary
 from tests.test_study import write_study
 from tfrecords import create_pretraining_data, probing_tasks, tfrecord_io
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAG = "hardening_round2_folder"
 flags.DEFINE_string(FLAG, None, "Run folder of the in-process main_entry tests.")
+
+
+def binary(module, *args):
+    return run_binary([sys.executable, "-m", module, *args])
 
 
 def run_entry(main, capsys, folder, lock=True):
