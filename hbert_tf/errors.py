@@ -34,6 +34,11 @@ class DataError(UserError):
     """Bad input data, vocabulary, flag or output folder of the data tools (same handling)."""
 
 
+class FolderInUse(UserError):
+    """Another live process holds the run folder's lock (`run_lock`): the folder is not this
+    run's, so nothing in it is removed."""
+
+
 class Interrupted(UserError):
     """The job was stopped by a signal after saving its state; `exit_code` is 128 + signal."""
 
@@ -110,39 +115,56 @@ def _remove_new_outputs(paths):
             os.remove(path)
 
 
-def main_entry(main, outputs=()):
+def main_entry(main, outputs=(), lock=None):
     """Wraps an absl `main(argv)` so that user errors become one line and exit status 1.
 
     Args:
         main: callable(argv).
         outputs: names of flags giving output folders or files. One that did not exist before the
             run and holds no work (see `holds_work`) is removed when the run fails.
+        lock: name of the flag giving the run folder, or None. Its lock (`run_lock`) is held
+            while `main` runs and its outputs are cleaned up, so two runs never share a folder;
+            not taken when `--dry_run` is set (a dry run writes nothing).
 
     Returns: callable(argv) for `absl.app.run`.
     """
 
     def wrapped(argv):
-        new = []
-        for name in outputs:
-            value = flags.FLAGS[name].value
-            if value and not os.path.lexists(value):
-                new.append(value)
+        from hbert_tf.run_lock import run_folder_lock
+
+        folder = flags.FLAGS[lock].value if lock else None
+        if "dry_run" in flags.FLAGS and flags.FLAGS.dry_run:
+            folder = None
         try:
-            return main(argv)
-        except Interrupted as e:
-            _fail(describe(e), e.exit_code, [])
-        except KeyboardInterrupt:
-            _fail(
-                "interrupted (Ctrl-C); rerun the same command to resume (or start again)", 130, new
-            )
-        except user_error_types() as e:
-            _fail(describe(e), 1, new)
-        except SystemExit as e:
-            if e.code not in (0, None):
-                _remove_new_outputs(new)
-            raise
+            with run_folder_lock(folder, lock):
+                return _run_main(main, argv, outputs)
+        except FolderInUse as e:  # another run's folder: leave it alone
+            _fail(describe(e), 1, [])
+        except user_error_types() as e:  # the lock file cannot be made there
+            _fail(describe(e), 1, [])
 
     return wrapped
+
+
+def _run_main(main, argv, outputs):
+    """`main(argv)`, with user errors as one line and the new `outputs` removed on a failure."""
+    new = []
+    for name in outputs:
+        value = flags.FLAGS[name].value
+        if value and not os.path.lexists(value):
+            new.append(value)
+    try:
+        return main(argv)
+    except Interrupted as e:
+        _fail(describe(e), e.exit_code, [])
+    except KeyboardInterrupt:
+        _fail("interrupted (Ctrl-C); rerun the same command to resume (or start again)", 130, new)
+    except user_error_types() as e:
+        _fail(describe(e), 1, new)
+    except SystemExit as e:
+        if e.code not in (0, None):
+            _remove_new_outputs(new)
+        raise
 
 
 def _fail(message, code, new_outputs):

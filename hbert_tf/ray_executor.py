@@ -14,11 +14,39 @@ a cluster (see BUILD_NOTES.md, "The study on a Ray cluster").
 """
 
 import importlib
+import signal
+import socket
+import threading
 
 from absl import logging
 
+from hbert_tf.errors import Interrupted, UserError
+
 # Embedded Ray: results are files, tasks return only keys, so a small object store is plenty.
 _OBJECT_STORE_BYTES = 256 * 1024 * 1024
+# Seconds to wait for a cluster's address to answer (the binaries' --ray_connect_timeout).
+CONNECT_TIMEOUT_S = 10.0
+
+
+def check_reachable(address, timeout_s=CONNECT_TIMEOUT_S, flag="ray_address"):
+    """Raises UserError, within `timeout_s`, unless something answers at a Ray cluster address
+    "host:port" or "ray://host:port" (a TCP connection to its port). Ray's own connect retries
+    for minutes, outside Python, where neither a timeout nor SIGTERM reaches it. "auto", "local",
+    "" and None are not checked (Ray finds or starts the cluster itself and fails fast)."""
+    if not address or address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise UserError(f"--{flag}={address}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        reason = "timed out" if isinstance(e, TimeoutError) else (e.strerror or str(e))
+        raise UserError(
+            f"--{flag}={address}: no Ray cluster answers there ({reason}, within "
+            f"{timeout_s:g} s); start one with `ray start --head --port={port}` on {host}, or "
+            "check the address"
+        ) from None
 
 
 class UnitFailedError(RuntimeError):
@@ -130,10 +158,12 @@ def run_on_ray(units, run_unit, *, address=None, max_retries=3, on_done=None, fi
                 object_store_memory=_OBJECT_STORE_BYTES,
             )
         else:
+            check_reachable(address)
             try:
                 ray.init(address=address)
             except ConnectionError as e:
                 raise ConnectionError(f"cannot join the Ray cluster at {address!r}: {e}") from None
+    previous = _stop_on_sigterm()
     try:
         check_resources(ordered, ray.cluster_resources(), local=address is None and started_here)
         task = ray.remote(_run_after)
@@ -163,5 +193,24 @@ def run_on_ray(units, run_unit, *, address=None, max_retries=3, on_done=None, fi
                 if on_done is not None:
                     on_done(keys[ref])
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if started_here:
             ray.shutdown()
+
+
+def _stop_on_sigterm():
+    """Makes SIGTERM stop the driver with one line (Ray's own handler exits without one);
+    returns the handler it replaced (None outside the main thread, where none can be set)."""
+
+    def stop(signum, frame):
+        del frame
+        raise Interrupted(
+            "stopped by SIGTERM; the units that finished are kept: rerun the same command to "
+            "resume",
+            signum,
+        )
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, stop)

@@ -6,6 +6,7 @@ import contextlib
 import keras
 import tensorflow as tf
 
+from hbert_tf.errors import UserError
 from hbert_tf.run_config import STRATEGIES
 
 
@@ -74,6 +75,33 @@ def make_strategy(name, tpu_address="", cpu_devices=0):
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+def check_batch_sizes(strategy, strategy_name, **batch_sizes):
+    """Refuses, before any work, a global batch the strategy cannot split evenly.
+
+    Every global batch is split over `strategy.num_replicas_in_sync` replicas; one smaller than
+    that, or not a multiple of it, leaves a replica an empty or a short share (TensorFlow then
+    fails inside the step). Partial last batches cannot occur: training data repeats, pre-training
+    batches drop the remainder, and Keras' predict splits a short last batch itself.
+
+    Args:
+        strategy: the run's tf.distribute strategy.
+        strategy_name: str. The --strategy value (for the message).
+        **batch_sizes: flag name -> global batch size.
+
+    Raises:
+        UserError: naming the flag, the replicas and what to pass instead.
+    """
+    replicas = strategy.num_replicas_in_sync
+    for flag, size in batch_sizes.items():
+        if size % replicas:
+            raise UserError(
+                f"--{flag}={size}: --strategy={strategy_name} splits each global batch over "
+                f"{replicas} replicas; expected a multiple of {replicas} (e.g. "
+                f"--{flag}={max(replicas, size // replicas * replicas)}), or one replica for a "
+                "batch this small"
+            )
 
 
 def is_chief(strategy):

@@ -139,3 +139,14 @@ def config_from_argv(cls, argv):
     define_flags(cls, flag_values)
     flag_values(["prog", *argv])
     return config_from_flags(cls, flag_values)
+
+
+def assert_one_line_error(result, *fragments, code=1):
+    """Exit status `code`, no traceback, exactly one `error:` line and it holds `fragments`."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == code, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert len(lines) == 1, result.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]

@@ -18,22 +18,12 @@ from absl import flags
 
 from hbert_tf import errors
 from hbert_tf.finetuning import builtin_tasks
+from tests.helpers import assert_one_line_error
 from tests.test_pretrain import SHORT, data_dir, pretrain_command, run_binary  # noqa: F401
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAG = "hardening_test_output"
 flags.DEFINE_string(FLAG, None, "Output of the in-process main_entry tests.")
-
-
-def assert_one_line_error(result, *fragments, code=1):
-    """Exit status `code`, no traceback, exactly one `error:` line and it holds `fragments`."""
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert result.returncode == code, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert len(lines) == 1, result.stderr[-3000:]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def binary(module, *args, **kwargs):

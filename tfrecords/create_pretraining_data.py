@@ -664,6 +664,9 @@ def define_flags():
         "embedded Ray on this machine), 'auto' or host:port or ray://host:port (a running "
         "cluster; every node must see the input, vocabulary and output paths). Same bytes.",
     )
+    flags.DEFINE_float(
+        "ray_connect_timeout", 10.0, "Seconds to wait for --ray_address to answer (checked first)."
+    )
 
 
 def main(argv):
@@ -675,6 +678,9 @@ def main(argv):
     if FLAGS.input_format != "builtin" and not FLAGS.input_file:
         sys.exit("error: --input_file is required unless --input_format=builtin")
     check_output_dir(FLAGS.output_dir, "output_dir")
+    from hbert_tf.ray_executor import check_reachable
+
+    check_reachable(FLAGS.ray_address, FLAGS.ray_connect_timeout)
     create_pretraining_data(
         FLAGS.output_dir,
         vocab_file=FLAGS.vocab_file,
@@ -704,7 +710,7 @@ def main(argv):
 
 def run():
     define_flags()
-    app.run(main_entry(main, outputs=("output_dir",)))
+    app.run(main_entry(main, outputs=("output_dir",), lock="output_dir"))
 
 
 if __name__ == "__main__":

@@ -507,7 +507,7 @@ def main(argv):
 
 def run():
     define_flags()
-    app.run(main_entry(main, outputs=("output_dir",)))
+    app.run(main_entry(main, outputs=("output_dir",), lock="output_dir"))
 
 
 if __name__ == "__main__":

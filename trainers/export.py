@@ -61,7 +61,7 @@ def main(argv):
 
 
 def run():
-    app.run(main_entry(main, outputs=("export_dir",)))
+    app.run(main_entry(main, outputs=("export_dir",), lock="export_dir"))
 
 
 if __name__ == "__main__":

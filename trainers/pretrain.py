@@ -31,7 +31,7 @@ def main(argv):
 
 
 def run():
-    app.run(main_entry(main, outputs=("model_dir",)))
+    app.run(main_entry(main, outputs=("model_dir",), lock="model_dir"))
 
 
 if __name__ == "__main__":

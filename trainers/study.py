@@ -48,6 +48,8 @@ flags.DEFINE_float("mfu", None, "--dry_run with --device: model-FLOP utilisation
 flags.DEFINE_integer("num_devices", 1, "--dry_run: devices the estimate spreads the FLOPs over.")
 flags.DEFINE_string("ray_address", None, "Run the units as Ray tasks on this cluster ('auto': "
                     "the local one; '': start an embedded one).")  # fmt: skip
+flags.DEFINE_float("ray_connect_timeout", 10.0, "Seconds to wait for --ray_address to answer "
+                   "(checked before any unit, --dry_run too).")  # fmt: skip
 flags.DEFINE_string("seeds", None, "Comma list of seeds replacing the study's (e.g. 0,1,2).")
 flags.DEFINE_integer("num_gpus", 0, "GPUs each training unit asks for (Ray only).")
 flags.DEFINE_bool("deterministic", True, "Deterministic TensorFlow ops and tf.data, so that a "
@@ -89,6 +91,9 @@ def main(argv):
     note = statistics.seeds_note(study.seeds)
     if note:
         print(f"note: {note}")
+    from hbert_tf.ray_executor import check_reachable
+
+    check_reachable(FLAGS.ray_address, FLAGS.ray_connect_timeout)  # the dry run checks it too
     from hbert_tf.study import runner, units
 
     all_units = units.expand(study, data, FLAGS.num_gpus)
@@ -110,7 +115,7 @@ def main(argv):
 
 
 def run():
-    app.run(main_entry(main, outputs=("output_dir",)))
+    app.run(main_entry(main, outputs=("output_dir",), lock="output_dir"))
 
 
 if __name__ == "__main__":

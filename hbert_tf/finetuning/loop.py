@@ -20,7 +20,7 @@ from absl import logging
 from hbert_tf import names
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError
 from hbert_tf.runtime import is_chief
-from hbert_tf.weights.model_dir import restore_newest_readable
+from hbert_tf.weights.model_dir import restore_newest_readable, save_checkpoint
 
 
 def is_multi_worker(strategy):
@@ -109,13 +109,13 @@ def train(model, optimizer, dataset, total_steps, config, loss_weights=None):
                         "try a lower --learning_rate"
                     )
                 if guard.signum is not None:
-                    manager.save(checkpoint_number=done)
+                    save_checkpoint(manager, done)
                     raise Interrupted(
                         f"stopped by {guard.name} at step {done}/{total_steps}; saved the "
                         f"backup in {backup_dir}. Rerun the same command to resume from this step",
                         guard.signum,
                     )
-            manager.save(checkpoint_number=done)
+            save_checkpoint(manager, done)
             logging.info("step %d/%d: loss %.4f", done, total_steps, interval_loss / interval_steps)
     return interval_loss / interval_steps if interval_steps else None
 

@@ -40,7 +40,7 @@ from hbert_tf.finetuning import nli, squad
 from hbert_tf.modeling import downstream
 from hbert_tf.optimization import make_optimizer
 from hbert_tf.run_config import MnliConfig, SquadConfig
-from hbert_tf.runtime import build_for_fit, dtype_policy, make_strategy
+from hbert_tf.runtime import build_for_fit, check_batch_sizes, dtype_policy, make_strategy
 from hbert_tf.text.tokenization import OffsetTokenizer, check_vocab_matches
 from hbert_tf.text.vocab import Vocab, load_vocab
 from hbert_tf.weights.model_dir import (
@@ -49,6 +49,7 @@ from hbert_tf.weights.model_dir import (
     changed_settings,
     read_run_config,
     restore_newest_readable,
+    save_checkpoint,
     write_json_atomic,
 )
 from hbert_tf.weights.starting_point import load_starting_point
@@ -112,6 +113,10 @@ def execution(config):
     The strategy comes first: logical CPU devices must be set before any TensorFlow op.
     """
     strategy = make_strategy(config.strategy, config.tpu, config.cpu_devices)
+    check_batch_sizes(
+        strategy, config.strategy, batch_size=config.batch_size,
+        eval_batch_size=config.eval_batch_size,
+    )  # fmt: skip
     with dtype_policy(config.mixed_precision), strategy.scope():
         yield strategy
 
@@ -232,7 +237,7 @@ def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, l
     )
     if multi_worker:  # Keras' fit fails under MultiWorkerMirroredStrategy: our own steps
         final_loss = finetune_loop.train(model, optimizer, dataset, total, config, loss_weights)
-        manager.save()
+        save_checkpoint(manager)
         shutil.rmtree(os.path.join(model_dir, "backup"), ignore_errors=True)
         return {
             "train_steps": total,
@@ -306,7 +311,7 @@ def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, l
                 )
     if losses_seen and not np.isfinite(losses_seen[-1]):
         raise UserError("the training loss became NaN or infinite; try a lower --learning_rate")
-    manager.save()
+    save_checkpoint(manager)
     shutil.rmtree(backup_dir, ignore_errors=True)  # kept after a finished interrupted interval
     return {
         "train_steps": total,

@@ -87,6 +87,8 @@ def _short_message(error):
     """TensorFlow's error message on one line, without its function-node and op decorations."""
     message = re.sub(r"\{\{function_node [^}]*\}\}", "", error.message)
     message = re.sub(r"\s*\[Op:.*$", "", message, flags=re.S)
+    if message.count("'") % 2:  # TensorFlow's "truncated record at N' failed with ..."
+        message = message.replace("'", "")
     return " ".join(message.split())
 
 

@@ -26,7 +26,12 @@ from hbert_tf.modeling.losses import (
 from hbert_tf.pretraining.freeze import NspFreeze
 from hbert_tf.runtime import is_chief
 from hbert_tf.variants import HEADS
-from hbert_tf.weights.model_dir import checkpoint_dir, make_checkpoint, restore_newest_readable
+from hbert_tf.weights.model_dir import (
+    checkpoint_dir,
+    make_checkpoint,
+    restore_newest_readable,
+    save_checkpoint,
+)
 
 
 class NonFiniteLossError(UserError):
@@ -162,7 +167,7 @@ class PretrainingLoop:
         return int(self.step)
 
     def save(self):
-        return self.checkpoint_manager.save(checkpoint_number=int(self.step))
+        return save_checkpoint(self.checkpoint_manager, int(self.step))
 
     # === Steps ===
     def _build_functions(self):

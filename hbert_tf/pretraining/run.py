@@ -26,7 +26,7 @@ from hbert_tf.optimization import make_optimizer
 from hbert_tf.pretraining import data as pretraining_data
 from hbert_tf.pretraining.loop import PretrainingLoop, Throughput, plan_phases, summarize
 from hbert_tf.run_config import PretrainConfig
-from hbert_tf.runtime import dtype_policy, is_chief, make_strategy
+from hbert_tf.runtime import check_batch_sizes, dtype_policy, is_chief, make_strategy
 from hbert_tf.text.vocab import load_vocab
 from hbert_tf.variants import resolve_variant
 from hbert_tf.weights.model_dir import (
@@ -137,6 +137,12 @@ def _run_pretraining(config, guard):
     # The strategy comes first: logical devices and multi-worker collectives must be set up
     # before TensorFlow runs any op.
     strategy = make_strategy(config.strategy, config.tpu, config.cpu_devices)
+    batch_sizes = {"batch_size_128": config.batch_size_128}
+    if config.train_data_384 and config.long_seq_fraction > 0:
+        batch_sizes["batch_size_384"] = config.batch_size_384
+    if config.eval_data:
+        batch_sizes["eval_batch_size"] = config.eval_batch_size
+    check_batch_sizes(strategy, config.strategy, **batch_sizes)
 
     plan = _plan(config)
     loop = _build(config, plan, strategy)
@@ -335,12 +341,8 @@ def _datasets(config, plan, strategy):
 def distributed_dataset(
     strategy, layout, pattern, seq_length, predictions, batch_size, is_training, seed
 ):
-    """A pre-training dataset for `layout`'s heads, split over the strategy's replicas."""
-    if batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(
-            f"batch size {batch_size} is not divisible by the "
-            f"{strategy.num_replicas_in_sync} replicas"
-        )
+    """A pre-training dataset for `layout`'s heads, split over the strategy's replicas (the batch
+    is a multiple of them: `check_batch_sizes`)."""
 
     def dataset_fn(context):
         return pretraining_data.pretraining_dataset(

@@ -190,14 +190,17 @@ def write_task(path, examples):
     write_text_atomic(path, "".join(lines))
 
 
-def find_task_files(task_dir, tasks="all"):
+def find_task_files(task_dir, tasks="all", label=None):
     """[(task name, path)] of the requested tasks in `task_dir` (SentEval's `data/probing`).
+
+    `label` names the folder in errors (default `--task_dir=<task_dir>`).
 
     Raises:
         ValueError: the folder or a requested task file is missing.
     """
+    label = label or f"--task_dir={task_dir}"
     if not os.path.isdir(str(task_dir)):
-        raise ValueError(f"--task_dir={task_dir}: not a directory")
+        raise ValueError(f"{label}: not a directory")
     wanted = parse_task_list(tasks) if isinstance(tasks, str) else list(tasks)
     found, missing = [], []
     for name in wanted:
@@ -205,7 +208,7 @@ def find_task_files(task_dir, tasks="all"):
         (found if os.path.isfile(path) else missing).append((name, path))
     if missing and not (tasks == "all" and found):
         raise ValueError(
-            f"--task_dir={task_dir}: missing {', '.join(os.path.basename(p) for _, p in missing)}"
+            f"{label}: missing {', '.join(os.path.basename(p) for _, p in missing)}"
             " (generate tasks with `python -m tfrecords.probing_tasks`)"
         )
     for name, _ in missing:

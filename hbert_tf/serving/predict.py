@@ -120,10 +120,47 @@ def predict_mnli(fn, path, batch_size=32, progress=True):
     return records
 
 
+# The model each recognisable task file needs, for a file given to a model of another kind.
+TASK_FILE_MODELS = {
+    "squad": "a SQuAD model (trainers.export of a trainers.finetune_squad run)",
+    "mnli": "a MultiNLI model (trainers.export of a trainers.finetune_mnli run)",
+}
+
+
+def recognise_task_file(path, head_bytes=1 << 16):
+    """ "squad" (a SQuAD JSON file), "mnli" (a MultiNLI / GLUE TSV or JSONL file) or None (any
+    other text), from the first `head_bytes` of the file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(head_bytes).decode("utf-8", errors="replace").lstrip("\ufeff")
+    except OSError:
+        return None  # the reader names the path
+    first_line = head.split("\n", 1)[0]
+    if head.lstrip().startswith("{") and '"data"' in head and '"paragraphs"' in head:
+        return "squad"
+    if {"sentence1", "sentence2"} <= set(first_line.rstrip("\r").split("\t")):
+        return "mnli"  # a TSV header
+    if first_line.lstrip().startswith("{"):
+        try:
+            record = json.loads(first_line)
+        except json.JSONDecodeError:
+            return None
+        if isinstance(record, dict) and {"sentence1", "sentence2"} <= set(record):
+            return "mnli"
+    return None
+
+
 def predict_text(fn, path, outputs, batch_size=32, progress=True):
     """JSONL records `{"line", output: values}` for a text file (tab = sentence pair)."""
     if not os.path.isfile(path):
         raise PredictError(f"--input={path}: file not found")
+    task = recognise_task_file(path)
+    if task is not None:
+        raise PredictError(
+            f"--input={path}: a {'SQuAD' if task == 'squad' else 'MultiNLI'} file, but "
+            f"--saved_model is an encoder, which reads text lines; predict on it with "
+            f"{TASK_FILE_MODELS[task]}"
+        )
     with open(path, encoding="utf-8") as f:
         lines = [line.rstrip("\n") for line in f]
     kept = [(n, line.split("\t", 1)) for n, line in enumerate(lines, 1) if line.strip()]

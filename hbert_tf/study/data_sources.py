@@ -66,7 +66,7 @@ def check_data(study, data, check_text_file=None):
         raise UserError("corpus squad needs --data squad_v1_train=PATH and/or squad_v2_train=PATH")
     for name, path in data.items():
         try:
-            _check(name, path, check_text_file)
+            _check(name, path, check_text_file, study)
         except (UserError, ValueError, OSError) as e:
             message = str(e)
             if path not in message:
@@ -74,7 +74,7 @@ def check_data(study, data, check_text_file=None):
             raise UserError(f"--data {name}: {message}") from None
 
 
-def _check(name, path, check_text_file):
+def _check(name, path, check_text_file, study):
     if name == "pretrained_bert":
         if os.path.isdir(path):
             if not os.path.isfile(os.path.join(path, "config.json")):
@@ -85,7 +85,8 @@ def _check(name, path, check_text_file):
     if name == "senteval_probing":
         from hbert_tf.probing import senteval_format
 
-        for task, task_path in senteval_format.find_task_files(path, "all"):
+        tasks = list(study.probing_tasks) or "all"  # a study that probes needs all its tasks
+        for task, task_path in senteval_format.find_task_files(path, tasks, label=path):
             senteval_format.read_task(task_path, task)
         return
     if name == "wikitext":

@@ -11,6 +11,13 @@ import os
 
 from hbert_tf.errors import UserError
 from hbert_tf.probing.senteval_format import TASK_NAMES
+from hbert_tf.run_config import (
+    MnliConfig,
+    PretrainConfig,
+    ProbeRunConfig,
+    SquadConfig,
+    field_types,
+)
 
 STUDIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "studies")
 CORPORA = ("builtin", "wikitext", "squad")
@@ -35,10 +42,31 @@ REQUIRED = ("encoder", "corpora", "variants", "select_by")
 VARIANT_KEYS = {"model", "layers", "concat", "freeze_nsp", "pretrain"}
 DOWNSTREAM_KEYS = {"tasks", "concat_cross", "settings", "task_settings", "builtin_documents"}
 PROBING_KEYS = {"tasks", "settings", "generate"}
-CORPUS_DATA_KEYS = {
-    "builtin_documents", "vocab_size", "max_seq_length", "max_predictions_per_seq",
-    "dupe_factor", "eval_documents", "bigram_shift_prob", "num_shards",
+# {key: (type, optional, item type)} of the values a study file may set, as `field_types` gives
+# them for the run configs. corpus_data feeds `units.CorpusData`; generate feeds
+# `tfrecords.probing_tasks.GenerationConfig` (tests/test_hardening.py checks both tables).
+CORPUS_DATA_TYPES = {
+    "builtin_documents": (int, False, None), "vocab_size": (int, False, None),
+    "max_seq_length": (tuple, False, int), "max_predictions_per_seq": (tuple, False, int),
+    "dupe_factor": (int, False, None), "eval_documents": (int, False, None),
+    "bigram_shift_prob": (float, False, None), "num_shards": (int, False, None),
 }  # fmt: skip
+GENERATE_TYPES = {
+    "train_size": (int, False, None), "dev_size": (int, False, None),
+    "test_size": (int, False, None), "seed": (int, False, None),
+    "num_length_bins": (int, False, None), "length_bins": (str, False, None),
+    "word_content_words": (int, False, None), "word_content_skip": (float, False, None),
+    "min_words": (int, False, None), "max_words": (int, False, None),
+    "num_documents": (int, False, None), "do_lower_case": (bool, False, None),
+}  # fmt: skip
+_PRETRAIN_TYPES = field_types(PretrainConfig)
+_FINETUNE_TYPES = {
+    "squad1.1": field_types(SquadConfig),
+    "squad2.0": field_types(SquadConfig),
+    "mnli": field_types(MnliConfig),
+    "any": {**field_types(SquadConfig), **field_types(MnliConfig)},  # downstream.settings
+}
+_TYPE_NAMES = {int: "an int", float: "a number", bool: "true or false", str: "a string"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,10 +185,38 @@ class _Checker:
             self.fail(where, f"a non-empty list of {', '.join(choices)}", value)
         return tuple(self.choice(v, f"{where}[{i}]", choices) for i, v in enumerate(value))
 
-    def settings(self, value, where):
-        """An object of run-config settings, as sorted (key, value) pairs (lists -> tuples)."""
-        self.dict(value, where, allowed=value if isinstance(value, dict) else ())
+    def settings(self, value, where, types):
+        """An object of run-config settings, as sorted (key, value) pairs (lists -> tuples).
+
+        Args:
+            types: dict key -> (type, optional, item type), as `run_config.field_types` gives
+                them: every key must be one of them and every value of its type.
+        """
+        self.dict(value, where, allowed=types)
+        for key, item in value.items():
+            self.typed(item, f"{where}.{key}", *types[key])
         return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in value.items()))
+
+    def typed(self, value, where, kind, optional=False, items=None):
+        """`value` if it is of `kind` (null when `optional`; a list of `items` for a tuple)."""
+        if value is None and optional:
+            return value
+        if kind is tuple:
+            if not isinstance(value, list):
+                self.fail(where, f"a list of {_TYPE_NAMES.get(items, 'values')[2:]}s", value)
+            for i, v in enumerate(value):
+                if items in _TYPE_NAMES:
+                    self.typed(v, f"{where}[{i}]", items)
+            return value
+        ok = {
+            int: isinstance(value, int) and not isinstance(value, bool),
+            float: isinstance(value, (int, float)) and not isinstance(value, bool),
+            bool: isinstance(value, bool),
+            str: isinstance(value, str),
+        }.get(kind, True)
+        if not ok:
+            self.fail(where, _TYPE_NAMES[kind] + (" or null" if optional else ""), value)
+        return value
 
 
 def parse_study(values, name, source, label):
@@ -173,9 +229,7 @@ def parse_study(values, name, source, label):
         check.fail("seeds", "a non-empty list of ints", seeds)
     seeds = tuple(check.int(s, f"seeds[{i}]", 0) for i, s in enumerate(seeds))
     corpora = check.choices(values["corpora"], "corpora", CORPORA)
-    corpus_data = check.settings(values.get("corpus_data", {}), "corpus_data")
-    for key, _ in corpus_data:
-        check.choice(key, f"corpus_data.{key}", sorted(CORPUS_DATA_KEYS))
+    corpus_data = check.settings(values.get("corpus_data", {}), "corpus_data", CORPUS_DATA_TYPES)
     variants = values["variants"]
     if not isinstance(variants, list) or not variants:
         check.fail("variants", "a non-empty list of objects", variants)
@@ -191,7 +245,7 @@ def parse_study(values, name, source, label):
     )
     task_settings = tuple(
         sorted(
-            (task, check.settings(s, f"downstream.task_settings.{task}"))
+            (task, check.settings(s, f"downstream.task_settings.{task}", _FINETUNE_TYPES[task]))
             for task, s in task_settings.items()
         )
     )
@@ -206,8 +260,10 @@ def parse_study(values, name, source, label):
         if probing_tasks == "all":
             probing_tasks = list(TASK_NAMES)
         probing_tasks = check.choices(probing_tasks, "probing.tasks", TASK_NAMES)
-        probe = check.settings(probing.get("settings", {}), "probing.settings")
-        generate = check.settings(probing.get("generate", {}), "probing.generate")
+        probe = check.settings(
+            probing.get("settings", {}), "probing.settings", field_types(ProbeRunConfig)
+        )
+        generate = check.settings(probing.get("generate", {}), "probing.generate", GENERATE_TYPES)
     baselines = values.get("baselines", [])
     baselines = check.choices(baselines, "baselines", BASELINES) if baselines else ()
     pretrained = values.get("pretrained_bert")
@@ -228,12 +284,14 @@ def parse_study(values, name, source, label):
         seeds=seeds,
         corpora=corpora,
         corpus_data=corpus_data,
-        pretrain=check.settings(values.get("pretrain", {}), "pretrain"),
+        pretrain=check.settings(values.get("pretrain", {}), "pretrain", _PRETRAIN_TYPES),
         variants=parsed_variants,
         select_by=select_by,
         tasks=tasks,
         concat_cross=cross,
-        finetune=check.settings(downstream.get("settings", {}), "downstream.settings"),
+        finetune=check.settings(
+            downstream.get("settings", {}), "downstream.settings", _FINETUNE_TYPES["any"]
+        ),
         task_settings=task_settings,
         downstream_documents=check.int(
             downstream.get("builtin_documents", 200), "downstream.builtin_documents", 10
@@ -281,7 +339,7 @@ def _variant(check, value, where, num_layers):
         layers=layers or (),
         concat=concat,
         freeze_nsp=freeze,
-        pretrain=check.settings(value.get("pretrain", {}), f"{where}.pretrain"),
+        pretrain=check.settings(value.get("pretrain", {}), f"{where}.pretrain", _PRETRAIN_TYPES),
     )
 
 

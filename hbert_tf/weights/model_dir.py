@@ -17,7 +17,10 @@ from absl import logging
 
 from hbert_tf.config import EncoderConfig
 from hbert_tf.errors import UserError
-from hbert_tf.files import write_json_atomic  # noqa: F401 (re-exported for callers)
+from hbert_tf.files import (
+    is_disk_full,
+    write_json_atomic,  # noqa: F401 (re-exported for callers)
+)
 from hbert_tf.modeling.pretrainer import build_pretrainer
 from hbert_tf.variants import HeadLayout
 
@@ -69,6 +72,36 @@ def checkpoint_dir(model_dir):
 def latest_checkpoint(model_dir):
     """Path of the newest checkpoint in `model_dir`, or None."""
     return tf.train.latest_checkpoint(checkpoint_dir(model_dir))
+
+
+def save_checkpoint(manager, checkpoint_number=None):
+    """`manager.save(checkpoint_number)`, the one place every job saves a checkpoint.
+
+    On a full disk, what the failed save wrote (`ckpt-N_temp/`, partial `ckpt-N.*` files) is
+    removed and a UserError names the folder; the checkpoints saved before are kept, so a rerun
+    after space is freed resumes from the newest of them.
+
+    Returns: the path of the saved checkpoint.
+    """
+    directory = manager.directory
+    before = set(tf.io.gfile.listdir(directory)) if tf.io.gfile.isdir(directory) else set()
+    try:
+        return manager.save(checkpoint_number=checkpoint_number)
+    except (tf.errors.OpError, OSError) as e:
+        if not (is_disk_full(e) or isinstance(e, tf.errors.ResourceExhaustedError)):
+            raise
+        for name in set(tf.io.gfile.listdir(directory)) - before - {"checkpoint"}:
+            path = os.path.join(directory, name)
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            else:
+                tf.io.gfile.remove(path)
+        last = manager.latest_checkpoint
+        kept = f"the last checkpoint {last} is kept" if last else "no checkpoint had been saved"
+        raise UserError(
+            f"{directory}: no space left on the device while saving a checkpoint; {kept}, and "
+            "nothing half-written is left. Free some space, then rerun the same command to resume"
+        ) from None
 
 
 def restore_newest_readable(checkpoint, directory, partial=False):

@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from hbert_tf.config import EncoderConfig
+from hbert_tf.errors import UserError
 from hbert_tf.modeling.encoder import HBertEncoder
 from hbert_tf.text.vocab import load_vocab
 
@@ -33,12 +34,30 @@ def is_huggingface_dir(path):
         return "model_type" in json.load(f)
 
 
+def check_weight_files(folder):
+    """Opens every `*.safetensors` file of a Hugging Face folder (header and size only, not the
+    tensors); UserError naming the first that is damaged or cut short."""
+    import safetensors
+
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".safetensors"):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            with safetensors.safe_open(path, framework="np") as weights:
+                weights.keys()
+        except safetensors.SafetensorError as e:
+            raise UserError(f"{path}: damaged safetensors weight file ({e})") from None
+
+
 def load_backbone(preset):
     """A `keras_hub.models.BertBackbone` from a preset name (downloads) or a local directory."""
     import keras_hub
 
     if os.path.isdir(str(preset)) and not os.path.isfile(os.path.join(str(preset), "config.json")):
         raise ValueError(f"{preset}: directory has no config.json, so it is no BERT preset")
+    if os.path.isdir(str(preset)):
+        check_weight_files(str(preset))
     try:
         return keras_hub.models.BertBackbone.from_preset(str(preset))
     except (ValueError, FileNotFoundError, OSError) as e:
