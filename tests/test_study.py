@@ -317,6 +317,24 @@ def test_dry_run_lists_units_and_writes_nothing(tmp_path):
     assert "0 done," in result.stdout and not out.exists()
 
 
+def test_a_study_on_the_pydoc_corpus_validates_and_expands(tmp_path):
+    """`"corpora": ["pydoc"]`: Python's documentation topics, with no --data; the corpus' unit
+    reads them (its key follows their text) and every pre-training record is tagged pydoc."""
+    from hbert_tf.text import pydoc_corpus
+
+    path = write_study(tmp_path / "pydoc.json", corpora=["pydoc"])
+    (corpus,) = [u for u in units.expand(spec.load_study(path), {}) if "corpus" in u.name]
+    assert corpus.name == "corpus-pydoc" and corpus.config.input_format == "pydoc"
+    assert corpus.config.identity == (pydoc_corpus.identity(),)
+    out = tmp_path / "out"
+    result = run_study(f"--study={path}", f"--output_dir={out}", "--dry_run")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (
+        "pending data-corpus-pydoc-" in result.stdout and "<- data-corpus-pydoc-" in result.stdout
+    )
+    assert "corpus-builtin" not in result.stdout and not out.exists()
+
+
 def test_bad_study_and_missing_data_fail_before_training(tmp_path):
     out = tmp_path / "out"
     bad = write_study(tmp_path / "bad.json", variants=[{"model": "lower_mask", "layers": "x"}])
