@@ -13,7 +13,7 @@ Writes `<output_dir>/probing.json` (after every probe, so a long run keeps what 
 
 import sys
 
-from absl import app, flags
+from absl import app
 
 from hbert_tf.errors import main_entry
 from hbert_tf.probing.report import format_table
@@ -21,7 +21,6 @@ from hbert_tf.probing.run import run_probe
 from hbert_tf.run_config import ProbeRunConfig
 from hbert_tf.run_flags import config_from_flags, define_flags
 
-FLAGS = flags.FLAGS
 define_flags(ProbeRunConfig)  # one flag per field, help from the field
 
 
