@@ -113,18 +113,24 @@ def run_two_local_workers(command, timeout):
     return outputs
 
 
-def count_train_step_traces(monkeypatch):
-    """A list that gets one entry each time Keras traces a model's train step (`fit` calls
-    `train_step` only while tracing its tf.function)."""
+def on_train_step_trace(monkeypatch, record):
+    """Calls `record(model)` each time Keras traces a model's train step (`fit` calls
+    `train_step` only while tracing its tf.function), e.g. to see the optimizer it trains with."""
     import keras
 
-    traces, train_step = [], keras.Model.train_step
+    train_step = keras.Model.train_step
 
-    def counted(self, data):
-        traces.append(type(self).__name__)
+    def recorded(self, data):
+        record(self)
         return train_step(self, data)
 
-    monkeypatch.setattr(keras.Model, "train_step", counted)
+    monkeypatch.setattr(keras.Model, "train_step", recorded)
+
+
+def count_train_step_traces(monkeypatch):
+    """A list that gets one entry (the model's class name) per train-step trace."""
+    traces = []
+    on_train_step_trace(monkeypatch, lambda model: traces.append(type(model).__name__))
     return traces
 
 

@@ -17,7 +17,7 @@ from hbert_tf.run_config import MnliConfig, SquadConfig
 from hbert_tf.text.vocab import Vocab
 from hbert_tf.variants import resolve_variant
 from hbert_tf.weights.model_dir import checkpoint_dir, make_checkpoint, write_run_config
-from tests.helpers import tiny_config
+from tests.helpers import on_train_step_trace, tiny_config
 
 SMALL_SQUAD = dict(
     data="builtin",
@@ -86,6 +86,25 @@ def test_mnli_reads_the_nsp_level_and_reports_matched_and_mismatched(tmp_path, p
     for split in ("dev_matched", "dev_mismatched"):
         assert 0.0 <= metrics[f"{split}_accuracy"] <= 1.0 and metrics[f"{split}_pairs"] > 0
         assert os.path.isfile(tmp_path / f"predictions_{split}.jsonl")
+
+
+@pytest.mark.parametrize("preset, amsgrad", [("paper", True), ("bert", False)])
+def test_amsgrad_reaches_the_optimizer_that_trains(tmp_path, monkeypatch, preset, amsgrad):
+    """The optimizer `fit_or_restore` trains with follows `amsgrad` (on under the paper preset,
+    off under bert's): its flag, and the AMSGrad maxima it keeps only when on."""
+    optimizers = []
+    on_train_step_trace(monkeypatch, lambda model: optimizers.append(model.optimizer))
+    config = MnliConfig.resolve(
+        model_dir=str(tmp_path), init_from="none", config="tiny", data="builtin",
+        builtin_documents=24, max_seq_length=32, train_steps=2, batch_size=4, preset=preset,
+        verbose=0,
+    )  # fmt: skip
+    assert config.amsgrad is amsgrad
+    run_mnli(config)
+    (optimizer,) = set(optimizers)
+    assert int(optimizer.iterations) == 2 and optimizer.amsgrad is amsgrad
+    maxima = [v for v in optimizer.variables if "velocity_hat" in v.path]
+    assert bool(maxima) is amsgrad and (not amsgrad or any(np.any(v.numpy() > 0) for v in maxima))
 
 
 def test_bilstm_baseline_trains_fasttext_vectors_on_the_task(tmp_path):

@@ -283,6 +283,21 @@ def test_senteval_classifier_searches_l2_on_validation(word_task):
     assert [layer.units for layer in paper.layers] == [128, 128, 3]
 
 
+def test_senteval_l2_grid_picks_by_validation_not_test_accuracy(monkeypatch):
+    """Where the best validation accuracy and the best test accuracy come from different
+    penalties, the probe keeps the validation winner (choosing by te would leak the test set)."""
+    accuracies = {1e-5: (0.60, 0.95), 1e-3: (0.90, 0.50), 1e-1: (0.70, 0.80)}  # l2: (va, te)
+
+    def fit_once(features, targets, num_classes, config, seed, l2):
+        va, te = accuracies[l2]
+        return {"val_accuracy": va, "accuracy": te, "epochs": 1, "best_epoch": 1, "l2": l2}
+
+    monkeypatch.setattr(probing_classifier, "_fit_once", fit_once)
+    config = probing_classifier.ProbeConfig(classifier="senteval_lr", l2_grid=tuple(accuracies))
+    result = probing_classifier.train_probe({}, {}, 2, config)
+    assert (result["l2"], result["val_accuracy"], result["accuracy"]) == (1e-3, 0.90, 0.50)
+
+
 def test_probe_config_rejects_bad_values():
     with pytest.raises(ValueError, match="--classifier"):
         probing_classifier.ProbeConfig(classifier="svm")

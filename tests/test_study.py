@@ -218,6 +218,69 @@ def test_selection_chooses_by_the_studys_criterion(tmp_path):
     assert jobs.select_job(unit, str(tmp_path), inputs)[0]["chosen"] == 1
 
 
+def _bert_probe_unit(tmp_path, name, settings):
+    """The probe unit of BERT in a tiny study whose probing.settings are `settings`."""
+    probing = {"tasks": ["sentence_length"], "settings": settings}
+    study = spec.load_study(write_study(tmp_path / f"{name}.json", probing=probing))
+    return next(
+        u for u in units.expand(study, {}) if u.kind == "probe" and dict(u.tags)["model"] == "bert"
+    )
+
+
+def test_a_studys_probing_settings_reach_the_probe_run(tmp_path, monkeypatch):
+    """The study's probe job runs `hbert_tf.probing.run.run_probe` with the study's settings:
+    the encoder computes in the study's dtype policy, XLA compiles the features, the layer,
+    pooling and probe settings are the study's, and a layer the model lacks is refused before any probe."""
+    from hbert_tf.probing import features as probing_features
+    from hbert_tf.probing import run as probing_run
+    from tests.test_probing import make_model_dir
+    from tfrecords import probing_tasks
+
+    generation = probing_tasks.GenerationConfig(
+        train_size=40, dev_size=20, test_size=20, num_documents=60, seed=1
+    )
+    generated, metadata = probing_tasks.generate_tasks("builtin", ["sentence_length"], generation)
+    probing_tasks.write_tasks(str(tmp_path / "tasks"), generated, metadata, {})
+    inputs = {
+        "probing_data": {"outputs": {"task_dir": str(tmp_path / "tasks")}},
+        "model": {"outputs": {"model_dir": make_model_dir(tmp_path / "bert", "bert")}},
+    }
+    models, jit_flags = [], []
+
+    class RecordedModel(probing_run.ProbingModel):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            models.append(self)
+
+    def recorded_compiled_call(model, jit_compile=False):
+        jit_flags.append(jit_compile)
+        return compiled_call(model, jit_compile)
+
+    compiled_call = probing_features.compiled_call
+    monkeypatch.setattr(probing_run, "ProbingModel", RecordedModel)
+    monkeypatch.setattr(probing_features, "compiled_call", recorded_compiled_call)
+    settings = {
+        "mixed_precision": "mixed_bfloat16", "jit_compile": True, "layer": ["embeddings"],
+        "pooling": ["mean"], "max_epochs": 1, "hidden_units": 8, "max_seq_length": 24,
+    }  # fmt: skip
+    unit = _bert_probe_unit(tmp_path, "settings", settings)
+    outputs, records = jobs.probe_job(unit, str(tmp_path / "run"), inputs)
+    (model,) = models
+    assert model.encoder.dtype_policy.name == "mixed_bfloat16"
+    assert jit_flags == [True]  # the feature function is compiled by XLA
+    results = json.loads(open(outputs["probing_json"]).read())["results"]
+    assert [(r["layer"], r["pooling"], r["epochs"]) for r in results] == [("embeddings", "mean", 1)]
+    saved = json.loads((tmp_path / "run" / "probe" / probing_run.SETTINGS_FILE).read_text())
+    for key, value in settings.items():
+        assert saved[key] == value, key
+    assert len(records) == 1 and (tmp_path / "run" / "probe" / "probing.txt").is_file()
+
+    unit = _bert_probe_unit(tmp_path, "layer", {"layer": ["nsp", "9"]})  # the model has 2 blocks
+    with pytest.raises(ValueError, match="--layer=9: out of range"):
+        jobs.probe_job(unit, str(tmp_path / "bad"), inputs)
+    assert not (tmp_path / "bad" / "probe" / "probing.json").exists()  # checked before any probe
+
+
 def test_executor_runs_in_order_skips_done_units_and_marks_sweep_records(tmp_path):
     out = str(tmp_path)
     sweep = "lower_nsp/builtin/none"
@@ -352,6 +415,24 @@ def test_dry_run_flops_match_a_hand_count_and_bad_rates_are_refused():
     ):
         with pytest.raises(UserError, match=f"^{flag}: expected"):
             planning.device_rate(**kwargs)
+
+
+def test_a_study_on_the_pydoc_corpus_validates_and_expands(tmp_path):
+    """`"corpora": ["pydoc"]`: Python's documentation topics, with no --data; the corpus' unit
+    reads them (its key follows their text) and every pre-training record is tagged pydoc."""
+    from hbert_tf.text import pydoc_corpus
+
+    path = write_study(tmp_path / "pydoc.json", corpora=["pydoc"])
+    (corpus,) = [u for u in units.expand(spec.load_study(path), {}) if "corpus" in u.name]
+    assert corpus.name == "corpus-pydoc" and corpus.config.input_format == "pydoc"
+    assert corpus.config.identity == (pydoc_corpus.identity(),)
+    out = tmp_path / "out"
+    result = run_study(f"--study={path}", f"--output_dir={out}", "--dry_run")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (
+        "pending data-corpus-pydoc-" in result.stdout and "<- data-corpus-pydoc-" in result.stdout
+    )
+    assert "corpus-builtin" not in result.stdout and not out.exists()
 
 
 def test_bad_study_and_missing_data_fail_before_training(tmp_path):

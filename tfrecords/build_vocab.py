@@ -18,7 +18,6 @@ from absl import app, flags, logging
 from hbert_tf import names
 from hbert_tf.errors import DataError, check_output_file, main_entry
 from hbert_tf.files import atomic_path
-from hbert_tf.text import builtin_corpus
 from hbert_tf.text.vocab import Vocab, basic_tokenize
 
 from . import readers
@@ -96,14 +95,14 @@ def main(argv):
     if not FLAGS.output:
         sys.exit("error: --output is required")
     check_output_file(FLAGS.output, "output")
-    if FLAGS.input_format == "builtin":
+    if FLAGS.input_format in readers.BUILT_IN_FORMATS:
         files = ()
-        num_documents = FLAGS.builtin_documents or builtin_corpus.num_documents_for_megabytes(
-            FLAGS.builtin_size_mb
+        num_documents = readers.num_built_in_documents(
+            FLAGS.input_format, FLAGS.builtin_documents, FLAGS.builtin_size_mb
         )
     else:
         if not FLAGS.input_file:
-            raise DataError("--input_file is required unless --input_format=builtin")
+            raise DataError("--input_file is required unless --input_format=builtin or pydoc")
         files = readers.expand_input_files(FLAGS.input_file)
         num_documents = 0
     stats = readers.ReadStats()

@@ -41,7 +41,6 @@ from absl import app, flags, logging
 from hbert_tf.errors import DataError, check_output_dir, main_entry
 from hbert_tf.files import atomic_path, write_json_atomic
 from hbert_tf.pretraining.features import manifest_features, pretraining_schema
-from hbert_tf.text import builtin_corpus
 from hbert_tf.text.vocab import WordPieceTokenizer, load_vocab
 
 from . import bigram_shift, instances, readers, tfrecord_io
@@ -449,12 +448,12 @@ def create_pretraining_data(
     )
     vocab = load_vocab(vocab_file)
     read_stats = readers.ReadStats()
-    if input_format == "builtin":
+    if input_format in readers.BUILT_IN_FORMATS:
         if input_file:
-            logging.warning("--input_file is ignored for --input_format=builtin")
+            logging.warning("--input_file is ignored for --input_format=%s", input_format)
         input_files, sizes, file_counts, checkpoints = (), (), (), ()
-        num_documents = builtin_documents or builtin_corpus.num_documents_for_megabytes(
-            builtin_size_mb
+        num_documents = readers.num_built_in_documents(
+            input_format, builtin_documents, builtin_size_mb
         )
     else:
         input_files = tuple(os.path.abspath(p) for p in readers.expand_input_files(input_file))
@@ -493,7 +492,7 @@ def create_pretraining_data(
             eval_documents=eval_documents,
             pool_tokens=pool_tokens,
             builtin_seed=builtin_seed if input_format == "builtin" else 0,
-            builtin_documents=num_documents if input_format == "builtin" else 0,
+            builtin_documents=num_documents if input_format in readers.BUILT_IN_FORMATS else 0,
         )
         tasks = _shard_plan(
             settings, num_documents, file_counts, checkpoints, os.path.abspath(vocab_file), folder
@@ -675,8 +674,8 @@ def main(argv):
     for name in ("vocab_file", "output_dir"):
         if not FLAGS[name].value:
             sys.exit(f"error: --{name} is required")
-    if FLAGS.input_format != "builtin" and not FLAGS.input_file:
-        sys.exit("error: --input_file is required unless --input_format=builtin")
+    if FLAGS.input_format not in readers.BUILT_IN_FORMATS and not FLAGS.input_file:
+        sys.exit("error: --input_file is required unless --input_format=builtin or pydoc")
     check_output_dir(FLAGS.output_dir, "output_dir")
     from hbert_tf.ray_executor import check_reachable
 

@@ -7,12 +7,14 @@ Formats (`--input_format`):
             into sentences; WikiText's ` @-@ `, ` @,@ `, ` @.@ ` are joined back.
   squad     SQuAD 1.1 / 2.0 JSON: each context paragraph is a document, split into sentences.
   builtin   our generated corpus (hbert_tf.text.builtin_corpus); a seed and a document count choose it.
+  pydoc     the prose of Python's documentation topics (hbert_tf.text.pydoc_corpus): one document
+            per topic, its paragraphs split into sentences; fixed (no input file, seed or size).
 
 Files are read line by line in binary; a line that is not UTF-8 is skipped and counted, never
 fatal; a file whose first 64 KiB look binary (a gzip, a wheel) is refused. Everything streams
 except SQuAD, where one JSON file is parsed at a time.
 
-Sentence splitting (wikitext, squad) is rule-based: a sentence ends at `.`, `!` or `?` (plus
+Sentence splitting (wikitext, squad, pydoc) is rule-based: a sentence ends at `.`, `!` or `?` (plus
 closing quotes or brackets) followed by white space and an upper-case letter, digit or opening
 quote; a known abbreviation (Mr., Dr., St., e.g., ...) or a single capital initial (J.) before the
 period does not end a sentence. Limits: a sentence that starts lower-case is not split off,
@@ -28,9 +30,10 @@ import re
 from collections.abc import Iterator
 
 from hbert_tf.errors import DataError
-from hbert_tf.text import builtin_corpus
+from hbert_tf.text import builtin_corpus, pydoc_corpus
 
-FORMATS = ("bert", "wikitext", "squad", "builtin")
+FORMATS = ("bert", "wikitext", "squad", "builtin", "pydoc")
+BUILT_IN_FORMATS = ("builtin", "pydoc")  # corpora that need no --input_file
 CHECKPOINT_EVERY = 256  # documents between recorded byte offsets (lets shards seek, not re-read)
 
 _BOUNDARY_RE = re.compile(r"[.!?][\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
@@ -210,7 +213,7 @@ def read_documents(
 
     Args:
         input_format: str. One of FORMATS.
-        input_files: list of str. Files in order (ignored for "builtin").
+        input_files: list of str. Files in order (ignored for "builtin" and "pydoc").
         builtin_seed, builtin_documents: int. Choose the built-in corpus.
         start, stop: int. Document range [start, stop); stop None reads to the end.
         file_document_counts: list of int or None. Documents per file (from a first pass); lets
@@ -226,6 +229,12 @@ def read_documents(
         end = min(builtin_documents, stop)
         for doc in builtin_corpus.generate_documents(builtin_seed, end, start=start):
             yield [s.text for s in doc.sentences]
+        return
+    if input_format == "pydoc":
+        for _, paragraphs in pydoc_corpus.documents()[
+            start : None if stop == float("inf") else stop
+        ]:
+            yield [sentence for p in paragraphs for sentence in split_sentences(p)]
         return
     index = 0
     for file_index, path in enumerate(input_files):
@@ -247,12 +256,20 @@ def read_documents(
             index += 1
 
 
+def num_built_in_documents(input_format, builtin_documents, builtin_size_mb):
+    """Documents of a built-in corpus: all topics for pydoc; for builtin `builtin_documents`,
+    or as many as make `builtin_size_mb` MB of text."""
+    if input_format == "pydoc":
+        return len(pydoc_corpus.documents())
+    return builtin_documents or builtin_corpus.num_documents_for_megabytes(builtin_size_mb)
+
+
 def define_corpus_flags():
     """The corpus flags of both data binaries: --input_file, --input_format, --builtin_*."""
     from absl import flags
 
     flags.DEFINE_string(
-        "input_file", None, "Comma list of input files or globs (ignored for builtin)."
+        "input_file", None, "Comma list of input files or globs (ignored for builtin and pydoc)."
     )
     flags.DEFINE_enum("input_format", "bert", FORMATS, "Corpus format, see tfrecords/readers.py.")
     flags.DEFINE_integer("builtin_seed", 0, "Seed of the built-in corpus.")

@@ -31,36 +31,11 @@ def run_finetune(config):
 
 
 def run_probe(config):
-    """Probes the models of a `ProbeRunConfig` on its tasks; returns probing's records (one per
-    model, layer, pooling and task; accuracy 0-1)."""
-    from hbert_tf.probing import features as probing_features
-    from hbert_tf.probing import run as probing
-    from hbert_tf.probing import senteval_format
+    """Probes the models of a `ProbeRunConfig` on its tasks (`hbert_tf.probing.run.run_probe`);
+    returns probing's records (one per model, layer, pooling and task; accuracy 0-1)."""
+    from hbert_tf.probing.run import run_probe as probe
 
-    tasks = [
-        senteval_format.read_task(path, name).limit_train(config.max_train_examples, config.seed)
-        for name, path in senteval_format.find_task_files(config.task_dir, config.tasks)
-    ]
-    models = [
-        probing_features.ProbingModel(
-            model_dir,
-            config.max_seq_length,
-            vocab_path=config.vocab_file,
-            config=config.config,
-            seed=config.seed,
-        )  # fmt: skip
-        for model_dir in config.model_dir
-    ]
-    os.makedirs(config.output_dir, exist_ok=True)
-    cache = (
-        probing_features.FeatureCache(os.path.join(config.output_dir, "cache"))
-        if config.cache
-        else None
-    )
-    return probing.probe_models(
-        models, tasks, config.layer, config.pooling, config.probe(), config.output_dir,
-        config.seed, config.batch_size, cache, verbose=0,
-    )  # fmt: skip
+    return probe(config)
 
 
 def record(unit, kind, metrics, **changes):

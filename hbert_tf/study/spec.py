@@ -20,7 +20,7 @@ from hbert_tf.run_config import (
 )
 
 STUDIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "studies")
-CORPORA = ("builtin", "wikitext", "squad")
+CORPORA = ("builtin", "pydoc", "wikitext", "squad")
 MODELS = ("bert", "lower_nsp", "lower_mask", "lower_nsp_freeze", "without_nsp", "bigram_shift")
 SWEPT = ("lower_nsp", "lower_mask", "lower_nsp_freeze")  # models with a layer k
 CONCATS = ("none", "cls", "nsp")

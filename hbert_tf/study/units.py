@@ -177,8 +177,13 @@ class _Builder:
     def corpus_unit(self, corpus):
         study = self.study
         settings = dict(study.corpus_data)
+        identity = ()
         if corpus == "builtin":
             fmt, files = "builtin", ()
+        elif corpus == "pydoc":  # Python's documentation topics; the text changes with Python
+            from hbert_tf.text import pydoc_corpus
+
+            fmt, files, identity = "pydoc", (), (pydoc_corpus.identity(),)
         elif corpus == "wikitext":
             path = self.data["wikitext"]
             if os.path.isdir(path):
@@ -197,7 +202,7 @@ class _Builder:
             corpus=corpus,
             input_format=fmt,
             input_files=files,
-            identity=tuple(i for f in files for i in _file_identity(f)),
+            identity=identity + tuple(i for f in files for i in _file_identity(f)),
             vocab_size=settings.get("vocab_size", 1200),
             max_seq_length=tuple(settings.get("max_seq_length", (128, 384))),
             max_predictions_per_seq=tuple(settings.get("max_predictions_per_seq", (20, 58))),
