@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # and the layers below it, never one above. The three task layers are peers that do not import
 # each other. Layer 0 is configuration: it loads no TensorFlow.
 LAYERS = (
-    ("errors", "files", "names", "config", "variants", "run_config", "run_flags"),
+    ("console", "errors", "files", "names", "config", "variants", "run_config", "run_flags"),
     ("text",),
     ("modeling",),
     ("runtime", "optimization", "ray_executor"),

@@ -18,6 +18,7 @@ import sys
 
 from absl import app, flags, logging
 
+from hbert_tf import console
 from hbert_tf.errors import check_output_dir, main_entry
 from hbert_tf.files import write_json_atomic, write_text_atomic
 from hbert_tf.probing import features as probing_features
@@ -64,7 +65,7 @@ def report(config, records):
     write_text_atomic(os.path.join(config.output_dir, "probing.txt"), table + "\n")
     probing_report.plot_results(os.path.join(config.output_dir, "probing.png"), records)
     print(table)
-    logging.info("wrote %s/probing.{json,txt,png}", config.output_dir)
+    console.say(f"wrote {config.output_dir}/probing.{{json,txt,png}}")
 
 
 def main(argv):

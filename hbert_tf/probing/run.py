@@ -11,6 +11,7 @@ import time
 
 from absl import logging
 
+from hbert_tf import console
 from hbert_tf.probing.classifier import train_probe
 from hbert_tf.probing.features import resolve_probe_layer
 from hbert_tf.probing.senteval_format import SPLITS, TASK_CODES
@@ -75,10 +76,10 @@ def probe_models(
                         **result,
                     }
                     records.append(record)
-                    logging.info(
-                        "%s %s %s %s: te %.1f%% (va %.1f%%, chance %.1f%%, %d epochs)",
-                        model.name, choice.label, pooling, task.name, 100 * result["accuracy"],
-                        100 * result["val_accuracy"], 100 * record["chance"], result["epochs"],
-                    )  # fmt: skip
+                    console.say(
+                        f"{model.name} {choice.label} {pooling} {task.name}: te "
+                        f"{100 * result['accuracy']:.1f}% (va {100 * result['val_accuracy']:.1f}%, "
+                        f"chance {100 * record['chance']:.1f}%, {result['epochs']} epochs)"
+                    )
                     write_json_atomic(json_path, {"settings": settings, "results": records})
     return records
