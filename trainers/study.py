@@ -4,13 +4,17 @@ fine-tuning, probing, baselines and the report (Tables 1-4).
   python -m trainers.study --study=demo --output_dir=demo_output
   python -m trainers.study --study=paper --output_dir=runs/paper \
       --data wikitext=wikitext-2-raw --data squad_v1_train=train-v1.1.json ...
+  python -m trainers.study --study=paper --output_dir=runs/paper --download --data_dir=data
 
 `--study` is a built-in study (paper, small, tiny, demo) or a JSON file (docs/study.md). The study
 and every --data file are checked before any training. Units run in `<output_dir>/units/<key>`;
-a rerun of the same command skips finished units and resumes the running one.
+a rerun of the same command skips finished units and resumes the running one. `--download`
+fetches every data set the study reads that no --data names into `--data_dir` (verified and
+cached: hbert_tf/study/fetch.py; with --dry_run too).
 """
 
 import functools
+import os
 import sys
 
 from absl import app, flags
@@ -23,6 +27,11 @@ flags.DEFINE_multi_string("data", [], "NAME=PATH of a real data set (repeatable)
                           "wikitext, squad_v1_train, squad_v1_dev, squad_v2_train, squad_v2_dev, "
                           "mnli_train, mnli_dev_matched, mnli_dev_mismatched, senteval_probing, "
                           "fasttext, pretrained_bert. Unset names use the built-in sets.")  # fmt: skip
+flags.DEFINE_bool("download", False, "Fetch every data set the study reads that no --data "
+                  "names into --data_dir (verified, cached; a rerun fetches nothing).")  # fmt: skip
+flags.DEFINE_string("data_dir", os.path.join("~", ".cache", "hbert_tf", "data"),
+                    "The cache folder of --download.")  # fmt: skip
+flags.DEFINE_string("mirror", None, "--download from this URL + each file's original path.")
 flags.DEFINE_bool("dry_run", False, "List the units, their dependencies and done/pending; exit.")
 flags.DEFINE_string("ray_address", None, "Run the units as Ray tasks on this cluster ('auto': "
                     "the local one; '': start an embedded one).")  # fmt: skip
@@ -57,6 +66,11 @@ def main(argv):
 
     study = spec.load_study(FLAGS.study, parse_seeds(FLAGS.seeds))  # parse and validate
     data = data_sources.parse_data_flags(FLAGS.data)
+    if FLAGS.download:
+        from hbert_tf.study import fetch
+
+        missing = [name for name in fetch.study_data_names(study) if name not in data]
+        data.update(fetch.fetch(missing, os.path.expanduser(FLAGS.data_dir), FLAGS.mirror))
     data_sources.check_data(study, data, study_data._data_tool("readers").check_text_file)
     from hbert_tf.study import runner, units
 
