@@ -39,6 +39,19 @@ def test_demo_study_beats_chance_everywhere_and_resumes(tmp_path):
     result = run_demo(tmp_path)
     print(f"demo study: {time.time() - start:.0f} s")
     assert result.returncode == 0, result.stderr[-3000:]
+    # Quiet by default: under 60 lines in all, no TensorFlow error lines, no absl prefixes.
+    lines = (result.stdout + result.stderr).splitlines()
+    assert len(lines) < 60, lines
+    noise = [
+        line
+        for line in lines
+        if line.startswith("E ")
+        or "cuInit" in line
+        or "use_unbounded_threadpool" in line
+        or line[:1] in "IWE"
+        and line[1:5].isdigit()
+    ]
+    assert not noise, noise
     records = json.loads((tmp_path / "records.json").read_text())
     models = {r["model"] for r in records}
     assert {"bert", "lower_nsp", "lower_mask", "bigram_shift", "chance"} <= models

@@ -257,18 +257,17 @@ def run_study(study, units, output_dir, run_unit, ray_address=None, out=print):
 
 def write_report(output_dir, records, study_name, selections, paper_corpora=None):
     """Writes the report (report.md, report.json, tables as CSV, plots; `hbert_tf.study.report`)
-    and returns a short text for the terminal: our numbers of each table, the layer choices and
-    where the full report is."""
+    and returns a short text for the terminal (a line per table row, without markdown's rule and
+    blank lines): our numbers of each table, the layer choices and where the full report is."""
     from hbert_tf.study import report
 
     report.write_report(output_dir, records, study_name, selections, paper_corpora)
     lines = [f"# Study {study_name}"]
     for table in report.build_tables(records, paper_corpora):
-        lines += ["", f"## {table['title']}", "", report.format_table(table, paper=False)]
+        head, _, *rows = report.format_table(table, paper=False).split("\n")
+        lines += [f"## {table['title']}", head, *rows]  # compact: no rule, no blank lines
     for s in selections:
-        lines.append(f"\n{s['model']} on {s['corpus']} ({s['pt_concat']}): layer {s['chosen']} "
+        lines.append(f"{s['model']} on {s['corpus']} ({s['pt_concat']}): layer {s['chosen']} "
                      f"chosen by {s['select_by']} from {s['scores']}")  # fmt: skip
-    lines.append(
-        f"\nFull report, beside the paper's values: {os.path.join(output_dir, 'report.md')}"
-    )
+    lines.append(f"Full report, beside the paper's values: {os.path.join(output_dir, 'report.md')}")
     return "\n".join(lines) + "\n"
