@@ -38,6 +38,7 @@ BINARIES = {
     "hbert-finetune-mnli": "hbert_tf.trainers.finetune_mnli:run",
     "hbert-probe": "hbert_tf.trainers.probe:run",
     "hbert-probing-tasks": "hbert_tf.tfrecords.probing_tasks:run",
+    "hbert-data": "hbert_tf.trainers.fetch_data:run",
 }
 
 setup(

@@ -17,6 +17,8 @@ import sys
 
 from absl import flags
 
+from hbert_tf import console
+
 # Files that make an output folder worth keeping after a failure: a TensorFlow checkpoint index
 # or a Keras backup (resume points), the manifest of a pre-training data folder (generation
 # resumes from it), results written as a run goes (probing.json) or when it ended (metrics.json).
@@ -116,7 +118,8 @@ def _remove_new_outputs(paths):
 
 
 def main_entry(main, outputs=(), lock=None):
-    """Wraps an absl `main(argv)` so that user errors become one line and exit status 1.
+    """Wraps an absl `main(argv)` so that user errors become one line and exit status 1, and
+    only the run's own lines reach the terminal unless --verbosity is given (`console`).
 
     Args:
         main: callable(argv).
@@ -132,6 +135,7 @@ def main_entry(main, outputs=(), lock=None):
     def wrapped(argv):
         from hbert_tf.run_lock import run_folder_lock
 
+        console.quiet_logging()  # absl INFO lines only with --verbosity
         folder = flags.FLAGS[lock].value if lock else None
         if "dry_run" in flags.FLAGS and flags.FLAGS.dry_run:
             folder = None

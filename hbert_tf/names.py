@@ -39,6 +39,10 @@ MLM_LOGITS = "mlm_logits"
 NSP_LOGITS = "nsp_logits"
 BIGRAM_SHIFT_LOGITS = "bigram_shift_logits"
 
+# The subfolder of an encoder export holding its string-to-ids SavedModel (needs tensorflow-text;
+# the encoder beside it loads with TensorFlow alone).
+ENCODER_PREPROCESSOR = "preprocessor"
+
 # Special tokens, at fixed ids in vocabularies we build ([PAD]=0 as in BERT's own vocab.txt).
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)

@@ -41,6 +41,21 @@ def build_for_fit(model, element_spec):
     model.optimizer.build(model.trainable_variables)
 
 
+def numpy_batches(arrays, batch_size, shuffle_seed=None):
+    """A `tf.data.Dataset` of batches of `arrays` (numpy, any nest; first axis = examples): in
+    order, or reshuffled every epoch from `shuffle_seed`.
+
+    Give Keras' fit / predict this rather than the arrays: Keras batches arrays with a parallel
+    map, which deterministic runs (`enable_op_determinism`) rewrite into a sequential map that
+    lacks one of its attributes, and TensorFlow prints an "E ... use_unbounded_threadpool" line.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices(arrays)
+    if shuffle_seed is not None:
+        size = len(tf.nest.flatten(arrays)[0])
+        dataset = dataset.shuffle(size, seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size)
+
+
 def make_strategy(name, tpu_address="", cpu_devices=0):
     """A tf.distribute strategy by name.
 

@@ -18,6 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # each other. Layer 0 is configuration: it loads no TensorFlow.
 LAYERS = (
     (
+        "console",
         "errors",
         "files",
         "run_lock",

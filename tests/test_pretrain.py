@@ -109,6 +109,13 @@ def test_pretrain_freeze_at_step_then_export(data_dir, tmp_path):
     assert "Lower NSP-Freeze: froze" in result.stderr and "at step 10" in result.stderr
     assert f"phase seq{SHORT}: steps 0..18" in result.stderr  # 90% short, then 10% long
     assert f"phase seq{LONG}: steps 18..20" in result.stderr
+    # Quiet by default: our lines, progress with a rate and the time left, no absl INFO lines.
+    lines = result.stderr.splitlines()
+    assert not [line for line in lines if line[:1] in "IE" and line[1:5].isdigit()], lines
+    assert any(
+        line.startswith("pre-training: 20/20 steps (100%), ") and " left mlm_loss=" in line
+        for line in lines
+    ), lines
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["step"] == 20 and metrics["nsp_frozen_at_step"] == 10
     for key in ("mlm_accuracy", "mlm_loss", "nsp_accuracy", "bigram_shift_accuracy"):
@@ -175,6 +182,7 @@ def test_freeze_on_plateau_evaluates_freezes_and_keeps_the_nsp_path(data_dir, tm
             "--checkpoint_every=1",
             "--long_seq_fraction=0",
             "--learning_rate=1e-3",
+            "--verbosity=0",  # absl INFO lines too: the settings line below
         )  # fmt: skip
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -43,6 +43,7 @@ def test_probe_two_models_two_layers_writes_table_json_chart_cache(setup):
     args = [
         f"--model_dir={','.join(models)}", f"--task_dir={root}/tasks", f"--output_dir={root}/out",
         "--layer=nsp,embeddings", "--max_epochs=3", "--max_seq_length=48", "--tasks=SL",
+        "--verbosity=0",  # absl INFO lines too: "probe settings" below
     ]  # fmt: skip
     result = run_module("trainers.probe", *args)
     assert result.returncode == 0, result.stderr

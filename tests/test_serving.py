@@ -132,6 +132,8 @@ for name, job in jobs.items():
     loaded = tf.saved_model.load(job["path"])
     fn = loaded.signatures[job["signature"]]
     out = fn(**{k: tf.constant(v, tf.string) for k, v in job["inputs"].items()})
+    if "then" in job:  # a second SavedModel run on the first one's outputs (its inputs too)
+        out = {**tf.saved_model.load(job["then"]).signatures["serving_default"](**out), **out}
     results[name] = {
         k: [x.decode() if isinstance(x, bytes) else x for x in v.numpy().tolist()]
         for k, v in out.items()
@@ -222,14 +224,15 @@ def test_exported_savedmodels_match_the_python_pipeline_in_a_fresh_process(runs,
         },
     }
 
-    # The encoder's string signature; mixed lengths, pairs and single texts.
+    # The encoder's preprocessor, then the encoder; mixed lengths, pairs and single texts.
     texts = ["the keeper painted the boat .", EXTRA_CONTEXT * 3, "a", "who ?"]
     seconds = ["she carved a mast .", "", "", "what did she carve ?"]
     export_run(runs["pretrained"], str(tmp_path / "encoder"))
     jobs["encoder"] = {
-        "path": str(tmp_path / "encoder"),
-        "signature": "serve_text",
+        "path": str(tmp_path / "encoder" / "preprocessor"),
+        "signature": "serving_default",
         "inputs": {"text_a": texts, "text_b": seconds},
+        "then": str(tmp_path / "encoder"),
     }
 
     results = run_fresh_process(tmp_path, jobs)
@@ -270,7 +273,7 @@ def test_exported_savedmodels_match_the_python_pipeline_in_a_fresh_process(runs,
     pretrainer, _ = load_pretrainer(runs["pretrained"])
     vocab = tokenizer.vocab
     got = results["encoder"]
-    assert got["_extra_assets"] == ["run_config.json", "vocab.txt"]
+    assert got["_extra_assets"] == ["vocab.txt"]  # the preprocessor's
     ids = np.array(got["input_ids"])
     assert ids.shape[1] == max(int(np.sum(m)) for m in got["input_mask"])  # longest row
     for i, (a, b) in enumerate(zip(texts, seconds)):
@@ -285,6 +288,42 @@ def test_exported_savedmodels_match_the_python_pipeline_in_a_fresh_process(runs,
             np.array(got[key])[mask], reference[key].numpy()[mask], atol=1e-5
         )
     np.testing.assert_allclose(got["nsp_pooled_output"], reference["nsp_pooled_output"], atol=1e-5)
+
+
+# Only TensorFlow: no tensorflow_text or hbert_tf in the process.
+PLAIN_TENSORFLOW = r"""
+import json, sys
+import tensorflow as tf
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+ids = tf.constant([[2, 7, 8, 3, 9, 3]], tf.int32)
+out = serve(input_ids=ids, input_mask=tf.ones_like(ids), segment_ids=tf.constant([[0] * 4 + [1] * 2]))
+loaded = [m for m in sys.modules if m.startswith(("tensorflow_text", "hbert_tf"))]
+assert not loaded, loaded
+assert sorted(tf.io.gfile.listdir(sys.argv[1] + "/assets.extra")) == ["run_config.json", "vocab.txt"]
+json.dump({k: v.numpy().tolist() for k, v in out.items()}, open(sys.argv[2], "w"))
+"""
+
+
+def test_the_encoder_export_loads_and_runs_with_tensorflow_alone(pretrained, tmp_path):
+    export_run(pretrained, str(tmp_path / "encoder"))
+    (tmp_path / "plain.py").write_text(PLAIN_TENSORFLOW)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH="")
+    result = subprocess.run(
+        [sys.executable, "plain.py", str(tmp_path / "encoder"), "out.json"],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads((tmp_path / "out.json").read_text())
+    pretrainer, _ = load_pretrainer(pretrained)
+    ids = np.array([[2, 7, 8, 3, 9, 3]], np.int32)
+    inputs = {
+        "input_ids": ids,
+        "input_mask": np.ones_like(ids),
+        "segment_ids": (ids * 0) + [[0] * 4 + [1] * 2],
+    }
+    reference = serving_outputs(pretrainer, inputs)
+    for key in ("layer_0", "layer_1", "nsp_pooled_output"):
+        np.testing.assert_allclose(got[key], reference[key].numpy(), atol=1e-5)
 
 
 def test_huggingface_export_round_trips_through_keras_hub(pretrained, tmp_path):

@@ -25,7 +25,8 @@ def study_cmd(*flags):
 
 
 def run_study(*flags, timeout=1800):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user runs it: the binary's own default
     return subprocess.run(
         study_cmd(*flags), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -538,6 +539,13 @@ def test_tiny_study_end_to_end(tiny_run):
     assert len(logs) == len(json.loads((out / "units.json").read_text()))
     assert all([line.split()[1] for line in lines] == ["start", "done"] for lines in logs.values())
     assert f"[{len(logs)}/{len(logs)}]" in result.stdout
+    # Quiet: one line per unit and the report on stdout, nothing on stderr; each unit's own
+    # progress lines, log records and warnings are in its output.log.
+    assert sum(line.startswith("[") for line in result.stdout.splitlines()) == len(logs)
+    assert result.stderr == "", result.stderr[-3000:]
+    pretrain = next(k for k in logs if k.startswith("pretrain-bert-"))
+    output = (out / "units" / pretrain / runner.UNIT_OUTPUT).read_text()
+    assert "phase seq64: steps 0..30" in output and "pre-training: 30/30 steps (100%)" in output
     print(f"tiny study: {len(logs)} units in {seconds:.0f} s")
 
 

@@ -15,7 +15,7 @@ import sys
 
 from absl import app, flags, logging
 
-from hbert_tf import names
+from hbert_tf import console, names
 from hbert_tf.errors import DataError, check_output_file, main_entry
 from hbert_tf.files import atomic_path
 from hbert_tf.text.vocab import Vocab, basic_tokenize
@@ -123,7 +123,7 @@ def main(argv):
         logging.warning("%s: skipped %d lines that are not UTF-8", path, count)
     with atomic_path(FLAGS.output) as tmp:
         Vocab(tokens).write(tmp)
-    logging.info("wrote %d tokens to %s", len(tokens), FLAGS.output)
+    console.say(f"wrote {len(tokens)} tokens to {FLAGS.output}")
 
 
 def run():

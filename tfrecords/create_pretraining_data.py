@@ -38,6 +38,7 @@ import sys
 
 from absl import app, flags, logging
 
+from hbert_tf import console
 from hbert_tf.errors import DataError, check_output_dir, main_entry
 from hbert_tf.files import atomic_path, write_json_atomic
 from hbert_tf.pretraining.features import manifest_features, pretraining_schema
@@ -542,13 +543,10 @@ def create_pretraining_data(
         write_json_atomic(os.path.join(folder, MANIFEST), manifest)
         shutil.rmtree(os.path.join(folder, _STATS_DIR), ignore_errors=True)
         stats = manifest["splits"]["train"]["statistics"]
-        logging.info(
-            "%s: %d training instances; masked %.3f, random next %.3f, swapped %.3f",
-            folder,
-            stats["instances"],
-            stats["masked_fraction"],
-            stats["random_next_fraction"],
-            stats["swapped_fraction"],
+        console.say(
+            f"{folder}: {stats['instances']} training instances; masked "
+            f"{stats['masked_fraction']:.3f}, random next {stats['random_next_fraction']:.3f}, "
+            f"swapped {stats['swapped_fraction']:.3f}"
         )
         manifests.append(manifest)
     return manifests[0] if len(lengths) == 1 else manifests

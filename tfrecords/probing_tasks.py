@@ -43,6 +43,7 @@ import sys
 
 from absl import app, flags, logging
 
+from hbert_tf import console
 from hbert_tf.errors import DataError, check_output_dir, main_entry
 from hbert_tf.files import write_json_atomic
 from hbert_tf.probing.senteval_format import SPLITS, TASK_NAMES, parse_task_list, write_task
@@ -502,7 +503,7 @@ def main(argv):
     settings = dict(dataclasses.asdict(config), source=FLAGS.source)
     paths = write_tasks(FLAGS.output_dir, generated, metadata, settings, FLAGS.overwrite)
     for task, path in paths.items():
-        logging.info("wrote %s (%d examples)", path, len(generated[task]))
+        console.say(f"wrote {path} ({len(generated[task])} examples)")
 
 
 def run():

@@ -8,8 +8,9 @@ r"""Exports a run (pre-training, SQuAD or MultiNLI fine-tuning) as a SavedModel 
 What is exported follows from the run (hbert_tf/serving/export.py):
 - pre-training: `serving_default` takes int32 `input_ids`, `input_mask`, `segment_ids`
   [batch, seq] and returns `embedding_output`, `layer_0` ... `layer_{L-1}`, `sequence_output`,
-  `nsp_cls_vector` and `nsp_pooled_output` (with an NSP head); `serve_text` takes strings
-  `text_a`, `text_b` and returns the same plus the ids it built.
+  `nsp_cls_vector` and `nsp_pooled_output` (with an NSP head); `import tensorflow` alone loads
+  it. `preprocessor/` inside it is a SavedModel of its own taking strings `text_a`, `text_b` to
+  those three ids (it needs `import tensorflow_text`).
 - SQuAD: `serving_default` takes strings `question`, `context` and returns `answer_text`,
   `answer_start`, `answer_end` (character offsets), `score` (+ `is_impossible`,
   `null_score_diff` for 2.0).
@@ -22,8 +23,9 @@ model.safetensors, vocab.txt and tokenizer_config.json.
 
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
+from hbert_tf import console
 from hbert_tf.errors import main_entry
 
 FORMATS = ("saved_model", "huggingface")  # = hbert_tf.serving.export.FORMATS (imported lazily)
@@ -57,7 +59,7 @@ def main(argv):
         FLAGS.overwrite,
         FLAGS.null_score_diff_threshold,
     )
-    logging.info("exported the %s run %s to %s (%s)", kind, FLAGS.model_dir, path, FLAGS.format)
+    console.say(f"exported the {kind} run {FLAGS.model_dir} to {path} ({FLAGS.format})")
 
 
 def run():

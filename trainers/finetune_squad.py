@@ -10,8 +10,9 @@ flags given explicitly override it. Rerunning the command resumes; a finished ru
 
 import json
 
-from absl import app, flags, logging
+from absl import app, flags
 
+from hbert_tf import console
 from hbert_tf.errors import main_entry
 from hbert_tf.run_config import SquadConfig
 from hbert_tf.run_flags import config_from_flags, define_flags
@@ -27,7 +28,7 @@ def main(argv):
 
     config = config_from_flags(SquadConfig)  # parse and validate
     metrics = run_squad(config)  # build and run
-    logging.info("done: %s", json.dumps(metrics, sort_keys=True))  # report
+    console.say(f"done: {json.dumps(metrics, sort_keys=True)}")  # report
 
 
 def run():

@@ -13,7 +13,7 @@ The input follows from the SavedModel's signature:
   with the character offsets, score (and `is_impossible` for 2.0) of every answer.
 - MultiNLI (`premise`, `hypothesis`): a MultiNLI TSV or JSONL file (gold labels not needed).
   Writes JSONL lines `{"pairID", "prediction", "probabilities"}`.
-- encoder (`serve_text`): a text file, one text per line (a tab splits a sentence pair).
+- encoder (with its `preprocessor/`): a text file, one text per line (a tab splits a sentence pair).
   Writes JSONL lines `{"line", "<output>": ...}` for each of `--outputs`, per-token outputs
   trimmed to the line's tokens.
 Outputs are written to a temporary file and renamed; progress goes to stderr.

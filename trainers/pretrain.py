@@ -10,8 +10,9 @@ Running the same command again after a crash resumes from the last checkpoint.
 
 import json
 
-from absl import app, flags, logging
+from absl import app, flags
 
+from hbert_tf import console
 from hbert_tf.errors import main_entry
 from hbert_tf.run_config import PretrainConfig
 from hbert_tf.run_flags import config_from_flags, define_flags
@@ -27,7 +28,7 @@ def main(argv):
 
     config = config_from_flags(PretrainConfig)  # parse and validate
     metrics = run_pretraining(config)  # build and run
-    logging.info("final evaluation: %s", json.dumps(metrics, sort_keys=True))  # report
+    console.say(f"final evaluation: {json.dumps(metrics, sort_keys=True)}")  # report
 
 
 def run():

@@ -4,15 +4,19 @@ fine-tuning, probing, baselines and the report (Tables 1-4).
   python -m trainers.study --study=demo --output_dir=demo_output
   python -m trainers.study --study=paper --output_dir=runs/paper \
       --data wikitext=wikitext-2-raw --data squad_v1_train=train-v1.1.json ...
+  python -m trainers.study --study=paper --output_dir=runs/paper --download --data_dir=data
 
-`--study` is a built-in study (paper, small, tiny, demo, evidence) or a JSON file (docs/study.md). The study
-and every --data file are checked before any training. Units run in `<output_dir>/units/<key>`;
-a rerun of the same command skips finished units and resumes the running one.
-`--dry_run` lists the units and the compute plan (FLOPs and estimated time per unit and in
-total at `--throughput`, or `--device` x `--mfu`, x `--num_devices`).
+`--study` is a built-in study (paper, small, tiny, demo, evidence) or a JSON file
+(docs/study.md). The study and every --data file are checked before any training. Units run in
+`<output_dir>/units/<key>`; a rerun of the same command skips finished units and resumes the
+running one. `--dry_run` lists the units and the compute plan (FLOPs and estimated time per unit
+and in total at `--throughput`, or `--device` x `--mfu`, x `--num_devices`). `--download` fetches
+every data set the study reads that no --data names into `--data_dir` (verified and cached:
+hbert_tf/study/fetch.py; with --dry_run too).
 """
 
 import functools
+import os
 import sys
 
 from absl import app, flags
@@ -46,6 +50,11 @@ flags.DEFINE_string(
 )
 flags.DEFINE_float("mfu", None, "--dry_run with --device: model-FLOP utilisation (default 0.4).")
 flags.DEFINE_integer("num_devices", 1, "--dry_run: devices the estimate spreads the FLOPs over.")
+flags.DEFINE_bool("download", False, "Fetch every data set the study reads that no --data "
+                  "names into --data_dir (verified, cached; a rerun fetches nothing).")  # fmt: skip
+flags.DEFINE_string("data_dir", os.path.join("~", ".cache", "hbert_tf", "data"),
+                    "The cache folder of --download.")  # fmt: skip
+flags.DEFINE_string("mirror", None, "--download from this URL + each file's original path.")
 flags.DEFINE_string("ray_address", None, "Run the units as Ray tasks on this cluster ('auto': "
                     "the local one; '': start an embedded one).")  # fmt: skip
 flags.DEFINE_float("ray_connect_timeout", 10.0, "Seconds to wait for --ray_address to answer "
@@ -87,6 +96,11 @@ def main(argv):
     if FLAGS.dry_run or any(v is not None for v in estimate) or FLAGS.num_devices != 1:
         rate = planning.device_rate(*estimate, FLAGS.num_devices, measure=FLAGS.dry_run)
     data = data_sources.parse_data_flags(FLAGS.data)
+    if FLAGS.download:
+        from hbert_tf.study import fetch
+
+        missing = [name for name in fetch.study_data_names(study) if name not in data]
+        data.update(fetch.fetch(missing, os.path.expanduser(FLAGS.data_dir), FLAGS.mirror))
     data_sources.check_data(study, data, study_data._data_tool("readers").check_text_file)
     note = statistics.seeds_note(study.seeds)
     if note:

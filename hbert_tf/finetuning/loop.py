@@ -15,9 +15,8 @@ import os
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
-from hbert_tf import names
+from hbert_tf import console, names
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError
 from hbert_tf.runtime import is_chief
 from hbert_tf.weights.model_dir import restore_newest_readable, save_checkpoint
@@ -60,7 +59,7 @@ def train(model, optimizer, dataset, total_steps, config, loss_weights=None):
     restored = restore_newest_readable(checkpoint, backup_dir)
     done = int(step.numpy())  # steps done, kept in Python; `step` is what checkpoints hold
     if restored:
-        logging.info("resumed from the backup in %s at step %d", backup_dir, done)
+        console.say(f"resumed from the backup in {backup_dir} at step {done}")
 
     def forward_backward(inputs, labels):
         with tf.GradientTape() as tape:
@@ -92,6 +91,7 @@ def train(model, optimizer, dataset, total_steps, config, loss_weights=None):
 
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
     interval_loss, interval_steps = 0.0, 0
+    progress = console.Progress(total_steps, "fine-tuning", done=done)
     with PreemptionGuard() as guard:
         while done < total_steps:
             every = config.checkpoint_every
@@ -116,7 +116,7 @@ def train(model, optimizer, dataset, total_steps, config, loss_weights=None):
                         guard.signum,
                     )
             save_checkpoint(manager, done)
-            logging.info("step %d/%d: loss %.4f", done, total_steps, interval_loss / interval_steps)
+            progress.update(done, f"loss {interval_loss / interval_steps:.4f}")
     return interval_loss / interval_steps if interval_steps else None
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from hbert_tf import console
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
 from hbert_tf.files import write_text_atomic
 from hbert_tf.finetuning import data as finetune_data
@@ -40,7 +41,13 @@ from hbert_tf.finetuning import nli, squad
 from hbert_tf.modeling import downstream
 from hbert_tf.optimization import make_optimizer
 from hbert_tf.run_config import MnliConfig, SquadConfig
-from hbert_tf.runtime import build_for_fit, check_batch_sizes, dtype_policy, make_strategy
+from hbert_tf.runtime import (
+    build_for_fit,
+    check_batch_sizes,
+    dtype_policy,
+    make_strategy,
+    numpy_batches,
+)
 from hbert_tf.text.tokenization import OffsetTokenizer, check_vocab_matches
 from hbert_tf.text.vocab import Vocab, load_vocab
 from hbert_tf.weights.model_dir import (
@@ -219,7 +226,7 @@ def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, l
     steps_per_epoch, epochs, total = plan_steps(num_examples, config)
     restored = restore_newest_readable(checkpoint, manager.directory)
     if restored:
-        logging.info("found the fine-tuned model %s; evaluating only", restored)
+        console.say(f"found the fine-tuned model {restored}; evaluating only")
         return {"train_steps": total, "resumed_finished_run": True}
     if not config.do_train:
         raise UserError(f"--do_train=false but {model_dir} holds no fine-tuned checkpoint")
@@ -272,11 +279,9 @@ def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, l
     backup_dir = os.path.join(model_dir, "backup")
     epoch, batch = _backup_position(backup_dir)
     if epoch or batch:
-        logging.info(
-            "resumed from the backup in %s at step %d of %d",
-            backup_dir,
-            epoch * steps_per_epoch + batch,
-            total,
+        console.say(
+            f"resumed from the backup in {backup_dir} at step {epoch * steps_per_epoch + batch} "
+            f"of {total}"
         )
     other_callbacks = [
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs")),
@@ -299,6 +304,7 @@ def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, l
                 epochs=last,
                 steps_per_epoch=steps,
                 callbacks=[backup] + other_callbacks,
+                shuffle=False,  # `dataset` is shuffled
                 verbose=config.keras_verbose,
             )
             losses_seen = history.history.get("loss", []) or losses_seen
@@ -417,7 +423,9 @@ def predict(model, inputs, config):
     MultiWorkerMirroredStrategy `finetune_loop.predict` (every worker predicts on its own)."""
     if finetune_loop.is_multi_worker(tf.distribute.get_strategy()):
         return finetune_loop.predict(model, inputs, config.eval_batch_size)
-    return model.predict(inputs, batch_size=config.eval_batch_size, verbose=config.keras_verbose)
+    return model.predict(
+        numpy_batches(inputs, config.eval_batch_size), verbose=config.keras_verbose
+    )
 
 
 def _head_dropout(config):

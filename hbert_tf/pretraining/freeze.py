@@ -7,7 +7,8 @@ checkpoint under the same names as before, and a resumed run freezes again at re
 """
 
 import tensorflow as tf
-from absl import logging
+
+from hbert_tf import console
 
 
 class NspFreeze:
@@ -57,12 +58,10 @@ class NspFreeze:
         if self.on_freeze is not None:
             self.on_freeze()
         if log:
-            logging.info(
-                "Lower NSP-Freeze: froze %d variables (embeddings, blocks 0..%d, NSP head) at "
-                "step %d; MLM training continues",
-                len(frozen),
-                self.model.layout.nsp_layer,
-                step,
+            console.say(
+                f"Lower NSP-Freeze: froze {len(frozen)} variables (embeddings, blocks "
+                f"0..{self.model.layout.nsp_layer}, NSP head) at step {step}; MLM training "
+                "continues"
             )
 
     def reapply(self):
@@ -96,10 +95,9 @@ class NspFreeze:
             self.evals_since_best.assign_add(1)
         if int(self.evals_since_best) < self.policy.value:
             return False
-        logging.info(
-            "NSP eval accuracy has not improved for %d evaluations (best %.4f)",
-            self.policy.value,
-            float(self.best_nsp_accuracy),
+        console.say(
+            f"NSP eval accuracy has not improved for {self.policy.value} evaluations (best "
+            f"{float(self.best_nsp_accuracy):.4f})"
         )
         self.freeze(step)
         return True

@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from hbert_tf import console
 from hbert_tf.config import get_config
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
 from hbert_tf.modeling.pretrainer import build_pretrainer
@@ -62,7 +63,7 @@ def _initial_weights(model, start, init_from):
     pooler = start.pooler_head is not None and model.nsp_head is not None
     if pooler:
         model.nsp_head.pooler.set_weights(start.pooler_head.pooler.get_weights())
-    logging.info("initialised the encoder%s from %s", " and NSP pooler" * pooler, init_from)
+    console.say(f"initialised the encoder{' and NSP pooler' * pooler} from {init_from}")
 
 
 def _encoder_config(config, vocab_size, start):
@@ -99,11 +100,9 @@ def _finished_run(model_dir, start, total):
         return None
     with open(path, encoding="utf-8") as f:
         metrics = json.load(f)
-    logging.info(
-        "%s already finished at step %d; metrics.json kept as it was (use a new --model_dir or "
-        "more --train_steps to train further)",
-        model_dir,
-        start,
+    console.say(
+        f"{model_dir} already finished at step {start}; metrics.json kept as it was (use a new "
+        "--model_dir or more --train_steps to train further)"
     )
     return metrics
 
@@ -283,7 +282,7 @@ def _start(config, plan, loop):
     if finished is not None:
         return start, finished
     if start:
-        logging.info("resumed from the checkpoint at step %d in %s", start, model_dir)
+        console.say(f"resumed from the checkpoint at step {start} in {model_dir}")
     elif config.init_from:
         _initial_weights(model, plan.start, config.init_from)
     if is_chief(loop.strategy):
@@ -374,6 +373,7 @@ def _train(config, plan, loop, phases, eval_dataset, start, guard):
     step = start
     total = config.train_steps
     throughput = Throughput()
+    progress = console.Progress(total, "pre-training", done=start)
     window, train_metrics = None, {}
 
     def damaged(pattern, error):
@@ -392,13 +392,9 @@ def _train(config, plan, loop, phases, eval_dataset, start, guard):
     for phase in phases:
         if step >= phase.end:
             continue
-        logging.info(
-            "phase %s: steps %d..%d, batch %d, from %s",
-            phase.name,
-            max(step, phase.start),
-            phase.end,
-            phase.batch_size,
-            phase.file_pattern,
+        console.say(
+            f"phase {phase.name}: steps {max(step, phase.start)}..{phase.end}, batch "
+            f"{phase.batch_size}, from {phase.file_pattern}"
         )
         iterator = iter(
             distributed_dataset(
@@ -437,14 +433,7 @@ def _train(config, plan, loop, phases, eval_dataset, start, guard):
                     "steps_per_second": throughput.rate(),
                     **train_metrics,
                 }
-                logging.info(
-                    "step %d/%d (%.0f%%) %s %.2f steps/s",
-                    step,
-                    total,
-                    100.0 * step / total,
-                    " ".join(f"{k}={v:.4f}" for k, v in train_metrics.items()),
-                    record["steps_per_second"],
-                )
+                progress.update(step, " ".join(f"{k}={v:.4f}" for k, v in train_metrics.items()))
                 if chief:
                     _write_summaries(writer, "train", step, record)
                     with open(log_path, "a", encoding="utf-8") as f:
@@ -516,7 +505,7 @@ def _write_summaries(writer, split, step, values):
 def _evaluate(loop, dataset, max_batches, step, writer, chief, log_path):
     """A mid-run evaluation; drives the plateau Freeze trigger."""
     metrics = loop.evaluate(dataset, max_batches)
-    logging.info("eval at step %d: %s", step, " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    console.say(f"eval at step {step}: " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     if chief:
         _write_summaries(writer, "eval", step, metrics)
         with open(log_path, "a", encoding="utf-8") as f:

@@ -11,7 +11,7 @@ import tensorflow as tf
 from absl import logging
 
 from hbert_tf.run_config import CLASSIFIERS, SENTEVAL_L2_GRID, ProbeConfig  # noqa: F401 (used here and re-exported)
-from hbert_tf.runtime import build_for_fit
+from hbert_tf.runtime import build_for_fit, numpy_batches
 
 
 def build_probe(input_dim, num_classes, config, l2=0.0):
@@ -55,13 +55,11 @@ def _fit_once(features, targets, num_classes, config, seed, l2):
         monitor="val_accuracy", mode="max", patience=config.patience, restore_best_weights=True
     )
     history = model.fit(
-        features["tr"],
-        targets["tr"],
-        batch_size=config.effective_batch_size,
+        numpy_batches((features["tr"], targets["tr"]), config.effective_batch_size, seed),
         epochs=config.max_epochs,
-        validation_data=(features["va"], targets["va"]),
+        validation_data=numpy_batches((features["va"], targets["va"]), 4096),
         callbacks=[stopper],
-        shuffle=True,
+        shuffle=False,  # the dataset reshuffles every epoch
         verbose=0,
     )
 

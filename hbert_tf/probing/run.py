@@ -13,6 +13,7 @@ import time
 
 from absl import logging
 
+from hbert_tf import console
 from hbert_tf.errors import check_output_dir
 from hbert_tf.files import write_json_atomic, write_text_atomic
 from hbert_tf.probing import report as probing_report
@@ -54,7 +55,7 @@ def run_probe(config, verbose=0):
     table = probing_report.format_table(records)
     write_text_atomic(os.path.join(config.output_dir, "probing.txt"), table + "\n")
     probing_report.plot_results(os.path.join(config.output_dir, "probing.png"), records)
-    logging.info("wrote %s/probing.{json,txt,png}", config.output_dir)
+    console.say(f"wrote {config.output_dir}/probing.{{json,txt,png}}")
     return records
 
 
@@ -144,10 +145,10 @@ def probe_models(
                         **result,
                     }
                     records.append(record)
-                    logging.info(
-                        "%s %s %s %s: te %.1f%% (va %.1f%%, chance %.1f%%, %d epochs)",
-                        model.name, choice.label, pooling, task.name, 100 * result["accuracy"],
-                        100 * result["val_accuracy"], 100 * record["chance"], result["epochs"],
-                    )  # fmt: skip
+                    console.say(
+                        f"{model.name} {choice.label} {pooling} {task.name}: te "
+                        f"{100 * result['accuracy']:.1f}% (va {100 * result['val_accuracy']:.1f}%, "
+                        f"chance {100 * record['chance']:.1f}%, {result['epochs']} epochs)"
+                    )
                     write_json_atomic(json_path, {"settings": settings, "results": records})
     return records

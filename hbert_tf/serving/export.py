@@ -2,12 +2,16 @@
 
 | run (`run_kind`)          | SavedModel signatures                                                  |
 |---------------------------|------------------------------------------------------------------------|
-| pre-training              | `serving_default` (token ids -> every layer), `serve_text` (strings)   |
+| pre-training              | `serving_default` (token ids -> every layer); TensorFlow alone loads it |
+|                           | `preprocessor/` (a SavedModel of its own): strings -> token ids         |
 | SQuAD 1.1 / 2.0 fine-tune | `serving_default`: `question`, `context` -> answer text and offsets    |
 | MultiNLI fine-tune        | `serving_default`: `premise`, `hypothesis` -> `label`, `probabilities` |
 
 The string signatures tokenise, window and decode in the graph (`hbert_tf.serving.signatures`), so the
-SavedModel runs with TensorFlow and tensorflow-text alone. Every export is written to a temporary
+SavedModel runs with TensorFlow and tensorflow-text alone (`import tensorflow_text` registers
+the tokeniser's ops before `tf.saved_model.load`). The encoder keeps its string side in
+`preprocessor/`, so a program with TensorFlow alone (a serving stack without text ops, a
+converter) loads the encoder itself. Every export is written to a temporary
 folder and renamed, refuses a non-empty `export_dir` unless `overwrite`, and carries the run's
 configuration and vocabulary under `assets.extra/`.
 """
@@ -197,23 +201,24 @@ def serving_outputs(pretrainer, inputs):
 
 
 def export_encoder(pretrainer, export_dir, vocab_path, extra_files=(), overwrite=False):
-    """Writes a SavedModel of a pre-trained encoder with two signatures.
+    """Writes a SavedModel of a pre-trained encoder, and its preprocessor in `preprocessor/`.
 
-    `serving_default` takes `input_ids`, `input_mask`, `segment_ids` (int32 `[batch, seq]`) and
-    returns `serving_outputs`. `serve_text` takes strings `text_a`, `text_b` (`[batch]`; an empty
-    `text_b` gives the single segment `[CLS] a [SEP]`), tokenises them with the vocabulary
+    `export_dir`: `serving_default` takes `input_ids`, `input_mask`, `segment_ids` (int32
+    `[batch, seq]`) and returns `serving_outputs`; it holds no text ops, so `import tensorflow`
+    alone loads and runs it.
+
+    `export_dir/preprocessor`: `serving_default` takes strings `text_a`, `text_b` (`[batch]`; an
+    empty `text_b` gives the single segment `[CLS] a [SEP]`), tokenises them with the vocabulary
     `vocab_path` (casing inferred from it) into `[CLS] a [SEP] b [SEP]` padded to the batch's
     longest (at most `max_position_embeddings`, the longer side trimmed first) and returns the
-    same outputs plus the three id inputs it built.
+    three id inputs; it needs `import tensorflow_text` first (`names.ENCODER_PREPROCESSOR`).
 
     `vocab_path` and `extra_files` (run_config.json) are copied into `assets.extra/`.
     """
     vocab = load_vocab(vocab_path)
-    tokenizer = fast_bert_tokenizer(vocab.tokens, infer_do_lower_case(vocab))
     max_length = pretrainer.encoder.max_position_embeddings
     archive = keras.export.ExportArchive()
     archive.track(pretrainer)
-    archive.track(tokenizer)
 
     def serve(input_ids, input_mask, segment_ids):
         inputs = {
@@ -223,25 +228,37 @@ def export_encoder(pretrainer, export_dir, vocab_path, extra_files=(), overwrite
         }
         return serving_outputs(pretrainer, inputs)
 
-    def serve_text(text_a, text_b):
-        inputs = serving.pack_pairs(
-            tokenizer, text_a, text_b, vocab.cls_id, vocab.sep_id, max_length
-        )
-        return {**serving_outputs(pretrainer, inputs), **inputs}
-
     spec = tf.TensorSpec([None, None], tf.int32)
     archive.add_endpoint(
         "serving_default",
         tf.function(serve),
         input_signature=[tf.TensorSpec.from_spec(spec, name=key) for key in names.ENCODER_INPUTS],
     )
-    archive.add_endpoint(
-        "serve_text", tf.function(serve_text), input_signature=_string_specs("text_a", "text_b")
-    )
     files = [vocab_path, *extra_files]
-    return write_folder_atomically(
-        export_dir, lambda tmp: _write_archive(archive, tmp, files), overwrite
+    preprocessor = _preprocessor_archive(vocab, max_length)
+
+    def write(tmp):
+        _write_archive(archive, tmp, files)
+        _write_archive(preprocessor, os.path.join(tmp, names.ENCODER_PREPROCESSOR), [vocab_path])
+
+    return write_folder_atomically(export_dir, write, overwrite)
+
+
+def _preprocessor_archive(vocab, max_length):
+    """The ExportArchive of `export_encoder`'s preprocessor (strings -> the three id inputs)."""
+    tokenizer = fast_bert_tokenizer(vocab.tokens, infer_do_lower_case(vocab))
+    archive = keras.export.ExportArchive()
+    archive.track(tokenizer)
+
+    def preprocess(text_a, text_b):
+        return serving.pack_pairs(tokenizer, text_a, text_b, vocab.cls_id, vocab.sep_id, max_length)
+
+    archive.add_endpoint(
+        "serving_default",
+        tf.function(preprocess),
+        input_signature=_string_specs("text_a", "text_b"),
     )
+    return archive
 
 
 # --- Fine-tuned models --------------------------------------------------------------------------

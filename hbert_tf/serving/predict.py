@@ -4,7 +4,7 @@
 |------------------------------------|-----------------------------------|---------------------------|
 | SQuAD (`question`, `context`)      | SQuAD JSON (answers not needed)   | `{id: text}` JSON         |
 | MultiNLI (`premise`, `hypothesis`) | MultiNLI TSV / JSONL (no labels)  | JSONL: label, probs       |
-| encoder (`serve_text`)             | text lines (a tab splits a pair)  | JSONL: chosen outputs     |
+| encoder (+ `preprocessor/`)        | text lines (a tab splits a pair)  | JSONL: chosen outputs     |
 """
 
 import json
@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+from hbert_tf import names
 from hbert_tf.files import write_text_atomic
 
 
@@ -19,17 +20,35 @@ class PredictError(ValueError):
     """Bad flag or input; printed as one line, exit non-zero."""
 
 
+class EncoderOnText:
+    """An encoder export run on strings: its preprocessor's ids, then the encoder's outputs.
+
+    Called with string `text_a`, `text_b` `[batch]`; returns the encoder's outputs and the ids.
+    `structured_outputs` names them (as a signature's does).
+    """
+
+    def __init__(self, preprocessor, encoder):
+        self.preprocessor, self.encoder = preprocessor, encoder
+        self.structured_outputs = {**encoder.structured_outputs, **preprocessor.structured_outputs}
+
+    def __call__(self, text_a, text_b):
+        ids = self.preprocessor(text_a=text_a, text_b=text_b)
+        return {**self.encoder(**ids), **ids}
+
+
 def load_signature(path):
-    """`(kind, fn)`: "squad", "mnli" or "encoder" and the string signature of a SavedModel."""
+    """`(kind, fn)`: "squad", "mnli" or "encoder" and a callable on strings for a SavedModel."""
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 (registers the tokenizer ops)
 
     if not os.path.isfile(os.path.join(str(path), "saved_model.pb")):
         raise PredictError(f"--saved_model={path}: no saved_model.pb (export with trainers.export)")
     loaded = tf.saved_model.load(str(path))
-    if "serve_text" in loaded.signatures:
-        return "encoder", loaded.signatures["serve_text"]
     fn = loaded.signatures["serving_default"]
+    preprocessor = os.path.join(str(path), names.ENCODER_PREPROCESSOR)
+    if os.path.isdir(preprocessor):
+        text_fn = tf.saved_model.load(preprocessor).signatures["serving_default"]
+        return "encoder", EncoderOnText(text_fn, fn)
     inputs = set(fn.structured_input_signature[1])
     if inputs == {"question", "context"}:
         return "squad", fn

@@ -1,7 +1,8 @@
 """Runs a study's units (in process, or on Ray), collects their records and writes the report.
 
 Every unit runs in `<output_dir>/units/<key>/`: `unit.log` gets a `start` and a `done` line with
-timestamps, and `result.json` ({"key", "outputs", "records", "sweep", "seconds"}) is written
+timestamps, `output.log` the unit's progress lines, log records and warnings (the terminal shows
+one line per unit; `console.lines_to`), and `result.json` ({"key", "outputs", "records", "sweep", "seconds"}) is written
 atomically, last; a unit whose result.json exists is skipped, so a killed study resumes with the
 same command (pre-training and fine-tuning also resume from their checkpoints).
 """
@@ -12,10 +13,12 @@ import os
 import sys
 import time
 
+from hbert_tf import console
 from hbert_tf.files import write_json_atomic
 
 RESULT = "result.json"
 UNIT_LOG = "unit.log"
+UNIT_OUTPUT = "output.log"
 
 
 def unit_dir(output_dir, key):
@@ -74,10 +77,12 @@ def execute_unit(unit, output_dir, job):
     _log(run_dir, "start")
     start = time.time()
     try:
-        outputs, records = job(unit, run_dir, inputs)
+        with console.lines_to(os.path.join(run_dir, UNIT_OUTPUT)):
+            outputs, records = job(unit, run_dir, inputs)
     except BaseException as e:  # the binary reports it; the log says which unit
         _log(run_dir, f"failed {type(e).__name__}: {' '.join(str(e).split())[:300]}")
-        print(f"unit {unit.key} failed (log: {run_dir})", file=sys.stderr, flush=True)
+        output = os.path.join(run_dir, UNIT_OUTPUT)
+        print(f"unit {unit.key} failed (its output: {output})", file=sys.stderr, flush=True)
         raise
     finally:
         _clear_keras_session()
@@ -150,21 +155,26 @@ def run_locally(units, run_unit, on_done=None):
 
 
 class Progress:
-    """Prints `[done/total] unit (elapsed)` lines as units start and finish."""
+    """One `[done/total] unit: done in S s (elapsed)` line per unit. On a terminal, a
+    `running` line shows while a unit runs and the `done` line replaces it."""
 
-    def __init__(self, units, output_dir, out=print):
+    def __init__(self, units, output_dir, out=print, terminal=None):
         self.total, self.out, self.start = len(units), out, time.time()
         self.done = sum(read_result(output_dir, u.key) is not None for u in units)
+        self.terminal = sys.stdout.isatty() if terminal is None else terminal
 
     def elapsed(self):
-        return str(datetime.timedelta(seconds=int(time.time() - self.start)))
+        return console.duration(time.time() - self.start)
 
     def starting(self, unit):
-        self.out(f"[{self.done}/{self.total}] {unit.key}: running (elapsed {self.elapsed()})")
+        if self.terminal:
+            text = f"[{self.done}/{self.total}] {unit.key}: running (elapsed {self.elapsed()})"
+            print(text, end="\r", flush=True)
 
     def finished(self, unit, result):
         self.done += 1
-        self.out(f"[{self.done}/{self.total}] {unit.key}: done in {result['seconds']} s "
+        clear = "\x1b[K" if self.terminal else ""  # the rest of a longer running line
+        self.out(f"{clear}[{self.done}/{self.total}] {unit.key}: done in {result['seconds']} s "
                  f"(elapsed {self.elapsed()})")  # fmt: skip
 
 
@@ -247,18 +257,17 @@ def run_study(study, units, output_dir, run_unit, ray_address=None, out=print):
 
 def write_report(output_dir, records, study_name, selections, paper_corpora=None):
     """Writes the report (report.md, report.json, tables as CSV, plots; `hbert_tf.study.report`)
-    and returns a short text for the terminal: our numbers of each table, the layer choices and
-    where the full report is."""
+    and returns a short text for the terminal (a line per table row, without markdown's rule and
+    blank lines): our numbers of each table, the layer choices and where the full report is."""
     from hbert_tf.study import report
 
     report.write_report(output_dir, records, study_name, selections, paper_corpora)
     lines = [f"# Study {study_name}"]
     for table in report.build_tables(records, paper_corpora):
-        lines += ["", f"## {table['title']}", "", report.format_table(table, paper=False)]
+        head, _, *rows = report.format_table(table, paper=False).split("\n")
+        lines += [f"## {table['title']}", head, *rows]  # compact: no rule, no blank lines
     for s in selections:
-        lines.append(f"\n{s['model']} on {s['corpus']} ({s['pt_concat']}): layer {s['chosen']} "
+        lines.append(f"{s['model']} on {s['corpus']} ({s['pt_concat']}): layer {s['chosen']} "
                      f"chosen by {s['select_by']} from {s['scores']}")  # fmt: skip
-    lines.append(
-        f"\nFull report, beside the paper's values: {os.path.join(output_dir, 'report.md')}"
-    )
+    lines.append(f"Full report, beside the paper's values: {os.path.join(output_dir, 'report.md')}")
     return "\n".join(lines) + "\n"
