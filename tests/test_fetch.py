@@ -220,7 +220,8 @@ def test_study_download_fetches_every_named_set_once(tmp_path, serve, files):
         if fetch.FILES[name].sha256
     }
     args = ["--study=tiny", f"--output_dir={tmp_path / 'out'}", "--dry_run", "--download",
-            f"--data_dir={tmp_path / 'cache'}", f"--mirror={server.url}"]  # fmt: skip
+            f"--data_dir={tmp_path / 'cache'}", f"--mirror={server.url}",
+            "--throughput=1"]  # a fixed rate: the measured one varies between runs  # fmt: skip
     first = run_binary("trainers.study", *args, catalogue=catalogue)
     assert first.returncode == 0, first.stderr[-3000:]
     assert len(server.requests) == len(files)
