@@ -78,13 +78,15 @@ def task_data_job(unit, run_dir):
     files = dict(config.files)
     if config.task in SQUAD_VERSIONS and not {"train", "dev"} <= set(files):
         train, dev = builtin_tasks.write_builtin_squad(
-            run_dir, 0, config.builtin_documents, max(20, config.builtin_documents // 8),
+            run_dir, config.builtin_seed, config.builtin_documents,
+            max(20, config.builtin_documents // 8),
             SQUAD_VERSIONS[config.task],
         )  # fmt: skip
         files = {"train": train, "dev": dev, **files}
     elif config.task == "mnli" and len(files) < 3:
         paths = builtin_tasks.write_builtin_nli(
-            run_dir, 0, config.builtin_documents, max(30, config.builtin_documents // 4)
+            run_dir, config.builtin_seed, config.builtin_documents,
+            max(30, config.builtin_documents // 4),
         )
         files = {**dict(zip(("train", "dev_matched", "dev_mismatched"), paths)), **files}
     return files, []

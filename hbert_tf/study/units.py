@@ -56,6 +56,9 @@ class TaskData:
     files: tuple  # ((split, path), ...); empty: the built-in set
     identity: tuple
     builtin_documents: int = 200
+    # The built-in sets come from documents of another corpus seed than the pre-training corpus
+    # (seed 0), so no fine-tuning paragraph was seen in pre-training.
+    builtin_seed: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
