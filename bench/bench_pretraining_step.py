@@ -21,6 +21,7 @@ import keras
 import keras_hub
 import numpy as np
 import tensorflow as tf
+from mfu import default_peak, flops_per_sequence
 
 from hbert_tf import names
 from hbert_tf.config import get_config
@@ -28,21 +29,6 @@ from hbert_tf.modeling.pretrainer import build_pretrainer
 from hbert_tf.optimization import make_optimizer
 from hbert_tf.pretraining.loop import PretrainingLoop
 from hbert_tf.variants import resolve_variant
-
-
-def flops_per_sequence(config, seq_length, predictions):
-    """Training FLOPs of one sequence (SPEC section 6): 3x the forward pass's matmuls."""
-    d, layers, inner, vocab = (
-        config.hidden_size,
-        config.num_hidden_layers,
-        config.intermediate_size,
-        config.vocab_size,
-    )
-    block_params = layers * (4 * d * d + 2 * d * inner)
-    encoder = 6 * block_params * seq_length
-    attention = 12 * layers * seq_length**2 * d
-    mlm_head = 6 * predictions * (d * d + d * vocab)
-    return encoder + attention + mlm_head
 
 
 def make_batch(config, batch, seq, predictions, seed=0):
@@ -189,9 +175,7 @@ def main():
     )
     print(f"model FLOPs per training step: {flops / 1e9:.2f} GFLOP")
     if not args.peak_tflops and gpus:
-        # Dense bf16/fp16 tensor-core peaks from the vendors' data sheets.
-        peaks = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "T4": 65.0}
-        args.peak_tflops = next((v for k, v in peaks.items() if k in device), 0.0)
+        args.peak_tflops = default_peak(device)
         print(f"peak for MFU: {args.peak_tflops or 'unknown'} TFLOP/s ({device})")
     for jit in [j.strip() == "true" for j in args.jit.split(",")]:
         keras.utils.set_random_seed(0)

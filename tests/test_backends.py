@@ -15,6 +15,9 @@ from tests.helpers import ROOT, perturb
 
 pytest.importorskip("jax", reason="JAX (CPU) is in the test extra: pip install 'jax[cpu]'")
 
+# One JAX run for the whole file: pytest-xdist keeps its tests on one worker.
+pytestmark = pytest.mark.xdist_group("backends")
+
 
 @pytest.fixture(scope="module")
 def jax_run(tmp_path_factory):
