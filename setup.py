@@ -51,7 +51,15 @@ setup(
     package_data={"hbert_tf.study": ["studies/*.json", "studies/encoders/*.json"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=8,<9", "pytest-xdist>=3.5", "ruff>=0.6", "gensim>=4.3"],
+        # jax[cpu]: the models' tests under Keras' JAX backend and the JAX MFU bench's CPU run
+        # (tests/test_backends.py, tests/test_bench_jax_mfu.py); about 15 s and 380 MB more.
+        "test": [
+            "pytest>=8,<9",
+            "pytest-xdist>=3.5",
+            "ruff>=0.6",
+            "gensim>=4.3",
+            "jax[cpu]>=0.10,<0.11",
+        ],
         "baselines": ["gensim>=4.3"],
     },
     entry_points={"console_scripts": [f"{name}={target}" for name, target in BINARIES.items()]},

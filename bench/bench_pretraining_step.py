@@ -21,10 +21,10 @@ import keras
 import keras_hub
 import numpy as np
 import tensorflow as tf
+from mfu import default_peak, flops_per_sequence
 
 from hbert_tf import names
 from hbert_tf.config import get_config
-from hbert_tf.flops import PEAK_BF16_TFLOPS, flops_per_sequence
 from hbert_tf.modeling.pretrainer import build_pretrainer
 from hbert_tf.optimization import make_optimizer
 from hbert_tf.pretraining.loop import PretrainingLoop
@@ -175,8 +175,7 @@ def main():
     )
     print(f"model FLOPs per training step: {flops / 1e9:.2f} GFLOP")
     if not args.peak_tflops and gpus:
-        peaks = PEAK_BF16_TFLOPS  # dense bf16 tensor-core peaks (hbert_tf.flops)
-        args.peak_tflops = next((v for k, v in peaks.items() if k in device), 0.0)
+        args.peak_tflops = default_peak(device)
         print(f"peak for MFU: {args.peak_tflops or 'unknown'} TFLOP/s ({device})")
     for jit in [j.strip() == "true" for j in args.jit.split(",")]:
         keras.utils.set_random_seed(0)

@@ -69,6 +69,15 @@ def random_batch(batch=4, seq=16, predictions=3, vocab_size=VOCAB_SIZE, seed=0, 
     return inputs, labels, sample_weights
 
 
+def perturb(layer, seed=7):
+    """Adds N(0, 0.5) noise to every weight of `layer` (a layer or a model): outputs that depend
+    on it change visibly, unlike at the small initial weights."""
+    rng = np.random.default_rng(seed)
+    layer.set_weights(
+        [w + rng.normal(0, 0.5, w.shape).astype(w.dtype) for w in layer.get_weights()]
+    )
+
+
 def encoder_inputs(inputs):
     return {key: inputs[key] for key in names.ENCODER_INPUTS}
 

@@ -119,6 +119,29 @@ def test_no_import_cycles_between_modules():
     assert cycles == []
 
 
+# What the models may not import, directly or through the hbert_tf modules they import: they run
+# on every Keras backend (tests/test_backends.py runs them under JAX without TensorFlow).
+TENSORFLOW_PACKAGES = ("tensorflow", "tensorflow_text", "tf_keras", "official")
+
+
+def test_modeling_imports_no_tensorflow():
+    modules = _library_modules()
+    todo = [module for module in modules if _layer_part(module) == "modeling"]
+    seen, bad = set(), []
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        for imported in _imported_modules(modules[module]):  # function-level imports too
+            if imported.split(".")[0] in TENSORFLOW_PACKAGES:
+                bad.append(f"{module} -> {imported}")
+            elif imported in modules:
+                todo.append(imported)
+    assert "hbert_tf.variants" in seen and "hbert_tf.text.word_vectors" in seen
+    assert bad == []
+
+
 def test_configuration_loads_no_tensorflow():
     code = (
         "import sys, hbert_tf.run_config, hbert_tf.run_flags, hbert_tf.config, hbert_tf.variants, "

@@ -1,3 +1,8 @@
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -7,19 +12,12 @@ from hbert_tf import names
 from hbert_tf.modeling.losses import pretraining_losses, weighted_sparse_cross_entropy
 from hbert_tf.modeling.pretrainer import HBertPretrainer
 from hbert_tf.variants import VARIANTS, place_heads, resolve_variant
-from tests.helpers import labels_for, random_batch, tiny_config, tiny_encoder
+from tests.helpers import ROOT, labels_for, perturb, random_batch, tiny_config, tiny_encoder
 
 
 def placed(encoder, **placement):
     """A pretrainer with heads placed by block index (negative: from the top)."""
     return HBertPretrainer(encoder, place_heads(encoder.num_hidden_layers, **placement))
-
-
-def perturb(layer, seed=7):
-    rng = np.random.default_rng(seed)
-    layer.set_weights(
-        [w + rng.normal(0, 0.5, w.shape).astype(w.dtype) for w in layer.get_weights()]
-    )
 
 
 def test_lower_nsp_ignores_blocks_above_k():
@@ -249,3 +247,46 @@ def test_bigram_shift_head_reads_each_token_with_its_neighbours():
     changed[0, 3] += 1.0  # token 3 moves: tokens 2, 3, 4 see it, the others do not
     moved = np.abs(np.asarray(head(changed)) - base).max(-1)[0]
     assert (moved > 1e-6).tolist() == [False, False, True, True, True, False]
+
+
+FIT_UNDER_MIRRORED = """
+import json, keras, numpy as np, tensorflow as tf
+from hbert_tf.modeling.pretrainer import HBertPretrainer
+from hbert_tf.runtime import make_strategy
+from hbert_tf.variants import resolve_variant
+from tests.helpers import labels_for, random_batch, tiny_encoder
+mirrored = make_strategy("mirrored", cpu_devices=2)
+inputs, labels, weights = random_batch(batch=8)
+start = None
+after = {}
+for name, strategy in (("default", tf.distribute.get_strategy()), ("mirrored", mirrored)):
+    with strategy.scope():
+        model = HBertPretrainer(tiny_encoder(), resolve_variant("bert", 2))  # equal halves
+        model.compile(optimizer=keras.optimizers.SGD(0.5))
+    start = start or model.get_weights()
+    model.set_weights(start)
+    y, w = labels_for(model, labels, weights)
+    model.fit(inputs, y, sample_weight=w, batch_size=8, shuffle=False, verbose=0)
+    after[name] = model.get_weights()
+print(json.dumps({
+    "replicas": mirrored.num_replicas_in_sync,
+    "largest_step": max(float(np.abs(a - s).max()) for a, s in zip(after["default"], start)),
+    "largest_difference": max(
+        float(np.abs(a - b).max()) for a, b in zip(after["default"], after["mirrored"])
+    ),
+}))
+"""
+
+
+def test_fit_under_a_mirrored_strategy_takes_the_same_step(tmp_path):
+    """`compute_loss` divides by the replicas (the optimizer sums their gradients), so `fit` on
+    two replicas with half a batch each takes the step of one replica on the whole batch."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run(
+        [sys.executable, "-c", FIT_UNDER_MIRRORED], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["replicas"] == 2 and figures["largest_step"] > 1e-2
+    assert figures["largest_difference"] < 1e-4, figures

@@ -44,15 +44,14 @@ def head_sums(labels, outputs, sample_weights):
         head_labels, weights = _labels_and_weights(key, labels, sample_weights or {})
         logits = ops.cast(logits, "float32")
         nll = ops.sparse_categorical_crossentropy(head_labels, logits, from_logits=True)
-        correct = ops.cast(
-            ops.equal(ops.argmax(logits, -1), ops.cast(head_labels, "int64")), "float32"
-        )
+        predicted_ids = ops.cast(ops.argmax(logits, -1), "int32")  # int64 under TF, int32 JAX
+        correct = ops.cast(ops.equal(predicted_ids, ops.cast(head_labels, "int32")), "float32")
         sums[f"{prefix}_loss_sum"] = ops.sum(nll * weights)
         sums[f"{prefix}_weight"] = ops.sum(weights)
         sums[f"{prefix}_correct"] = ops.sum(correct * weights)
         if prefix == "bigram_shift":  # per-class sums: balanced loss, recall, precision
             positive = ops.cast(ops.equal(head_labels, 1), "float32") * weights
-            predicted = ops.cast(ops.equal(ops.argmax(logits, -1), 1), "float32") * weights
+            predicted = ops.cast(ops.equal(predicted_ids, 1), "float32") * weights
             sums[f"{prefix}_pos_loss_sum"] = ops.sum(nll * positive)
             sums[f"{prefix}_pos_weight"] = ops.sum(positive)
             sums[f"{prefix}_pos_correct"] = ops.sum(correct * positive)

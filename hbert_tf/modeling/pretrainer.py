@@ -1,7 +1,6 @@
 """The hierarchical pre-training model: heads placed on any encoder layer."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from hbert_tf import names
@@ -152,8 +151,12 @@ class HBertPretrainer(keras.Model):
         total = losses["total"]
         for loss in self.losses:  # regularisers, if any
             total = total + ops.cast(ops.sum(loss), total.dtype)
-        # Gradients are summed over replicas: scale so that their sum is the mean.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        # Under a tf.distribute strategy the optimizer sums the replicas' gradients: scale so
+        # that their sum is the mean. Keras' TensorFlow trainer keeps the model's strategy in
+        # `distribute_strategy`; the other backends have no such attribute (one replica here:
+        # JAX and PyTorch compute the loss over the whole batch).
+        strategy = getattr(self, "distribute_strategy", None)
+        replicas = strategy.num_replicas_in_sync if strategy is not None else 1
         return total / replicas if replicas > 1 else total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):

@@ -85,7 +85,9 @@ def task_data_job(unit, run_dir):
         files = {"train": train, "dev": dev, **files}
     elif config.task == "mnli" and len(files) < 3:
         paths = builtin_tasks.write_builtin_nli(
-            run_dir, config.builtin_seed, config.builtin_documents,
+            run_dir,
+            config.builtin_seed,
+            config.builtin_documents,
             max(30, config.builtin_documents // 4),
         )
         files = {**dict(zip(("train", "dev_matched", "dev_mismatched"), paths)), **files}
