@@ -167,3 +167,24 @@ def test_finetune_flags_are_each_tasks_fields():
     assert config.max_seq_length == 128 and config.task == "mnli"
     with pytest.raises(flags.IllegalFlagValueError):
         squad_flags(["prog", "--version=3.0"])
+
+
+@pytest.mark.parametrize(
+    "binary, some_flags",
+    [
+        ("trainers.probe", ("--output_dir", "--task_dir", "--layer", "--mixed_precision")),
+        ("trainers.finetune_mnli", ("--model_dir", "--learning_rate", "--seed", "--[no]amsgrad")),
+    ],
+)
+def test_help_lists_the_generated_flags(binary, some_flags):
+    """absl's --help shows the main module's key flags only; the generated ones are adopted."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(
+        [sys.executable, "-m", binary, "--help"], cwd=root, capture_output=True, text=True
+    )
+    for flag in some_flags:  # (absl's --help exits with status 1)
+        assert flag in out.stdout, (binary, flag)

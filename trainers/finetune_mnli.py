@@ -16,13 +16,14 @@ import json
 
 from absl import app, flags
 
-from hbert_tf import console
+from hbert_tf import console, run_flags
 from hbert_tf.errors import main_entry
 from hbert_tf.run_config import MnliConfig
 from hbert_tf.run_flags import config_from_flags, define_flags
 
 FLAGS = flags.FLAGS
 define_flags(MnliConfig)  # one flag per field, help from the field
+flags.adopt_module_key_flags(run_flags)  # so that --help lists them
 
 
 def main(argv):

@@ -13,8 +13,9 @@ Writes `<output_dir>/probing.json` (after every probe, so a long run keeps what 
 
 import sys
 
-from absl import app
+from absl import app, flags
 
+from hbert_tf import run_flags
 from hbert_tf.errors import main_entry
 from hbert_tf.probing.report import format_table
 from hbert_tf.probing.run import run_probe
@@ -22,6 +23,7 @@ from hbert_tf.run_config import ProbeRunConfig
 from hbert_tf.run_flags import config_from_flags, define_flags
 
 define_flags(ProbeRunConfig)  # one flag per field, help from the field
+flags.adopt_module_key_flags(run_flags)  # so that --help lists them
 
 
 def main(argv):
