@@ -14,6 +14,7 @@ a cluster (see BUILD_NOTES.md, "The study on a Ray cluster").
 """
 
 import importlib
+import logging as std_logging
 import signal
 import socket
 import threading
@@ -150,17 +151,20 @@ def run_on_ray(units, run_unit, *, address=None, max_retries=3, on_done=None, fi
     if not ordered:
         return  # nothing to run: no Ray to start
     started_here = not ray.is_initialized()
+    # Ray's own INFO lines ("Started a local Ray instance") only with --verbosity, like ours.
+    ray_logging = std_logging.INFO if logging.level_info() else std_logging.WARNING
     if started_here:
         if address is None:
             ray.init(
                 address="local",  # never join a cluster found on this machine by accident
                 include_dashboard=False,
                 object_store_memory=_OBJECT_STORE_BYTES,
+                logging_level=ray_logging,
             )
         else:
             check_reachable(address)
             try:
-                ray.init(address=address)
+                ray.init(address=address, logging_level=ray_logging)
             except ConnectionError as e:
                 raise ConnectionError(f"cannot join the Ray cluster at {address!r}: {e}") from None
     previous = _stop_on_sigterm()

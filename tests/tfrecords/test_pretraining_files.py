@@ -198,11 +198,17 @@ def test_same_bytes_when_the_shards_run_as_ray_tasks(tmp_path, make_data, vocab_
         f"--input_file={corpus_file}", f"--vocab_file={vocab_file}", "--max_seq_length=64",
         "--max_predictions_per_seq=10", "--dupe_factor=2", "--num_shards=2", "--random_seed=3",
         "--bigram_shift_prob=0.15", "--eval_documents=10", f"--output_dir={tmp_path / 'ray'}",
-        "--ray_address=local",
+        "--ray_address=local", "--verbosity=0",  # the per-shard lines are INFO
     ]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=ROOT)  # Ray's workers import this checkout
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr.count("(Ray task)") == 3, result.stderr[-3000:]  # 2 train + 1 eval shard
+    quiet = subprocess.run(  # without --verbosity: no Ray or absl INFO lines, the summary stays
+        command[:-1] + [f"--output_dir={tmp_path / 'ray_quiet'}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert quiet.returncode == 0 and "INFO" not in quiet.stderr, quiet.stderr[-3000:]
+    assert "training instances" in quiet.stderr + quiet.stdout
     local, on_ray = _bytes_of(tmp_path / "local"), _bytes_of(tmp_path / "ray")
     assert len(local) == 5 and local == on_ray
