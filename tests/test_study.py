@@ -725,3 +725,49 @@ def test_tiny_study_on_a_two_node_ray_cluster_survives_a_killed_worker(
     assert all(len(logs[key]) == 2 for key in set(order) - set(removed) - {killed})  # no rerun
     records = json.loads((out / "records.json").read_text())
     assert comparable(records) == comparable(tiny_run[1])
+
+
+@pytest.mark.slow
+def test_reduced_evidence_study_reports_intervals_and_paired_verdicts(tmp_path):
+    """The evidence study's code path at a reduced size (issue 19): its study file with a tiny
+    encoder, few steps, BERT and Without NSP against no pre-training, SQuAD 2.0-style QA only,
+    and 2 seeds given with --seeds: every cell gets an interval, HasAns and NoAns F1 are kept,
+    the pre-training table has its baselines, and the Without NSP finding a paired verdict."""
+    values = json.loads(open(os.path.join(spec.STUDIES_DIR, "evidence.json")).read())
+    values["encoder"] = os.path.join(spec.STUDIES_DIR, "encoders", "tiny3.json")
+    values["corpus_data"].update(builtin_documents=60, eval_documents=10, vocab_size=600,
+                                 dupe_factor=1, num_shards=1)  # fmt: skip
+    values["pretrain"].update(train_steps=20, warmup_steps=2, eval_every=10, log_every=10,
+                              checkpoint_every=20, jit_compile=False, long_seq_fraction=0.0)  # fmt: skip
+    values["variants"] = [{"model": "bert"}, {"model": "without_nsp"}]
+    values["downstream"].update(tasks=["squad2.0"], builtin_documents=24)
+    values["downstream"]["settings"].update(train_steps=8, checkpoint_every=8, max_seq_length=48)
+    values["downstream"]["task_settings"] = {"squad2.0": {"doc_stride": 32, "max_query_length": 16}}
+    values["probing"] = {
+        "tasks": ["sentence_length"],
+        "settings": {"max_epochs": 1, "patience": 1, "hidden_units": 8, "max_seq_length": 32},
+        "generate": {"train_size": 60, "dev_size": 20, "test_size": 20, "num_documents": 200,
+                     "num_length_bins": 3},
+    }  # fmt: skip
+    path = tmp_path / "evidence_reduced.json"
+    path.write_text(json.dumps(values))
+    out = tmp_path / "out"
+    result = run_study(f"--study={path}", f"--output_dir={out}", "--seeds=0,1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "note:" not in result.stdout  # 2 seeds: no "intervals need 2 or more" note
+    records = json.loads((out / "records.json").read_text())
+    qa = [r for r in records if r["task"] == "squad2.0" and r["model"] == "bert"]
+    assert sorted(r["seed"] for r in qa) == [0, 1]
+    assert all({"HasAns_f1", "NoAns_f1"} <= set(r["metrics"]) for r in qa)
+    report = json.loads((out / "report.json").read_text())
+    table1 = report["tables"]["table1"]
+    bert = next(r for r in table1["rows"] if r["model"] == "bert")
+    f1 = next(c for c in bert["cells"][0] if c["metric"] == "f1")
+    assert f1["n"] == 2 and f1["ci_low"] <= f1["mean"] <= f1["ci_high"]
+    pretrain = [r for r in records if r["task"] == "pretrain" and r["model"] == "bert"]
+    assert all("nsp_majority_baseline" in r["metrics"] for r in pretrain)
+    assert all("mlm_unigram_baseline" in r["metrics"] for r in pretrain)
+    (without_nsp,) = [f for f in report["findings"] if f["claim"].startswith("Without NSP")]
+    assert without_nsp["seeds"] == 2
+    assert without_nsp["verdict"] in ("agrees", "disagrees", "inconclusive", "mixed")
+    assert "paired over up to 2 seeds" in (out / "report.md").read_text()
