@@ -20,7 +20,7 @@ import math
 import typing
 
 from hbert_tf.errors import UserError
-from hbert_tf.variants import CONCAT_MODES, VARIANTS, FreezePolicy
+from hbert_tf.variants import CONCAT_MODES, VARIANTS, FreezePolicy, parse_heads
 
 DECAYS = ("constant", "linear", "cosine")
 MIXED_PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
@@ -197,6 +197,10 @@ class PretrainConfig(RunConfig):
     # --- Model ---
     config: str = setting("base", "Preset (tiny, small, base) or a bert_config.json path.")
     variant: str = setting("bert", "Which of the paper's variants to pre-train.", VARIANTS)
+    heads: str | None = setting(None, "A general placement instead of --variant and the per-head "
+                                "layer flags: the heads that run and the block each reads, e.g. "
+                                "mlm:11,nsp:5,bigram_shift:11 (0-based, negative from the top; "
+                                "--concat and --freeze_nsp still apply).")  # fmt: skip
     mlm_layer: int | None = setting(None, "Block the MLM head reads (0-based, negative from top).")
     nsp_layer: int | None = setting(None, "Block whose [CLS] the NSP head reads (0-based).")
     concat: str = setting("none", "Extra MLM-classifier input: NSP-level [CLS] vector (cls) or "
@@ -296,6 +300,18 @@ class PretrainConfig(RunConfig):
         if self.dropout is not None:
             _expect(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a rate in [0, 1)")
         _expect(self.train_steps >= 1, "train_steps", self.train_steps, "at least 1")
+        if self.heads is not None:
+            try:
+                parse_heads(self.heads)
+            except ValueError as e:
+                raise UserError(str(e)) from None
+            per_head = ("mlm_layer", "nsp_layer", "bigram_shift", "bigram_shift_layer")
+            given = [f"--{n}" for n in per_head if getattr(self, n) is not None]
+            given += ["--variant"] if self.variant != "bert" else []
+            if given:
+                raise UserError(
+                    f"--heads={self.heads} places every head; drop {', '.join(given)} (or --heads)"
+                )
         _expect(
             0.0 <= self.long_seq_fraction < 1.0,
             "long_seq_fraction",

@@ -224,6 +224,50 @@ def resolve_layer(index, num_layers, field):
     return index % num_layers
 
 
+def parse_heads(text):
+    """A general placement, `--heads=mlm:11,nsp:5,bigram_shift:11`: which heads run and the block
+    each reads (0-based; negative counts from the top).
+
+    Returns: {head: block index as written}, in the order given.
+    Raises: ValueError naming `--heads` for an unknown head, a head placed twice, a missing or
+    non-integer block, or no MLM head (every model has one).
+    """
+    placement = {}
+    for item in (text or "").split(","):
+        head, sep, layer = (part.strip() for part in item.partition(":"))
+        if head not in HEADS:
+            raise ValueError(f"--heads={text}: unknown head {head!r} (expected one of {HEADS})")
+        if head in placement:
+            raise ValueError(f"--heads={text}: {head} is placed twice")
+        try:
+            placement[head] = int(layer) if sep else None
+        except ValueError:
+            placement[head] = None
+        if placement[head] is None:
+            raise ValueError(f"--heads={text}: expected {head}:<block>, got {item.strip()!r}")
+    if "mlm" not in placement:
+        raise ValueError(f"--heads={text}: needs mlm:<block> (every model has an MLM head)")
+    return placement
+
+
+def layout_from_heads(text, num_layers, concat="none", freeze="never"):
+    """A `HeadLayout` from `--heads` (see `parse_heads`); a block the encoder lacks is refused
+    naming `--heads`. Example: `layout_from_heads("mlm:-1,nsp:5", 12)` is Lower NSP at block 5."""
+    placement = parse_heads(text)
+    blocks = {
+        head: resolve_layer(layer, num_layers, f"--heads {head}")
+        for head, layer in placement.items()
+    }
+    return place_heads(
+        num_layers,
+        mlm_layer=blocks["mlm"],
+        nsp_layer=blocks.get("nsp"),
+        concat=concat,
+        bigram_shift_layer=blocks.get("bigram_shift"),
+        freeze=freeze,
+    )
+
+
 def default_lower_layer(num_layers):
     """The block a Lower NSP / Lower Mask head reads when none is given: the middle one.
 

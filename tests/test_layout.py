@@ -137,3 +137,19 @@ def test_models_saved_with_placement_keys_still_load():
     model = HBertPretrainer.from_config(config)
     assert model.layout == HeadLayout(num_layers=2, mlm_layer=0, nsp_layer=1, concat="cls")
     assert set(model(random_batch()[0])) == {names.MLM_LOGITS, names.NSP_LOGITS}
+
+
+def test_the_papers_variants_are_shorthands_for_general_placements():
+    from hbert_tf.variants import layout_from_heads, resolve_variant
+
+    for heads, variant, options in [
+        ("mlm:-1,nsp:-1", "bert", {}),
+        ("mlm:3,nsp:1", "lower_nsp", {"nsp_layer": 1}),
+        ("mlm:1,nsp:3", "lower_mask", {"mlm_layer": 1}),
+        ("mlm:-1", "without_nsp", {}),
+        ("mlm:-1,nsp:-1,bigram_shift:-1", "bigram_shift", {}),
+    ]:
+        assert layout_from_heads(heads, 4) == resolve_variant(variant, 4, **options), heads
+    with_concat = layout_from_heads("nsp:1, mlm:3", 4, concat="cls", freeze="at_step:5")
+    assert with_concat == resolve_variant("lower_nsp", 4, nsp_layer=1, concat="cls",
+                                          freeze_nsp="at_step:5")  # fmt: skip

@@ -356,6 +356,12 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path
         (["--freeze_nsp=plateau:2"], "it needs --eval_data and --eval_every > 0"),
         (["--train_data_128=/nonexistent/dir"], "no TFRecord files match"),
         (["--config=giant"], "config 'giant'"),
+        # A bad general placement (the test encoder has 2 blocks: -2..1).
+        (["--heads=mlm:1,nsp:5"], "--heads nsp=5 is out of range for an encoder with 2 layers"),
+        (["--heads=mlm:1,sop:0"], "--heads=mlm:1,sop:0: unknown head 'sop'"),
+        (["--heads=mlm:1,nsp:0,nsp:1"], "nsp is placed twice"),
+        (["--heads=nsp:0"], "needs mlm:<block>"),
+        (["--heads=mlm:1,nsp:0", "--variant=lower_nsp"], "places every head; drop --variant"),
     ],
 )
 def test_bad_flags_stop_before_training(data_dir, tmp_path, flags, message):
@@ -496,3 +502,26 @@ def test_execution_flag_trains_close_to_float32(data_dir, tmp_path, float32_run,
             if name.startswith("optimizer/dynamic_scale/")
         ]
         assert scales and 1 <= scales[0] <= 2**15, scales  # the loss scale was saved
+
+
+def test_a_general_placement_trains_as_its_named_variant(data_dir, tmp_path):
+    """`--heads=mlm:-1,nsp:0` is Lower NSP at block 0: the same layout and model."""
+    from hbert_tf.pretraining.run import run_pretraining
+    from hbert_tf.run_config import PretrainConfig
+
+    runs = {}
+    for name, flags in (("heads", ["--heads=mlm:-1,nsp:0"]),
+                        ("variant", ["--variant=lower_nsp", "--nsp_layer=0"])):  # fmt: skip
+        argv = pretrain_command(data_dir, tmp_path / name, "--train_steps=4", "--eval_every=0",
+                                "--long_seq_fraction=0", *flags)[3:]  # fmt: skip
+        runs[name] = run_pretraining(config_from_argv(PretrainConfig, argv))
+    # The same model (CPU kernels are not bit-deterministic here, so the losses agree closely).
+    assert (
+        load_pretrainer(tmp_path / "heads")[0].layout
+        == load_pretrainer(tmp_path / "variant")[0].layout
+    )
+    assert set(runs["heads"]) == set(runs["variant"])
+    for key in ("mlm_loss", "nsp_loss"):
+        assert runs["heads"][key] == pytest.approx(runs["variant"][key], rel=1e-2)
+    saved = json.loads((tmp_path / "heads" / "run_config.json").read_text())
+    assert saved["settings"]["heads"] == "mlm:-1,nsp:0"

@@ -29,7 +29,7 @@ from hbert_tf.pretraining.loop import PretrainingLoop, Throughput, plan_phases, 
 from hbert_tf.run_config import PretrainConfig
 from hbert_tf.runtime import check_batch_sizes, dtype_policy, is_chief, make_strategy
 from hbert_tf.text.vocab import load_vocab
-from hbert_tf.variants import resolve_variant
+from hbert_tf.variants import layout_from_heads, resolve_variant
 from hbert_tf.weights.model_dir import (
     VOCAB,
     check_same_pretraining_run,
@@ -194,16 +194,20 @@ def _plan(config):
             f"--config: max_position_embeddings={encoder_config.max_position_embeddings} is "
             f"shorter than the data's sequences ({needed})"
         )
-    layout = resolve_variant(
-        config.variant,
-        encoder_config.num_hidden_layers,
-        mlm_layer=config.mlm_layer,
-        nsp_layer=config.nsp_layer,
-        concat=config.concat,
-        bigram_shift=config.bigram_shift,
-        bigram_shift_layer=config.bigram_shift_layer,
-        freeze_nsp=config.freeze_nsp,
-    )
+    num_layers = encoder_config.num_hidden_layers
+    if config.heads:  # a general placement
+        layout = layout_from_heads(config.heads, num_layers, config.concat, config.freeze_nsp)
+    else:  # one of the paper's variants: a named shorthand for a placement
+        layout = resolve_variant(
+            config.variant,
+            num_layers,
+            mlm_layer=config.mlm_layer,
+            nsp_layer=config.nsp_layer,
+            concat=config.concat,
+            bigram_shift=config.bigram_shift,
+            bigram_shift_layer=config.bigram_shift_layer,
+            freeze_nsp=config.freeze_nsp,
+        )
     for pattern, seq_length, predictions, flag in (
         (short_pattern, short_len, short_pred, "train_data_128"),
         (long_pattern, long_len, long_pred, "train_data_384"),
