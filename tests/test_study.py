@@ -771,3 +771,36 @@ def test_reduced_evidence_study_reports_intervals_and_paired_verdicts(tmp_path):
     assert without_nsp["seeds"] == 2
     assert without_nsp["verdict"] in ("agrees", "disagrees", "inconclusive", "mixed")
     assert "paired over up to 2 seeds" in (out / "report.md").read_text()
+
+
+def test_a_finished_unit_whose_outputs_are_gone_reruns_only_if_a_pending_unit_reads_them(
+    tmp_path,
+):
+    """A study folder moved without its model dirs and data (to keep it small) resumes: the
+    producers a pending unit reads run again, and finished readers are left alone."""
+    out = str(tmp_path)
+    data = units.Unit("data", "d", units.Chance("d"))
+    pre = units.Unit("pretrain", "p", units.Chance("p"), (("data", data.key),))
+    done_reader = units.Unit("finetune", "f1", units.Chance("f1"), (("model", pre.key),))
+    later_reader = units.Unit("finetune", "f2", units.Chance("f2"), (("model", pre.key),))
+    calls = []
+
+    def job(unit, run_dir, inputs):
+        calls.append(unit.name)
+        for role, result in inputs.items():  # what a real job does: read its inputs' files
+            assert os.path.isdir(result["outputs"]["dir"]), (unit.name, role)
+        os.makedirs(os.path.join(run_dir, "out"), exist_ok=True)
+        return {"dir": os.path.join(run_dir, "out")}, []
+
+    run = lambda us: runner.run_locally(us, lambda u: runner.execute_unit(u, out, job))  # noqa: E731
+    run([data, pre, done_reader])
+    assert calls == ["d", "p", "f1"]
+    for unit in (data, pre):  # the copy kept result.json and logs, not the big folders
+        shutil.rmtree(os.path.join(runner.unit_dir(out, unit.key), "out"))
+    everything = [data, pre, done_reader, later_reader]
+    assert runner.rerun_lost_outputs(everything, out) == [pre.key, data.key]
+    run(everything)
+    assert calls == ["d", "p", "f1", "d", "p", "f2"]  # f1 is not rerun
+    assert runner.rerun_lost_outputs(everything, out) == []  # all done: nothing is marked
+    shutil.rmtree(os.path.join(runner.unit_dir(out, pre.key), "out"))
+    assert runner.rerun_lost_outputs(everything, out) == []  # no pending reader: left alone

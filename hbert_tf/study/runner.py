@@ -178,6 +178,37 @@ class Progress:
                  f"(elapsed {self.elapsed()})")  # fmt: skip
 
 
+def _lost_outputs(result, output_dir):
+    """The study-folder paths a finished unit recorded as outputs that are no longer there."""
+    root = os.path.join(output_dir, "units")
+    paths = []
+    _map_paths(result["outputs"], lambda p: paths.append(p) if p.startswith(root) else None)
+    return [p for p in paths if not os.path.exists(p)]
+
+
+def rerun_lost_outputs(units, output_dir):
+    """Marks unfinished every finished unit whose output files are gone while a unit that will
+    run still reads them (a study folder moved to another machine without its model dirs and
+    data, to keep it small), so it runs again; the study is deterministic, so its numbers are the
+    same. Runs over the units from the last to the first, so a rerun pre-training whose data is
+    gone reruns the data unit too. Returns the keys marked, in that order.
+    """
+    by_key = {u.key: u for u in units}
+    will_run = {u.key for u in units if read_result(output_dir, u.key) is None}
+    marked = []
+    for unit in reversed(topological(units)):
+        if unit.key not in will_run:
+            continue
+        for key in unit.depends_on:
+            result = read_result(output_dir, key)
+            if result is not None and _lost_outputs(result, output_dir):
+                os.remove(os.path.join(unit_dir(output_dir, key), RESULT))
+                _log(unit_dir(output_dir, key), "outputs lost: runs again")
+                will_run.add(by_key[key].key)
+                marked.append(key)
+    return marked
+
+
 def describe(units, output_dir):
     """The --dry_run listing: every unit, its state and what it depends on."""
     lines = []
@@ -222,6 +253,8 @@ def run_study(study, units, output_dir, run_unit, ray_address=None, out=print):
         os.path.join(output_dir, "units.json"),
         [{"key": u.key, "kind": u.kind, "depends_on": list(u.depends_on)} for u in units],
     )
+    for key in rerun_lost_outputs(units, output_dir):
+        out(f"{key}: its outputs are gone and a pending unit reads them: it runs again")
     progress = Progress(units, output_dir, out)
 
     def on_done(unit, result):
