@@ -405,6 +405,18 @@ def test_dry_run_flops_match_a_hand_count_and_bad_rates_are_refused():
     text = planning.describe_plan(study, all_units, 1.0, "1 TFLOP/s")
     total = sum(sum(v) for v in by_kind.values())
     assert text.splitlines()[-1] == f"Study total: {total:.3e} FLOP, ~{total / 1e12:.1f} s"
+    # finished units: measured time beside the estimate, and the ratio over them
+    pre = [u for u in all_units if u.kind == "pretrain"][:2]
+    measured = {pre[0].key: 2.0, pre[1].key: 6.0}
+    text = planning.describe_plan(study, all_units, 1.0, "1 TFLOP/s", measured)
+    flops = 30 * 16 * 3 * 5_123_072
+    line = next(x for x in text.splitlines() if x.startswith(f"  {pre[1].key}:"))
+    assert line.endswith(f"; measured 6.0 s ({flops / 6.0 / 1e12:.3g} TFLOP/s)")
+    ratio = 8.0 / (2 * flops / 1e12)
+    assert text.splitlines()[-1] == (
+        f"Finished units: estimated {2 * flops / 1e12:.1f} s, measured 8.0 s "
+        f"(measured / estimated = {ratio:.2f}; {2 * flops / 8.0 / 1e12:.3g} TFLOP/s achieved)"
+    )
     assert planning.device_rate(device="h100", mfu=0.5, num_devices=8)[0] == 989.0 * 0.5 * 8
     for kwargs, flag in (
         ({"throughput": 0.0}, "--throughput=0.0"),

@@ -116,7 +116,12 @@ def main(argv):
         print(f"baseline {name} skipped: {why}")
     if FLAGS.dry_run:
         print(runner.describe(all_units, FLAGS.output_dir or ""))
-        print(planning.describe_plan(study, all_units, *rate))
+        measured = {}
+        for unit in all_units if FLAGS.output_dir else ():
+            result = runner.read_result(FLAGS.output_dir, unit.key)
+            if result is not None:
+                measured[unit.key] = result["seconds"]
+        print(planning.describe_plan(study, all_units, *rate, measured))
         return
     if not FLAGS.output_dir:
         raise UserError("--output_dir is required")

@@ -195,20 +195,34 @@ def format_seconds(seconds):
     return f"{seconds:.1f} s"
 
 
-def describe_plan(study, units, rate, rate_text):
+def describe_plan(study, units, rate, rate_text, measured=None):
     """The --dry_run compute plan: a line per unit that trains (FLOPs, estimated time), totals
-    per kind and for the whole study."""
+    per kind and for the whole study. `measured`: {key: seconds} of the units already finished
+    in the study folder; their lines add the measured time and the rate it implies, and a last
+    line compares estimate and measurement over them (the calibration for the rest)."""
     planner = Planner(study, units)
+    measured = measured or {}
     lines = [f"Compute plan (model FLOPs: 3x forward matmuls; time at {rate_text}):"]
-    totals = {}
+    totals, done = {}, [0.0, 0.0, 0.0]  # FLOPs, estimated s, measured s of finished units
     for unit in units:
         flops = planner.unit_flops(unit)
         if flops:
             totals[unit.kind] = totals.get(unit.kind, 0.0) + flops
             seconds = flops / (rate * 1e12)
-            lines.append(f"  {unit.key}: {flops:.3e} FLOP, ~{format_seconds(seconds)}")
+            line = f"  {unit.key}: {flops:.3e} FLOP, ~{format_seconds(seconds)}"
+            if unit.key in measured:
+                took = measured[unit.key]
+                line += f"; measured {format_seconds(took)} ({flops / took / 1e12:.3g} TFLOP/s)"
+                done = [done[0] + flops, done[1] + seconds, done[2] + took]
+            lines.append(line)
     for kind, flops in totals.items():
         lines.append(f"  all {kind}: {flops:.3e} FLOP, ~{format_seconds(flops / (rate * 1e12))}")
     total = sum(totals.values())
     lines.append(f"Study total: {total:.3e} FLOP, ~{format_seconds(total / (rate * 1e12))}")
+    if done[2]:
+        lines.append(
+            f"Finished units: estimated {format_seconds(done[1])}, measured "
+            f"{format_seconds(done[2])} (measured / estimated = {done[2] / done[1]:.2f}; "
+            f"{done[0] / done[2] / 1e12:.3g} TFLOP/s achieved)"
+        )
     return "\n".join(lines)
