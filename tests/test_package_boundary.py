@@ -25,6 +25,7 @@ LAYERS = (
         "names",
         "flops",
         "config",
+        "tasks",
         "variants",
         "run_config",
         "run_flags",
@@ -145,7 +146,7 @@ def test_modeling_imports_no_tensorflow():
 def test_configuration_loads_no_tensorflow():
     code = (
         "import sys, hbert_tf.run_config, hbert_tf.run_flags, hbert_tf.config, hbert_tf.variants, "
-        "hbert_tf.study.spec; "
+        "hbert_tf.tasks, hbert_tf.study.spec; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
     )
     out = subprocess.run(
