@@ -5,10 +5,10 @@ one line below. Registry order is the order of TFRecord features, of the data ge
 label making, of reports and metrics.
 """
 
-from hbert_tf.tasks import bigram_shift, mlm, nsp
+from hbert_tf.tasks import bigram_shift, mlm, nsp, sop
 from hbert_tf.tasks.base import PretrainingTask
 
-PRETRAINING_TASKS = (mlm.TASK, nsp.TASK, bigram_shift.TASK)
+PRETRAINING_TASKS = (mlm.TASK, nsp.TASK, bigram_shift.TASK, sop.TASK)
 
 TASKS_BY_NAME = {task.name: task for task in PRETRAINING_TASKS}
 TASK_NAMES = tuple(TASKS_BY_NAME)
