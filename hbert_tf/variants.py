@@ -17,6 +17,7 @@ NSP-Freeze). Layer indices are 0-based block indices; negative ones count from t
 import dataclasses
 
 from hbert_tf import names
+from hbert_tf.tasks import PRETRAINING_TASKS, TASK_NAMES, get_task
 
 VARIANTS = ("bert", "lower_nsp", "lower_mask", "without_nsp", "bigram_shift")
 CONCAT_MODES = ("none", "cls", "nsp")
@@ -52,16 +53,18 @@ class FreezePolicy:
         return "never" if self.kind == "never" else f"{self.kind}:{self.value}"
 
 
-# The head types, in reporting order ("mlm_loss" before "nsp_loss" ...). A new head type is added
-# here, in `hbert_tf.modeling.heads` (the layer) and in `hbert_tf.pretraining.features` (its label feature).
-HEADS = ("mlm", "nsp", "bigram_shift")
+# The head types = the pre-training tasks (`hbert_tf.tasks.PRETRAINING_TASKS`), in reporting
+# order ("mlm_loss" before "nsp_loss" ...). A new head type is a new task module there.
+HEADS = TASK_NAMES
+# The paper's three have a `HeadLayout` field each; any other task is placed through `more`.
+FIELD_OF = {task.name: task.layout_field for task in PRETRAINING_TASKS if task.layout_field}
 
 
 def output_key(head):
     """The model output (and label, sample-weight, loss) key of a head: "mlm" -> "mlm_logits"."""
     if head not in HEADS:
         raise ValueError(f"head={head!r}: expected one of {HEADS}")
-    return f"{head}_logits"
+    return get_task(head).output_key
 
 
 def head_of(key):
@@ -88,6 +91,8 @@ class HeadLayout:
         concat: str. "none", "cls" or "nsp" (extra MLM-classifier input).
         bigram_shift_layer: int or None. Block the bigram-shift head reads; None: no such head.
         freeze: FreezePolicy. Lower NSP-Freeze policy.
+        more: tuple of (task name, block): the heads of the other registered tasks
+            (`hbert_tf.tasks`), e.g. (("sop", 3),).
 
     Raises: ValueError naming the field when a block is out of 0..num_layers-1, `concat` is
     unknown, or `concat`/`freeze` is set without an NSP head. Use `place_heads` for negative
@@ -100,8 +105,17 @@ class HeadLayout:
     concat: str = "none"
     bigram_shift_layer: int | None = None
     freeze: FreezePolicy = FreezePolicy()
+    more: tuple = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "more", tuple(tuple(item) for item in self.more))
+        for item in self.more:
+            if len(item) != 2 or item[0] not in HEADS or item[0] in FIELD_OF:
+                others = tuple(h for h in HEADS if h not in FIELD_OF)
+                raise ValueError(f"more={self.more!r}: expected (task, block) pairs of {others}")
+        if len({name for name, _ in self.more}) != len(self.more):
+            raise ValueError(f"more={self.more!r}: a task is placed twice")
+        object.__setattr__(self, "more", tuple(sorted(self.more, key=lambda i: HEADS.index(i[0]))))
         if isinstance(self.num_layers, bool) or not isinstance(self.num_layers, int):
             raise ValueError(f"num_layers={self.num_layers!r}: expected a positive integer")
         if self.num_layers < 1:
@@ -135,12 +149,9 @@ class HeadLayout:
     @property
     def heads(self):
         """{head type: block it reads} of the heads present, in reporting order."""
-        layers = {
-            "mlm": self.mlm_layer,
-            "nsp": self.nsp_layer,
-            "bigram_shift": self.bigram_shift_layer,
-        }
-        return {head: layers[head] for head in HEADS if layers[head] is not None}
+        layers = {head: getattr(self, field) for head, field in FIELD_OF.items()}
+        layers.update(self.more)
+        return {head: layers[head] for head in HEADS if layers.get(head) is not None}
 
     @property
     def output_keys(self):
@@ -154,8 +165,8 @@ class HeadLayout:
         return self.nsp_layer if self.has_nsp else self.num_layers - 1
 
     def loss_weights(self, **weights):
-        """{output key: weight} for the heads present, from `mlm=`, `nsp=`, `bigram_shift=`
-        (default 1.0); a weight for an absent head is ignored."""
+        """{output key: weight} for the heads present, from `mlm=`, `nsp=`, `bigram_shift=` ...
+        (a task name each; default 1.0); a weight for an absent head is ignored."""
         unknown = set(weights) - set(HEADS)
         if unknown:
             raise ValueError(f"loss weights for unknown heads {sorted(unknown)}: expected {HEADS}")
@@ -169,14 +180,19 @@ class HeadLayout:
         return " ".join(parts)
 
     def layers_text(self):
-        """ "1 / 0 / -, concat cls": the MLM / NSP / bigram-shift blocks, for tables."""
+        """ "1 / 0 / -, concat cls": the MLM / NSP / bigram-shift blocks (then ", sop 3" for
+        any other task's head), for tables."""
         heads = self.heads
-        cells = " / ".join(str(heads[h]) if h in heads else "-" for h in HEADS)
+        cells = " / ".join(str(heads[h]) if h in heads else "-" for h in FIELD_OF)
+        cells += "".join(f", {name} {layer}" for name, layer in self.more)
         return cells + ("" if self.concat == "none" else f", concat {self.concat}")
 
     def to_dict(self):
         values = dataclasses.asdict(self)
         values["freeze"] = str(self.freeze)
+        values["more"] = [list(item) for item in self.more]
+        if not self.more:  # a layout of the paper's heads is saved as before `more` existed
+            del values["more"]
         return values
 
     @classmethod
@@ -193,10 +209,12 @@ def place_heads(
     concat="none",
     bigram_shift_layer=None,
     freeze="never",
+    more=(),
 ):
     """A `HeadLayout` from block indices that may count from the top (-1 = last).
 
-    Example: `place_heads(2, mlm_layer=0, nsp_layer=1, bigram_shift_layer=0)`.
+    Example: `place_heads(2, mlm_layer=0, nsp_layer=1, bigram_shift_layer=0)`; any other
+    task's head by `more=(("sop", -1),)`.
     """
 
     def resolve(index, field):
@@ -209,6 +227,7 @@ def place_heads(
         concat=concat,
         bigram_shift_layer=resolve(bigram_shift_layer, "bigram_shift_layer"),
         freeze=freeze if isinstance(freeze, FreezePolicy) else FreezePolicy.parse(freeze),
+        more=tuple((name, resolve(layer, f"{name}_layer")) for name, layer in more),
     )
 
 
@@ -260,11 +279,10 @@ def layout_from_heads(text, num_layers, concat="none", freeze="never"):
     }
     return place_heads(
         num_layers,
-        mlm_layer=blocks["mlm"],
-        nsp_layer=blocks.get("nsp"),
         concat=concat,
-        bigram_shift_layer=blocks.get("bigram_shift"),
         freeze=freeze,
+        **{field: blocks.get(head) for head, field in FIELD_OF.items()},
+        more=tuple((head, block) for head, block in blocks.items() if head not in FIELD_OF),
     )
 
 

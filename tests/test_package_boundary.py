@@ -25,6 +25,7 @@ LAYERS = (
         "names",
         "flops",
         "config",
+        "tasks",
         "variants",
         "run_config",
         "run_flags",
@@ -145,7 +146,7 @@ def test_modeling_imports_no_tensorflow():
 def test_configuration_loads_no_tensorflow():
     code = (
         "import sys, hbert_tf.run_config, hbert_tf.run_flags, hbert_tf.config, hbert_tf.variants, "
-        "hbert_tf.study.spec; "
+        "hbert_tf.tasks, hbert_tf.study.spec; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))"
     )
     out = subprocess.run(
@@ -209,8 +210,9 @@ def test_one_schema_for_writer_manifest_and_reader():
     assert names.BIGRAM_SHIFT_LABELS not in no_swaps
     only = features.parsing_spec(schema, only=[names.INPUT_IDS])
     assert list(only) == [names.INPUT_IDS]
-    # Every head's label features are in the schema (with bigram shift).
-    assert set(features.LABEL_FEATURES.values()) <= set(schema)
+    # Every head's label features are in the schema (with every optional task's labels).
+    full = features.pretraining_schema(8, 3, labelled=features.LABEL_FEATURES)
+    assert set(features.LABEL_FEATURES.values()) <= set(full)
 
 
 def test_installed_layout_claims_no_generic_top_level_name(tmp_path):

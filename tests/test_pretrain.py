@@ -358,7 +358,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(data_dir, tmp_path
         (["--config=giant"], "config 'giant'"),
         # A bad general placement (the test encoder has 2 blocks: -2..1).
         (["--heads=mlm:1,nsp:5"], "--heads nsp=5 is out of range for an encoder with 2 layers"),
-        (["--heads=mlm:1,sop:0"], "--heads=mlm:1,sop:0: unknown head 'sop'"),
+        (["--heads=mlm:1,xyz:0"], "--heads=mlm:1,xyz:0: unknown head 'xyz'"),
         (["--heads=mlm:1,nsp:0,nsp:1"], "nsp is placed twice"),
         (["--heads=nsp:0"], "needs mlm:<block>"),
         (["--heads=mlm:1,nsp:0", "--variant=lower_nsp"], "places every head; drop --variant"),

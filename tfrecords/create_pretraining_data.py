@@ -41,10 +41,11 @@ from absl import app, flags, logging
 from hbert_tf import console
 from hbert_tf.errors import DataError, check_output_dir, main_entry
 from hbert_tf.files import atomic_path, write_json_atomic
-from hbert_tf.pretraining.features import manifest_features, pretraining_schema
+from hbert_tf.pretraining.features import labelled_tasks, manifest_features, pretraining_schema
+from hbert_tf.tasks import PRETRAINING_TASKS, generator_options
 from hbert_tf.text.vocab import WordPieceTokenizer, load_vocab
 
-from . import bigram_shift, instances, readers, tfrecord_io
+from . import instances, readers, tfrecord_io
 
 MANIFEST = "manifest.json"
 VOCAB = "vocab.txt"
@@ -67,14 +68,25 @@ class Settings:
     masked_lm_prob: float
     short_seq_prob: float
     do_whole_word_mask: bool
-    bigram_shift_prob: float
-    bigram_shift_mode: str
+    task_options: (
+        tuple  # ((name, value), ...): every task's generator options (bigram_shift_prob...)
+    )
     random_seed: int
     num_shards: int
     eval_documents: int
     pool_tokens: int
     builtin_seed: int
     builtin_documents: int
+
+    @property
+    def options(self):
+        return dict(self.task_options)
+
+    def to_dict(self):
+        """As the manifest records it: the task options as top-level keys (bigram_shift_prob...)."""
+        values = dataclasses.asdict(self)
+        values.update(values.pop("task_options"))
+        return values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,15 +152,9 @@ def _check_flags(f):
         raise DataError(
             f"--input_format={f['input_format']!r}; expected one of {', '.join(readers.FORMATS)}"
         )
-    if f["bigram_shift_mode"] not in bigram_shift.MODES:
-        raise DataError(
-            f"--bigram_shift_mode={f['bigram_shift_mode']!r}; expected one of "
-            f"{', '.join(bigram_shift.MODES)}"
-        )
     for name, low, high in (
         ("masked_lm_prob", 0.0, 1.0),
         ("short_seq_prob", 0.0, 1.0),
-        ("bigram_shift_prob", 0.0, 1.0),
     ):
         if not low <= f[name] <= high or (name == "masked_lm_prob" and f[name] == 0):
             raise DataError(f"--{name}={f[name]} must be in [{low}, {high}] (and > 0 for masking)")
@@ -207,8 +213,10 @@ def _folder_state(output_dir, settings, overwrite):
             "output?); use an empty folder or --overwrite"
         )
     if manifest is not None:
-        theirs = manifest.get("settings", {})
-        ours = dataclasses.asdict(settings)
+        # A task option missing from an older manifest had its default (the task came later).
+        defaults = {option.name: option.default for option in generator_options()}
+        theirs = {**defaults, **manifest.get("settings", {})}
+        ours = settings.to_dict()
         differ = [k for k in ours if json.dumps(theirs.get(k)) != json.dumps(ours[k])]
         if differ:
             detail = "; ".join(f"{k}: {theirs.get(k)!r} there, {ours[k]!r} now" for k in differ[:4])
@@ -284,11 +292,14 @@ def _run_task(task):
         masked_lm_prob=s.masked_lm_prob,
         short_seq_prob=s.short_seq_prob,
         whole_word=s.do_whole_word_mask,
-        bigram_shift_prob=s.bigram_shift_prob,
-        bigram_shift_mode=s.bigram_shift_mode,
+        **s.options,
     )
     encoder = tfrecord_io.ExampleEncoder(
-        s.max_seq_length, s.max_predictions_per_seq, len(vocab), s.bigram_shift_prob > 0
+        s.max_seq_length,
+        s.max_predictions_per_seq,
+        len(vocab),
+        False,
+        labelled_tasks(s.options),
     )
     stats = dict.fromkeys(instances.STAT_KEYS, 0)
     documents = readers.read_documents(
@@ -343,8 +354,11 @@ def _statistics(totals):
         "masked_as_mask_fraction": ratio("masked_as_mask", "masked"),
         "masked_kept_fraction": ratio("masked_kept", "masked"),
         "masked_random_fraction": ratio("masked_random", "masked"),
-        "random_next_fraction": ratio("random_next", "instances"),
-        "swapped_fraction": ratio("swapped", "word_tokens"),
+        **{
+            key: ratio(numerator, denominator)
+            for task in PRETRAINING_TASKS
+            for key, numerator, denominator in task.statistics
+        },  # random_next_fraction, swapped_fraction, ...
     }
 
 
@@ -353,7 +367,7 @@ def _manifest(settings, vocab, output_dir, tasks, results, read_stats):
         pretraining_schema(
             settings.max_seq_length,
             settings.max_predictions_per_seq,
-            settings.bigram_shift_prob > 0,
+            labelled=labelled_tasks(settings.options),
         )
     )
     splits = {}
@@ -375,13 +389,13 @@ def _manifest(settings, vocab, output_dir, tasks, results, read_stats):
         "created_by": "tfrecords.create_pretraining_data",
         "max_seq_length": settings.max_seq_length,
         "max_predictions_per_seq": settings.max_predictions_per_seq,
-        "has_bigram_shift_labels": settings.bigram_shift_prob > 0,
+        "has_bigram_shift_labels": "bigram_shift" in labelled_tasks(settings.options),
         "vocab_size": len(vocab),
         "vocab_sha256": vocab.sha256(),
         "special_token_ids": vocab.special_ids,
         "random_seed": settings.random_seed,
         "features": features,
-        "settings": dataclasses.asdict(settings),
+        "settings": settings.to_dict(),
         "input": {
             "skipped_non_utf8_lines": read_stats.skipped_lines,
             "one_sentence_documents": read_stats.one_sentence_documents,
@@ -410,8 +424,6 @@ def create_pretraining_data(
     short_seq_prob=0.1,
     do_whole_word_mask=False,
     do_lower_case=True,
-    bigram_shift_prob=0.0,
-    bigram_shift_mode="rate",
     random_seed=12345,
     num_shards=1,
     num_workers=1,
@@ -422,8 +434,12 @@ def create_pretraining_data(
     builtin_documents=None,
     overwrite=False,
     ray_address="",
+    **task_options,
 ):
     """Writes pre-training TFRecords; arguments mirror the flags of the binary.
+
+    `task_options` are the pre-training tasks' data options by flag name (`hbert_tf.tasks`), e.g.
+    `bigram_shift_prob=0.15` (0, the default: no swaps and no bigram_shift_labels).
 
     `ray_address` runs the shards as Ray tasks instead of `num_workers` local processes: "local"
     starts an embedded Ray on this machine, "auto" / "host:port" / "ray://host:port" joins a
@@ -440,6 +456,10 @@ def create_pretraining_data(
     """
     flag_values = dict(locals())
     _check_flags(flag_values)
+    try:
+        options = instances.task_options(**task_options)
+    except ValueError as e:
+        raise DataError(str(e)) from None
     lengths = parse_int_list(max_seq_length, "max_seq_length")
     for n in lengths:
         if n < 8:
@@ -486,8 +506,7 @@ def create_pretraining_data(
             masked_lm_prob=float(masked_lm_prob),
             short_seq_prob=float(short_seq_prob),
             do_whole_word_mask=bool(do_whole_word_mask),
-            bigram_shift_prob=float(bigram_shift_prob),
-            bigram_shift_mode=bigram_shift_mode,
+            task_options=tuple(options.items()),
             random_seed=random_seed,
             num_shards=num_shards,
             eval_documents=eval_documents,
@@ -506,7 +525,7 @@ def create_pretraining_data(
         os.makedirs(os.path.join(folder, _STATS_DIR), exist_ok=True)
         write_json_atomic(
             os.path.join(folder, MANIFEST),
-            {"complete": False, "settings": dataclasses.asdict(settings)},
+            {"complete": False, "settings": settings.to_dict()},
         )
         for stale in glob.glob(os.path.join(folder, "*.tmp-*")):
             os.remove(stale)  # temporary files of a killed run
@@ -638,12 +657,11 @@ def define_flags():
     flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target length.")
     flags.DEFINE_bool("do_whole_word_mask", False, "Mask whole words (80/10/10 chosen per word).")
     flags.DEFINE_bool("do_lower_case", True, "Lower-case the text; must match the vocabulary.")
-    flags.DEFINE_float(
-        "bigram_shift_prob", 0.0, "Bigram swap probability; 0 = no swaps, no labels."
-    )
-    flags.DEFINE_enum(
-        "bigram_shift_mode", "rate", bigram_shift.MODES, "rate or per_input (SPEC 1)."
-    )
+    for option in generator_options():  # each pre-training task's data flags
+        if option.choices:
+            flags.DEFINE_enum(option.name, option.default, option.choices, option.help)
+        else:
+            flags.DEFINE_float(option.name, option.default, option.help)
     flags.DEFINE_integer("random_seed", 12345, "Seed of all random choices.")
     flags.DEFINE_integer("num_shards", 1, "Training shards per length.")
     flags.DEFINE_integer("num_workers", 1, "Worker processes; does not change the output bytes.")
@@ -690,8 +708,6 @@ def main(argv):
         short_seq_prob=FLAGS.short_seq_prob,
         do_whole_word_mask=FLAGS.do_whole_word_mask,
         do_lower_case=FLAGS.do_lower_case,
-        bigram_shift_prob=FLAGS.bigram_shift_prob,
-        bigram_shift_mode=FLAGS.bigram_shift_mode,
         random_seed=FLAGS.random_seed,
         num_shards=FLAGS.num_shards,
         num_workers=FLAGS.num_workers,
@@ -702,6 +718,7 @@ def main(argv):
         builtin_documents=FLAGS.builtin_documents,
         overwrite=FLAGS.overwrite,
         ray_address=FLAGS.ray_address,
+        **{option.name: FLAGS[option.name].value for option in generator_options()},
     )
 
 

@@ -7,7 +7,11 @@ the whole corpus; see docs/data.md.
 
 import dataclasses
 
-from . import bigram_shift, masking
+from hbert_tf import names
+from hbert_tf.tasks import PRETRAINING_TASKS, generator_options
+from hbert_tf.tasks.base import Pair
+
+from . import masking
 
 STAT_KEYS = (
     "instances",
@@ -17,9 +21,22 @@ STAT_KEYS = (
     "masked_as_mask",
     "masked_kept",
     "masked_random",
-    "random_next",
-    "swapped",
-)
+) + tuple(key for task in PRETRAINING_TASKS for key in task.stat_keys)  # random_next, swapped, ...
+
+
+def task_options(**given):
+    """Every task's generator options ({name: value}), defaults filled in, values checked.
+
+    Raises: ValueError naming the flag of an unknown option or a bad value.
+    """
+    known = {option.name for option in generator_options()}
+    for name in given:
+        if name not in known:
+            raise ValueError(f"--{name}: no pre-training task has this data option")
+    return {
+        option.name: option.check(given.get(option.name, option.default))
+        for option in generator_options()
+    }
 
 
 @dataclasses.dataclass
@@ -32,6 +49,7 @@ class Instance:
     masked_lm_ids: list
     next_sentence_label: int  # 0 = real next, 1 = random
     bigram_shift_labels: list | None
+    labels: dict = dataclasses.field(default_factory=dict)  # other tasks' features: {name: list}
 
 
 def truncate_pair(tokens_a, tokens_b, max_num_tokens, rng):
@@ -93,8 +111,8 @@ class InstanceMaker:
         max_seq_length, max_predictions: int. Sequence length and masked slots.
         masked_lm_prob, short_seq_prob: float.
         whole_word: bool. Whole-word masking.
-        bigram_shift_prob: float. 0 turns swaps off (and no bigram_shift_labels are made).
-        bigram_shift_mode: str. "rate" or "per_input".
+        **options: the tasks' generator options (`task_options`), e.g. bigram_shift_prob (0
+            turns swaps off and no bigram_shift_labels are made) and bigram_shift_mode.
     """
 
     def __init__(
@@ -106,32 +124,27 @@ class InstanceMaker:
         masked_lm_prob=0.15,
         short_seq_prob=0.1,
         whole_word=False,
-        bigram_shift_prob=0.0,
-        bigram_shift_mode="rate",
+        **options,
     ):
         self.vocab = vocab
         self.max_num_tokens = max_seq_length - 3
         self.short_seq_prob = short_seq_prob
-        self.bigram_shift_prob = bigram_shift_prob
-        self.bigram_shift_mode = bigram_shift_mode
+        self.options = task_options(**options)
+        self.tasks = [task for task in PRETRAINING_TASKS if task.enabled(self.options)]
         self.masking = masking.MaskingConfig(vocab, masked_lm_prob, max_predictions, whole_word)
         self.is_continuation = self.masking.is_continuation
 
     def make_instance(self, tokens_a, tokens_b, is_random_next, rng, stats):
-        """Swaps (if on), lays out [CLS] A [SEP] B [SEP], masks; updates `stats` counters."""
-        labels = None
-        if self.bigram_shift_prob > 0:
-            num_words = len(bigram_shift.word_spans(tokens_a, self.is_continuation)) + len(
-                bigram_shift.word_spans(tokens_b, self.is_continuation)
-            )
-            pairs = bigram_shift.num_pairs_to_swap(
-                num_words, self.bigram_shift_prob, self.bigram_shift_mode, rng
-            )
-            (tokens_a, tokens_b), (labels_a, labels_b) = bigram_shift.swap_bigrams(
-                [tokens_a, tokens_b], pairs, rng, self.is_continuation
-            )
-            labels = [0] + labels_a + [0] + labels_b + [0]
-            stats["swapped"] += sum(labels)
+        """Each task makes its labels (swaps, if on), then [CLS] A [SEP] B [SEP] is laid out and
+        masked; updates `stats` counters."""
+        pair = Pair([tokens_a, tokens_b], is_random_next)
+        for task in self.tasks:  # registry order: the order of their random draws
+            task.make_labels(pair, self.options, rng, self, stats)
+        tokens_a, tokens_b = pair.segments
+        labels = {
+            name: [0] + list(a) + [0] + list(b) + [0] for name, (a, b) in pair.token_labels.items()
+        }
+        labels.update(pair.labels)
         cls_id, sep_id = self.vocab.cls_id, self.vocab.sep_id
         tokens = [cls_id] + tokens_a + [sep_id] + tokens_b + [sep_id]
         segment_ids = [0] * (len(tokens_a) + 2) + [1] * (len(tokens_b) + 1)
@@ -147,8 +160,11 @@ class InstanceMaker:
         stats["masked_as_mask"] += counts[masking.MASK]
         stats["masked_kept"] += counts[masking.KEEP]
         stats["masked_random"] += counts[masking.RANDOM]
-        stats["random_next"] += int(is_random_next)
-        return Instance(tokens, segment_ids, positions, ids, int(is_random_next), labels)
+        (next_sentence_label,) = labels.pop(names.NEXT_SENTENCE_LABELS)
+        bigram_shift_labels = labels.pop(names.BIGRAM_SHIFT_LABELS, None)
+        return Instance(
+            tokens, segment_ids, positions, ids, next_sentence_label, bigram_shift_labels, labels
+        )
 
     def instances_from_pool(self, pool, rng, dupe_factor, stats, encode=None):
         """All instances of a pool: documents shuffled, `dupe_factor` passes, instances shuffled.

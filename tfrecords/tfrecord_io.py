@@ -96,13 +96,17 @@ class ExampleEncoder:
         max_seq_length, max_predictions: int. Padded lengths.
         vocab_size: int. Ids are below it.
         with_bigram_shift: bool. Add the `bigram_shift_labels` feature.
+        labelled: iterable of task names whose optional features to add (`pretraining_schema`);
+            their values come from `Instance.labels`.
     """
 
-    def __init__(self, max_seq_length, max_predictions, vocab_size, with_bigram_shift):
+    def __init__(self, max_seq_length, max_predictions, vocab_size, with_bigram_shift, labelled=()):
         self.max_seq_length = max_seq_length
         self.max_predictions = max_predictions
-        self.with_bigram_shift = with_bigram_shift
-        self.schema = pretraining_schema(max_seq_length, max_predictions, with_bigram_shift)
+        self.with_bigram_shift = with_bigram_shift or "bigram_shift" in labelled
+        self.schema = pretraining_schema(
+            max_seq_length, max_predictions, with_bigram_shift, labelled
+        )
         self._varints = [_varint(v) for v in range(max(vocab_size, max_seq_length, 16384) + 1)]
         self._keys = {name: b"\x0a" + _varint(len(name)) + name.encode() for name in self.schema}
         self._kinds = {name: _LIST_FIELD[kind] for name, (kind, _) in self.schema.items()}
@@ -144,6 +148,13 @@ class ExampleEncoder:
             payloads[names.BIGRAM_SHIFT_LABELS] = (
                 bytes(instance.bigram_shift_labels) + b"\x00" * pad
             )
+        for name, (kind, length) in self.schema.items():
+            if name not in payloads:  # another task's feature, padded with zeros
+                values = instance.labels[name]
+                values = list(values) + [0] * (length - len(values))
+                payloads[name] = (
+                    self._ints(values) if kind == INT64 else struct.pack(f"<{length}f", *values)
+                )
         features = b"".join([self._feature(name, payloads[name]) for name in self.schema])
         return b"\x0a" + self._length(len(features)) + features
 

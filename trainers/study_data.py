@@ -19,7 +19,8 @@ def _data_tool(name):
 
 
 def corpus_job(unit, run_dir):
-    """vocab.txt, then the clean (and bigram-swapped) TFRecords at both lengths; resumable."""
+    """vocab.txt, then the clean (and bigram-swapped, and each task copy's) TFRecords at both
+    lengths; resumable."""
     from hbert_tf.text.vocab import Vocab
 
     config = unit.config
@@ -37,10 +38,11 @@ def corpus_job(unit, run_dir):
         with atomic_path(vocab_file) as tmp:
             Vocab(tokens).write(tmp)
     outputs = {"vocab": vocab_file}
-    copies = [("clean", 0.0)] + [("swapped", config.bigram_shift_prob)] * (
-        config.bigram_shift_prob > 0
-    )
-    for name, swap in copies:
+    copies = [("clean", {})]
+    if config.bigram_shift_prob > 0:
+        copies.append(("swapped", {"bigram_shift_prob": config.bigram_shift_prob}))
+    copies += [(task, dict(options)) for task, options in config.task_copies]
+    for name, options in copies:
         outputs[name] = os.path.join(run_dir, name)
         create_pretraining_data(
             outputs[name],
@@ -49,11 +51,11 @@ def corpus_job(unit, run_dir):
             max_seq_length=",".join(map(str, config.max_seq_length)),
             max_predictions_per_seq=",".join(map(str, config.max_predictions_per_seq)),
             dupe_factor=config.dupe_factor,
-            bigram_shift_prob=swap,
             num_shards=config.num_shards,
             num_workers=unit.num_cpus,
             eval_documents=config.eval_documents,
             **corpus,
+            **options,
         )
     return outputs, []
 

@@ -1,4 +1,5 @@
-"""The three pre-training heads: masked LM (with the paper's concatenation), NSP, bigram shift."""
+"""The pre-training heads by kind: masked LM (with the paper's concatenation), sentence (a [CLS]
+classifier such as NSP), per-token (bigram shift); `build_head` makes a task's."""
 
 import keras
 from keras import ops
@@ -224,3 +225,23 @@ class BigramShiftHead(keras.layers.Layer):
             initializer_range=self.initializer_range,
         )
         return config
+
+
+def build_head(task, encoder):
+    """The Keras layer of a pre-training task's head (`task.head`, a `hbert_tf.tasks.base`
+    HEAD_KINDS entry), named `<task>_head`, sized from the encoder (the MLM head shares its
+    token table)."""
+    name, init = f"{task.name}_head", encoder.initializer_range
+    if task.head == "masked_lm":
+        return MaskedLMHead(
+            encoder.token_embedding,
+            encoder.hidden_size,
+            initializer_range=init,
+            layer_norm_eps=encoder.layer_norm_eps,
+            name=name,
+        )
+    if task.head == "sentence":
+        return NextSentenceHead(encoder.hidden_size, initializer_range=init, name=name)
+    if task.head == "token":
+        return BigramShiftHead(encoder.hidden_size, initializer_range=init, name=name)
+    raise ValueError(f"task {task.name}: no head of kind {task.head!r}")

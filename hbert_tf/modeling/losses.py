@@ -1,21 +1,23 @@
 """Per-head pre-training losses, as BERT defines them: sum(w * nll) / sum(w) for every head.
 
-The bigram-shift head is class-balanced by default: its loss is the mean of the two classes'
+A task marked `balanced` (`hbert_tf.tasks`; bigram shift) is class-balanced by default: its loss is the mean of the two classes'
 losses, 0.5 * (nll over in-place tokens / their weight + nll over swapped tokens / their weight),
 so always answering "in place" (about 85% of tokens at a 15% swap rate) is no longer a minimum.
 """
 
 from keras import ops
 
-from hbert_tf.variants import HEADS, head_of, output_key
+from hbert_tf.tasks import PRETRAINING_TASKS, task_of_output
+from hbert_tf.variants import output_key
 
 MIN_WEIGHT = 1e-5  # a batch whose slots all weigh 0 has loss 0, not NaN
 
 
 def _labels_and_weights(key, labels, sample_weights):
-    """A head's labels and float weights, NSP flattened to `[batch]`; missing weights are 1."""
+    """A head's labels and float weights, a sentence head's flattened to `[batch]`; missing
+    weights are 1."""
     head_labels = labels[key]
-    if head_of(key) == "nsp":  # one label per sequence
+    if task_of_output(key).head == "sentence":  # one label per sequence
         head_labels = ops.reshape(head_labels, (-1,))
     weights = sample_weights.get(key)
     if weights is None:
@@ -36,11 +38,12 @@ def head_sums(labels, outputs, sample_weights):
             missing entry weighs every slot 1).
 
     Returns: dict like {"mlm_loss_sum", "mlm_weight", "mlm_correct", "nsp_...", ...} of float32
-    scalars, prefixed by the head type (`variants.head_of`).
+    scalars, prefixed by the head type (the task's name); a `balanced` task adds per-class sums.
     """
     sums = {}
     for key, logits in outputs.items():
-        prefix = head_of(key)
+        task = task_of_output(key)
+        prefix = task.name
         head_labels, weights = _labels_and_weights(key, labels, sample_weights or {})
         logits = ops.cast(logits, "float32")
         nll = ops.sparse_categorical_crossentropy(head_labels, logits, from_logits=True)
@@ -49,7 +52,7 @@ def head_sums(labels, outputs, sample_weights):
         sums[f"{prefix}_loss_sum"] = ops.sum(nll * weights)
         sums[f"{prefix}_weight"] = ops.sum(weights)
         sums[f"{prefix}_correct"] = ops.sum(correct * weights)
-        if prefix == "bigram_shift":  # per-class sums: balanced loss, recall, precision
+        if task.balanced:  # per-class sums: balanced loss, recall, precision
             positive = ops.cast(ops.equal(head_labels, 1), "float32") * weights
             predicted = ops.cast(ops.equal(predicted_ids, 1), "float32") * weights
             sums[f"{prefix}_pos_loss_sum"] = ops.sum(nll * positive)
@@ -63,9 +66,10 @@ def sum_keys(output_keys):
     """The keys `head_sums` returns for a model with these outputs (`mlm_logits`, ...)."""
     keys = []
     for key in output_keys:
-        prefix = head_of(key)
+        task = task_of_output(key)
+        prefix = task.name
         keys += [f"{prefix}_loss_sum", f"{prefix}_weight", f"{prefix}_correct"]
-        if prefix == "bigram_shift":
+        if task.balanced:
             keys += [f"{prefix}_pos_loss_sum", f"{prefix}_pos_weight", f"{prefix}_pos_correct"]
             keys += [f"{prefix}_pred_pos"]
     return keys
@@ -89,14 +93,14 @@ def losses_from_sums(sums, loss_weights=None, balance_bigram_shift=True):
     Args:
         sums: dict from `head_sums` (one batch, or accumulated).
         loss_weights: optional dict of floats by output name (default 1.0 each).
-        balance_bigram_shift: bool. The bigram-shift loss is the mean of its two classes' losses
-            (`balanced_loss`) rather than the mean over tokens.
+        balance_bigram_shift: bool. The loss of a `balanced` task (bigram shift) is the mean of
+            its two classes' losses (`balanced_loss`) rather than the mean over its labels.
     """
     loss_weights = loss_weights or {}
     losses = {}
-    for prefix in HEADS:
-        key = output_key(prefix)
-        if prefix == "bigram_shift" and balance_bigram_shift and prefix + "_loss_sum" in sums:
+    for task in PRETRAINING_TASKS:
+        prefix, key = task.name, task.output_key
+        if task.balanced and balance_bigram_shift and prefix + "_loss_sum" in sums:
             losses[key] = balanced_loss(sums, prefix)
         elif f"{prefix}_loss_sum" in sums:
             weight = ops.maximum(sums[f"{prefix}_weight"], MIN_WEIGHT)

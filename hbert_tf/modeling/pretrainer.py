@@ -5,14 +5,16 @@ from keras import ops
 
 from hbert_tf import names
 from hbert_tf.modeling.encoder import HBertEncoder
-from hbert_tf.modeling.heads import BigramShiftHead, MaskedLMHead, NextSentenceHead
+from hbert_tf.modeling.heads import build_head
 from hbert_tf.modeling.losses import pretraining_losses
-from hbert_tf.variants import HeadLayout, head_of, output_key, place_heads
+from hbert_tf.tasks import PRETRAINING_TASKS, get_task, task_of_output
+from hbert_tf.variants import HeadLayout, output_key, place_heads
 
 
 @keras.saving.register_keras_serializable(package="hbert_tf")
 class HBertPretrainer(keras.Model):
-    """BERT pre-training model whose MLM, NSP and bigram-shift heads read chosen layers.
+    """BERT pre-training model whose heads (MLM, NSP, bigram shift, any registered task's)
+    read chosen layers.
 
     The heads and the blocks they read come from one `HeadLayout` (see `hbert_tf.variants`):
     Lower NSP reads NSP at block k, Lower Mask MLM at block k, Without NSP has no NSP head.
@@ -32,7 +34,8 @@ class HBertPretrainer(keras.Model):
 
     Outputs: dict with exactly the layout's heads (keys `variants.output_key(head)`):
     `mlm_logits` `[batch, predictions, vocab]`, `nsp_logits` `[batch, 2]`, `bigram_shift_logits`
-    `[batch, seq, 2]`.
+    `[batch, seq, 2]`: a task's head kind gives the shape (`hbert_tf.tasks`). The heads are the
+    attributes `<task>_head` (None when absent), as checkpoints name them.
 
     Training: `fit` takes `(inputs, labels, sample_weights)` keyed by output key (see
     `hbert_tf.pretraining.data`); the loss of each head is `hbert_tf.modeling.losses.pretraining_losses`.
@@ -59,25 +62,9 @@ class HBertPretrainer(keras.Model):
 
         # === Layers ===
         self.encoder = encoder
-        self.mlm_head = MaskedLMHead(
-            encoder.token_embedding,
-            encoder.hidden_size,
-            initializer_range=encoder.initializer_range,
-            layer_norm_eps=encoder.layer_norm_eps,
-            name="mlm_head",
-        )
-        self.nsp_head = None
-        if "nsp" in heads:
-            self.nsp_head = NextSentenceHead(
-                encoder.hidden_size, initializer_range=encoder.initializer_range, name="nsp_head"
-            )
-        self.bigram_shift_head = None
-        if "bigram_shift" in heads:
-            self.bigram_shift_head = BigramShiftHead(
-                encoder.hidden_size,
-                initializer_range=encoder.initializer_range,
-                name="bigram_shift_head",
-            )
+        for task in PRETRAINING_TASKS:  # self.mlm_head, self.nsp_head, ...: None when absent
+            head = build_head(task, encoder) if task.name in heads else None
+            setattr(self, f"{task.name}_head", head)
 
         # === Functional model ===
         inputs = {
@@ -86,21 +73,23 @@ class HBertPretrainer(keras.Model):
         }
         hidden = encoder({key: inputs[key] for key in names.ENCODER_INPUTS})[names.HIDDEN_STATES]
 
-        def block(head):
-            return hidden[names.layer_key(heads[head])]
-
+        # NSP first: the MLM head may read its output (the paper's concat); then registry order.
+        order = sorted(heads, key=lambda name: name != "nsp")
         outputs = {}
         extra = None
-        if self.nsp_head is not None:  # first: the MLM head may read its output (concat)
-            cls_vector = block("nsp")[:, 0, :]
-            nsp = self.nsp_head(cls_vector)
-            outputs[output_key("nsp")] = nsp["logits"]
-            extra = {"none": None, "cls": cls_vector, "nsp": nsp["logits"]}[layout.concat]
-        outputs[output_key("mlm")] = self.mlm_head(
-            block("mlm"), inputs[names.MASKED_LM_POSITIONS], extra
-        )
-        if self.bigram_shift_head is not None:
-            outputs[output_key("bigram_shift")] = self.bigram_shift_head(block("bigram_shift"))
+        for name in order:
+            task, layer = get_task(name), getattr(self, f"{name}_head")
+            block = hidden[names.layer_key(heads[name])]
+            if task.head == "masked_lm":
+                logits = layer(block, inputs[names.MASKED_LM_POSITIONS], extra)
+            elif task.head == "sentence":
+                cls_vector = block[:, 0, :]
+                logits = layer(cls_vector)["logits"]
+                if name == "nsp":
+                    extra = {"none": None, "cls": cls_vector, "nsp": logits}[layout.concat]
+            else:
+                logits = layer(block)
+            outputs[task.output_key] = logits
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
@@ -163,7 +152,7 @@ class HBertPretrainer(keras.Model):
         sample_weight = sample_weight or {}
         for key, metric in self.head_accuracies.items():
             labels = y[key]
-            if head_of(key) == "nsp":
+            if task_of_output(key).head == "sentence":  # one label per sequence
                 labels = ops.reshape(labels, (-1,))
             metric.update_state(labels, y_pred[key], sample_weight=sample_weight.get(key))
         return super().compute_metrics(x, y, y_pred, sample_weight)

@@ -12,7 +12,8 @@ the seven original features). Keys are those of `hbert_tf.names`, so a batch fee
                     bigram_shift_logits: float32 [B, S], 1 on real tokens but [CLS]/[SEP]
                                                                           (bigram-shift head)}
 
-Which labels a batch carries is `HeadLayout.heads` (pass `heads=layout.heads`).
+Which labels a batch carries is `HeadLayout.heads` (pass `heads=layout.heads`); each task
+(`hbert_tf.tasks`) names its label feature and its weights, and a sentence head's label is [B].
 
 Example:
     >>> ds = pretraining_dataset("data/seq128/train-*.tfrecord", batch_size=32,
@@ -30,8 +31,9 @@ from google.protobuf import message
 
 from hbert_tf import names
 from hbert_tf.errors import UserError
-from hbert_tf.pretraining.features import LABEL_FEATURES, parsing_spec, pretraining_schema
-from hbert_tf.variants import output_key
+from hbert_tf.pretraining.features import parsing_spec, pretraining_schema
+from hbert_tf.tasks import get_task
+from hbert_tf.tasks.base import WORD_TOKENS
 
 MANIFEST = "manifest.json"
 
@@ -190,13 +192,19 @@ def check_pretraining_data(
     max_predictions_per_seq,
     with_bigram_shift=False,
     vocab_size=None,
+    heads=(),
 ):
     """Raises ValueError, naming the file and both values, when the data does not fit the flags.
 
-    Checks the first record of every file (up to 64 files), the manifest beside them, and with
-    `vocab_size` that no input id (in the first records) is outside the vocabulary.
+    Checks the first record of every file (up to 64 files), the manifest beside them, that the
+    data carries the labels of every head in `heads` (task names; `with_bigram_shift` adds
+    "bigram_shift"), and with `vocab_size` that no input id (in the first records) is outside
+    the vocabulary.
     """
     files = _files(file_pattern)
+    tasks = [get_task(head) for head in heads]
+    if with_bigram_shift:
+        tasks.append(get_task("bigram_shift"))
     for path in files[:64]:
         lengths = _feature_lengths(_first_record(path), path)
         for feature, flag, expected in (
@@ -208,11 +216,12 @@ def check_pretraining_data(
                     f"{path}: data has {flag}={lengths[feature]} but the flags say "
                     f"{flag}={expected}; use the values the data was created with"
                 )
-        if with_bigram_shift and names.BIGRAM_SHIFT_LABELS not in lengths:
-            raise ValueError(
-                f"{path}: no {names.BIGRAM_SHIFT_LABELS} feature; create the data with "
-                "--bigram_shift_prob > 0 to train the bigram-shift head"
-            )
+        for task in tasks:
+            if task.label_feature not in lengths:
+                raise ValueError(
+                    f"{path}: no {task.label_feature} feature; create the data with "
+                    f"--{task.switch} > 0 to train the {task.title} head"
+                )
     manifest = _manifest(files)
     if manifest:
         for flag, expected in (
@@ -251,27 +260,30 @@ def bigram_shift_weights(input_mask, segment_ids):
     return mask * tf.cast(specials == 0, tf.float32)
 
 
-def _sample_weights(head, f):
-    """float32 weights of a head's label slots, or None (every slot weighs 1)."""
-    if head == "mlm":
-        return f[names.MASKED_LM_WEIGHTS]
-    if head == "bigram_shift":
+def _sample_weights(task, f):
+    """float32 weights of a task's label slots (`task.weights`), or None (every slot weighs 1)."""
+    if task.weights == WORD_TOKENS:
         return bigram_shift_weights(f[names.INPUT_MASK], f[names.SEGMENT_IDS])
+    if task.weights is not None:  # a feature of its own
+        return tf.cast(f[task.weights], tf.float32)
     return None
 
 
 def _to_model_batch(features, heads):
-    """Parsed features -> (inputs, labels, sample_weights) keyed by `variants.output_key` for
-    the given head types (e.g. `layout.heads`); labels are `features.LABEL_FEATURES`."""
+    """Parsed features -> (inputs, labels, sample_weights) keyed by the tasks' output keys for
+    the given head types (e.g. `layout.heads`); labels are each task's `label_feature`."""
     f = {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v for k, v in features.items()}
     inputs = {name: f[name] for name in names.PRETRAINING_INPUTS}
     labels, weights = {}, {}
     for head in heads:
-        key = output_key(head)
-        labels[key] = f[LABEL_FEATURES[head]]
-        if head == "nsp":  # stored as [1] per example
+        task = get_task(head)
+        key = task.output_key
+        labels[key] = f[task.label_feature]
+        head_weights = _sample_weights(task, f)
+        if task.head == "sentence":  # stored as [1] per example
             labels[key] = tf.squeeze(labels[key], axis=-1)
-        head_weights = _sample_weights(head, f)
+            if head_weights is not None:
+                head_weights = tf.squeeze(head_weights, axis=-1)
         if head_weights is not None:
             weights[key] = head_weights
     return inputs, labels, weights
@@ -300,7 +312,7 @@ def pretraining_dataset(
             per-replica batches.
         max_seq_length, max_predictions_per_seq: int. Must match the data (checked).
         heads: iterable of head types (`HeadLayout.heads`): the labels and weights to give;
-            with "bigram_shift" the data must have bigram-shift labels.
+            the data must carry each one's labels (e.g. "bigram_shift": bigram-shift labels).
         is_training: bool. Shuffle files and records, repeat forever, drop the last partial
             batch. When False: files in order, one pass, last partial batch dropped too (shapes
             stay fixed).
@@ -315,15 +327,14 @@ def pretraining_dataset(
         tf.data.Dataset of (inputs, labels, sample_weights); see the module docstring.
     """
     heads = tuple(heads)
-    with_bigram_shift = "bigram_shift" in heads
     files = _files(file_pattern)
     if validate:
         check_pretraining_data(
             files,
             max_seq_length=max_seq_length,
             max_predictions_per_seq=max_predictions_per_seq,
-            with_bigram_shift=with_bigram_shift,
             vocab_size=vocab_size,
+            heads=heads,
         )
     ctx = input_pipeline_context
     if ctx is not None:
@@ -347,9 +358,7 @@ def pretraining_dataset(
         dataset = dataset.shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
     if is_training:
         dataset = dataset.shuffle(shuffle_buffer_size, seed=seed)
-    spec = parsing_spec(
-        pretraining_schema(max_seq_length, max_predictions_per_seq, with_bigram_shift)
-    )
+    spec = parsing_spec(pretraining_schema(max_seq_length, max_predictions_per_seq, labelled=heads))
     dataset = dataset.batch(batch_size, drop_remainder=True)
     dataset = dataset.map(
         lambda records: _to_model_batch(tf.io.parse_example(records, spec), heads),

@@ -25,7 +25,7 @@ from hbert_tf.modeling.losses import (
 )
 from hbert_tf.pretraining.freeze import NspFreeze
 from hbert_tf.runtime import is_chief
-from hbert_tf.variants import HEADS
+from hbert_tf.tasks import TASK_NAMES
 from hbert_tf.weights.model_dir import (
     checkpoint_dir,
     make_checkpoint,
@@ -84,11 +84,11 @@ def plan_phases(train_steps, long_seq_fraction, short, long=None):
 def summarize(sums):
     """{"mlm_loss", "mlm_accuracy", ...} from accumulated `head_sums`.
 
-    The bigram-shift head adds its class-balanced loss and accuracy (mean of the two classes'
+    A `balanced` task's head (bigram shift) adds its class-balanced loss and accuracy (mean of the two classes'
     recalls) and the swapped class's recall and precision (`*_swapped_recall`, `*_precision`).
     """
     metrics = {}
-    for prefix in HEADS:
+    for prefix in TASK_NAMES:
         if f"{prefix}_loss_sum" not in sums:
             continue
         weight = max(float(sums[f"{prefix}_weight"]), MIN_WEIGHT)

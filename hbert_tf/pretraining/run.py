@@ -28,6 +28,7 @@ from hbert_tf.pretraining import data as pretraining_data
 from hbert_tf.pretraining.loop import PretrainingLoop, Throughput, plan_phases, summarize
 from hbert_tf.run_config import PretrainConfig
 from hbert_tf.runtime import check_batch_sizes, dtype_policy, is_chief, make_strategy
+from hbert_tf.tasks import PRETRAINING_TASKS
 from hbert_tf.text.vocab import load_vocab
 from hbert_tf.variants import layout_from_heads, resolve_variant
 from hbert_tf.weights.model_dir import (
@@ -219,8 +220,8 @@ def _plan(config):
                     pattern,
                     max_seq_length=seq_length,
                     max_predictions_per_seq=predictions,
-                    with_bigram_shift=layout.has_bigram_shift,
                     vocab_size=encoder_config.vocab_size,
+                    heads=layout.heads,
                 )
             except ValueError as e:
                 raise ValueError(f"--{flag}: {e}") from None
@@ -243,10 +244,12 @@ def _build(config, plan, strategy):
     encoder_config = plan.encoder_config
     keras.utils.set_random_seed(config.seed)
     os.makedirs(model_dir, exist_ok=True)
-    loss_weights = layout.loss_weights(
-        mlm=config.mlm_loss_weight,
-        nsp=config.nsp_loss_weight,
-        bigram_shift=config.bigram_shift_loss_weight,
+    loss_weights = layout.loss_weights(  # a task without a weight flag weighs 1
+        **{
+            task.name: getattr(config, task.loss_weight_field)
+            for task in PRETRAINING_TASKS
+            if task.loss_weight_field
+        }
     )
     with dtype_policy(config.mixed_precision), strategy.scope():
         model = build_pretrainer(encoder_config, layout)

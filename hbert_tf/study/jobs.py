@@ -16,7 +16,7 @@ import numpy as np
 
 from hbert_tf.files import write_json_atomic
 from hbert_tf.finetuning import builtin_tasks
-from hbert_tf.study.spec import PRETRAIN_LOSS
+from hbert_tf.study.spec import PRETRAIN_LOSS, TASK_MODELS
 from hbert_tf.study.units import SQUAD_VERSIONS, Chance, Selection, TaskData
 
 RECORD_FIELDS = ("model", "corpus", "pt_concat", "ft_concat", "layer", "task", "seed")
@@ -95,11 +95,19 @@ def task_data_job(unit, run_dir):
 
 
 # --- pre-training and selection -----------------------------------------------------------------
+def pretraining_folder(config, data):
+    """The corpus unit's data copy a pre-training config trains on: "swapped" for Bigram Shift,
+    a task model's own copy (named after its task, e.g. "sop"), else "clean"."""
+    for task in TASK_MODELS.values():
+        if config.heads == task.study_heads:
+            return data[task.name]
+    return data["swapped"] if config.variant == "bigram_shift" else data["clean"]
+
+
 def pretrain_job(unit, run_dir, inputs):
     from hbert_tf.pretraining.run import run_pretraining
 
-    data = inputs["corpus"]["outputs"]
-    folder = data["swapped"] if unit.config.variant == "bigram_shift" else data["clean"]
+    folder = pretraining_folder(unit.config, inputs["corpus"]["outputs"])
     short, long_ = (os.path.join(folder, f"seq{n}") for n in unit.config.max_seq_length)
     config = unit.config.replace(
         model_dir=os.path.join(run_dir, "model"),

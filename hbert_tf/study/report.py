@@ -27,6 +27,7 @@ import numpy as np
 from hbert_tf.files import atomic_path, write_json_atomic, write_text_atomic
 from hbert_tf.probing.senteval_format import TASK_CODES, TASK_NAMES
 from hbert_tf.study import paper_values, statistics
+from hbert_tf.tasks import PRETRAINING_TASKS
 
 QA_TASKS = ("squad1.1", "squad2.0")
 TASKS = (*QA_TASKS, "mnli", *TASK_NAMES, "pretrain")
@@ -41,6 +42,7 @@ MODEL_NAMES = {
     "lower_nsp_freeze": "Lower NSP-Freeze",
     "without_nsp": "Without NSP",
     "bigram_shift": "Bigram Shift",
+    **{t.study_model: t.study_label for t in PRETRAINING_TASKS if t.study_model},  # e.g. SOP
     "bilstm": "BiLSTM",
     "no_pretraining": "Without Pre-training",
     "chance": "chance",
@@ -802,10 +804,11 @@ def curve_metrics(records):
     return [m for m in CURVE_METRICS if m in found]
 
 
-CURVE_METRICS = (
-    "mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy", "bigram_shift_loss",
-    "bigram_shift_balanced_accuracy",
-)  # fmt: skip
+CURVE_METRICS = tuple(  # mlm_loss, mlm_accuracy, nsp_loss, ..., bigram_shift_balanced_accuracy
+    metric
+    for t in PRETRAINING_TASKS
+    for metric in (f"{t.name}_loss", f"{t.name}_{'balanced_' * t.balanced}accuracy")
+)
 
 
 def plot_curves(plot_dir, records):

@@ -18,10 +18,22 @@ from hbert_tf.run_config import (
     SquadConfig,
     field_types,
 )
+from hbert_tf.tasks import PRETRAINING_TASKS
 
 STUDIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "studies")
 CORPORA = ("builtin", "pydoc", "wikitext", "squad")
-MODELS = ("bert", "lower_nsp", "lower_mask", "lower_nsp_freeze", "without_nsp", "bigram_shift")
+PAPER_MODELS = (
+    "bert",
+    "lower_nsp",
+    "lower_mask",
+    "lower_nsp_freeze",
+    "without_nsp",
+    "bigram_shift",
+)
+# A pre-training task may add a model of its own (`PretrainingTask.study_model`, e.g. "sop"):
+# trained with its `--heads` placement on its own data copy.
+TASK_MODELS = {t.study_model: t for t in PRETRAINING_TASKS if t.study_model}
+MODELS = PAPER_MODELS + tuple(TASK_MODELS)
 SWEPT = ("lower_nsp", "lower_mask", "lower_nsp_freeze")  # models with a layer k
 CONCATS = ("none", "cls", "nsp")
 TASKS = ("squad1.1", "squad2.0", "mnli")
@@ -326,7 +338,7 @@ def _variant(check, value, where, num_layers):
         raise UserError(f"{check.label}: {where}.layers: {model} has no layer sweep")
     concat = value.get("concat", ["none"])
     concat = check.choices(concat, f"{where}.concat", CONCATS)
-    if model in ("without_nsp", "bigram_shift") and concat != ("none",):
+    if (model in ("without_nsp", "bigram_shift") or model in TASK_MODELS) and concat != ("none",):
         check.fail(f"{where}.concat", '["none"] (the paper has no concat for it)', value["concat"])
     freeze = value.get("freeze_nsp", "never")
     if model == "lower_nsp_freeze":

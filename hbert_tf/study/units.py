@@ -16,7 +16,7 @@ import os
 
 from hbert_tf.errors import UserError
 from hbert_tf.run_config import FinetuneConfig, PretrainConfig, ProbeRunConfig
-from hbert_tf.study.spec import CONCATS, SWEPT
+from hbert_tf.study.spec import CONCATS, SWEPT, TASK_MODELS
 
 SQUAD_VERSIONS = {"squad1.1": "1.1", "squad2.0": "2.0"}
 DATA_FILES = {  # task -> (split, --data name)
@@ -46,6 +46,8 @@ class CorpusData:
     builtin_documents: int = 400
     bigram_shift_prob: float = 0.0  # 0: no swapped copy
     num_shards: int = 2
+    # ((task, ((option, value), ...)), ...): a data copy per task model of the study (e.g. sop)
+    task_copies: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +142,8 @@ def _canonical(config):
     """The config as JSON values, with an encoder config file (`config`) named by its content:
     a study keeps its unit keys when the package or the study file moves."""
     values = json.loads(json.dumps(dataclasses.asdict(config), sort_keys=True))
+    if values.get("task_copies") == []:  # added later: a study without task models keeps its keys
+        del values["task_copies"]
     path = values.get("config")
     if isinstance(path, str) and os.path.isfile(path):
         with open(path, "rb") as f:
@@ -214,6 +218,11 @@ class _Builder:
             builtin_documents=settings.get("builtin_documents", 400),
             bigram_shift_prob=settings.get("bigram_shift_prob", 0.15) if swaps else 0.0,
             num_shards=settings.get("num_shards", 2),
+            task_copies=tuple(
+                (TASK_MODELS[v.model].name, TASK_MODELS[v.model].study_data)
+                for v in study.variants
+                if v.model in TASK_MODELS
+            ),
         )
         return self.add(Unit("data", f"corpus-{corpus}", config, num_cpus=2))
 
@@ -244,7 +253,10 @@ class _Builder:
         fields = {"config": study.encoder, **dict(study.pretrain), **dict(variant.pretrain)}
         fields.update(seed=seed, concat=concat, preset=fields.get("preset", "tiny"))
         model = variant.model
-        fields["variant"] = "lower_nsp" if model == "lower_nsp_freeze" else model
+        if model in TASK_MODELS:  # a task's model: its placement instead of a paper variant
+            fields["heads"] = TASK_MODELS[model].study_heads
+        else:
+            fields["variant"] = "lower_nsp" if model == "lower_nsp_freeze" else model
         if model in ("lower_nsp", "lower_nsp_freeze"):
             fields["nsp_layer"] = layer
         if model == "lower_mask":
