@@ -5,9 +5,9 @@ that module plus its entry here. Importing this module loads no TensorFlow.
 """
 
 from hbert_tf.errors import UserError
-from hbert_tf.finetuning import nli, squad
+from hbert_tf.finetuning import glue, nli, squad
 
-TASKS = (*squad.TASKS, *nli.TASKS)
+TASKS = (*squad.TASKS, *nli.TASKS, *glue.TASKS)
 BY_NAME = {task.name: task for task in TASKS}
 BY_STUDY_NAME = {study_name: task for task in TASKS for study_name in task.study_names}
 STUDY_NAMES = tuple(BY_STUDY_NAME)
