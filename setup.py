@@ -36,6 +36,7 @@ BINARIES = {
     "hbert-predict": "hbert_tf.trainers.predict:run",
     "hbert-finetune-squad": "hbert_tf.trainers.finetune_squad:run",
     "hbert-finetune-mnli": "hbert_tf.trainers.finetune_mnli:run",
+    "hbert-finetune-glue": "hbert_tf.trainers.finetune_glue:run",
     "hbert-probe": "hbert_tf.trainers.probe:run",
     "hbert-probing-tasks": "hbert_tf.tfrecords.probing_tasks:run",
     "hbert-data": "hbert_tf.trainers.fetch_data:run",

@@ -346,17 +346,20 @@ def test_read_curve_keeps_the_eval_lines_by_step_last_wins(tmp_path):
 
 def test_squad2_records_keep_hasans_and_noans_f1(tmp_path):
     from hbert_tf.finetuning import builtin_tasks
+    from hbert_tf.finetuning.tasks import study_task
 
+    squad_task = study_task("squad2.0")
     _, dev = builtin_tasks.write_builtin_squad(str(tmp_path), 0, 10, 20, "2.0")
-    chance = jobs.trivial_squad(dev, "squad2.0")
+    chance = squad_task.chance_values({"dev": dev}, "squad2.0")
     assert set(chance) == {"exact_match", "f1", "HasAns_f1", "NoAns_f1"}
     # answering nothing is right on every unanswerable question only
     assert chance["NoAns_f1"] == 100.0 and chance["HasAns_f1"] == 0.0
     official = {"exact": 50.0, "f1": 55.0, "total": 8.0, "HasAns_exact": 20.0, "HasAns_f1": 30.0,
                 "HasAns_total": 4.0, "NoAns_exact": 80.0, "NoAns_f1": 80.0}  # fmt: skip
-    assert jobs.squad_values(official) == {"exact_match": 50.0, "f1": 55.0, "HasAns_f1": 30.0,
-                                           "NoAns_f1": 80.0}  # fmt: skip
-    assert jobs.squad_values({"exact": 1.0, "f1": 2.0}) == {"exact_match": 1.0, "f1": 2.0}
+    assert squad_task.record_values(official, "squad2.0") == {
+        "exact_match": 50.0, "f1": 55.0, "HasAns_f1": 30.0, "NoAns_f1": 80.0}  # fmt: skip
+    assert squad_task.record_values({"exact": 1.0, "f1": 2.0}, "squad1.1") == {
+        "exact_match": 1.0, "f1": 2.0}  # fmt: skip
 
 
 # --- the binary ---------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ import numpy as np
 from absl import logging
 
 from hbert_tf import names
-from hbert_tf.errors import DataError
+from hbert_tf.errors import DataError, UserError
+from hbert_tf.finetuning import task as task_base
+from hbert_tf.run_config import MnliConfig
 
 LABELS = ("entailment", "neutral", "contradiction")
 NO_CONSENSUS = "-"
@@ -163,7 +165,8 @@ def truncated_lengths(len_a, len_b, budget, minimum=min, maximum=max):
 
 
 def encode_pairs(examples, tokenizer, max_seq_length=128):
-    """`[CLS] premise [SEP] hypothesis [SEP]` arrays; the longer side is trimmed first.
+    """`[CLS] premise [SEP] hypothesis [SEP]` arrays (`[CLS] premise [SEP]` for an empty
+    hypothesis: single sentences); the longer side is trimmed first.
 
     Returns: `(inputs, labels, stats)`: dict of int32 `[N, max_seq_length]` keyed by
     `names.ENCODER_INPUTS`, int32 `[N]` labels, and counts (pairs, truncated).
@@ -183,10 +186,11 @@ def encode_pairs(examples, tokenizer, max_seq_length=128):
         row[0] = tokenizer.cls_id
         row[1 : la + 1] = a[:la]
         row[la + 1] = tokenizer.sep_id
-        row[la + 2 : la + 2 + lb] = b[:lb]
-        row[la + 2 + lb] = tokenizer.sep_id
-        input_mask[i, : la + lb + 3] = 1
-        segment_ids[i, la + 2 : la + lb + 3] = 1
+        if lb:  # an empty second text: the single segment [CLS] a [SEP]
+            row[la + 2 : la + 2 + lb] = b[:lb]
+            row[la + 2 + lb] = tokenizer.sep_id
+            segment_ids[i, la + 2 : la + lb + 3] = 1
+        input_mask[i, : la + lb + 2 + bool(lb)] = 1
     labels = np.array([e.label for e in examples], np.int32)
     inputs = {
         names.INPUT_IDS: input_ids,
@@ -194,3 +198,159 @@ def encode_pairs(examples, tokenizer, max_seq_length=128):
         names.SEGMENT_IDS: segment_ids,
     }
     return inputs, labels, {"pairs": n, "truncated": truncated}
+
+
+# --- The task (hbert_tf.finetuning.task) --------------------------------------------------------
+NLI_SPLITS = ("train", "dev_matched", "dev_mismatched")
+
+
+class MnliTask(task_base.DownstreamTask):
+    """MultiNLI: the sentence read-out (Fig. 3a), accuracy on dev matched / mismatched."""
+
+    name = "mnli"
+    config_class = MnliConfig
+    study_names = {"mnli": {}}
+    titles = {"mnli": "MNLI"}
+    read_out = "classifier"
+    serving_inputs = ("premise", "hypothesis")
+    labels = LABELS
+    data_splits = (
+        ("train", "train_file"),
+        ("dev_matched", "dev_matched_file"),
+        ("dev_mismatched", "dev_mismatched_file"),
+    )
+    data_keys = {"mnli": tuple((s, f"mnli_{s}") for s in NLI_SPLITS)}
+    metrics = ("matched_accuracy", "mismatched_accuracy")
+    in_paper = True
+    metric_labels = {"matched_accuracy": "matched", "mismatched_accuracy": "mismatched"}
+    primary_metrics = ("matched_accuracy", "mismatched_accuracy")
+
+    def read(self, config):
+        """dict split -> examples for the `NLI_SPLITS` the config asks for and has."""
+        from hbert_tf.finetuning import data
+
+        wanted = (["train"] if config.do_train else []) + (
+            ["dev_matched", "dev_mismatched"] if config.do_eval else []
+        )
+        if config.data == "tfds":
+            return {s: read_nli_tfds(s, config.tfds_data_dir)[0] for s in wanted}
+        if config.data == "builtin":
+            files = self.write_builtin(
+                data.builtin_dir(config), config.builtin_seed, config.builtin_documents, "mnli"
+            )
+        else:
+            files = {
+                "train": config.train_file,
+                "dev_matched": config.dev_matched_file,
+                "dev_mismatched": config.dev_mismatched_file,
+            }
+            if config.do_train:
+                data.require(config, "train_file", "with --do_train")
+            if config.do_eval and not (files["dev_matched"] or files["dev_mismatched"]):
+                raise UserError(
+                    "--do_eval needs --dev_matched_file and/or --dev_mismatched_file "
+                    "(or pass --data=tfds or --data=builtin)"
+                )
+        return {s: read_nli_file(files[s])[0] for s in wanted if files.get(s)}
+
+    def write_builtin(self, out_dir, seed, documents, study_name):
+        from hbert_tf.finetuning import builtin_tasks
+
+        paths = builtin_tasks.write_builtin_nli(out_dir, seed, documents, max(30, documents // 4))
+        return dict(zip(NLI_SPLITS, paths))
+
+    def train_texts(self, data):
+        examples = data.get("train") or next(iter(data.values()))
+        return [e.premise for e in examples] + [e.hypothesis for e in examples]
+
+    def build_model(self, backbone, read_out, dropout):
+        from hbert_tf.modeling import downstream
+
+        return downstream.SentenceClassifier(
+            backbone.encoder,
+            read_out,
+            len(self.labels),
+            backbone.pooler_head,
+            dropout,
+            name="nli_classifier",
+        )
+
+    def train_features(self, data, tokenizer, config):
+        from hbert_tf.modeling import downstream
+
+        if "train" not in data:
+            return None
+        inputs, labels, stats = encode_pairs(data["train"], tokenizer, config.max_seq_length)
+        return inputs, {downstream.LOGITS: labels}, len(labels), {"train_pairs": stats}
+
+    def losses(self):
+        import keras
+
+        from hbert_tf.modeling import downstream
+
+        return {
+            "losses": {
+                downstream.LOGITS: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            },
+            "metrics": {downstream.LOGITS: ["sparse_categorical_accuracy"]},
+        }
+
+    def evaluate(self, model, data, tokenizer, config, predict):
+        from hbert_tf.files import write_text_atomic
+        from hbert_tf.modeling import downstream
+
+        metrics = {}
+        for split in ("dev_matched", "dev_mismatched"):
+            if split not in data:
+                continue
+            inputs, labels, stats = encode_pairs(data[split], tokenizer, config.max_seq_length)
+            predicted = np.argmax(predict(inputs)[downstream.LOGITS], axis=-1)
+            metrics[f"{split}_accuracy"] = float(np.mean(predicted == labels))
+            metrics[f"{split}_pairs"] = stats["pairs"]
+            lines = "".join(
+                json.dumps({"pairID": e.pair_id, "prediction": LABELS[p]}) + "\n"
+                for e, p in zip(data[split], predicted)
+            )
+            path = os.path.join(config.model_dir, f"predictions_{split}.jsonl")
+            write_text_atomic(path, lines)
+        return metrics
+
+    def predict_rows(self, path):
+        pairs = read_nli_pairs(path)
+        columns = {"premise": [p for _, p, _ in pairs], "hypothesis": [h for _, _, h in pairs]}
+        return "pairID", [i for i, _, _ in pairs], columns
+
+    def record_values(self, metrics, study_name):
+        return {
+            "matched_accuracy": 100 * metrics["dev_matched_accuracy"],
+            "mismatched_accuracy": 100 * metrics["dev_mismatched_accuracy"],
+        }
+
+    def chance_values(self, files, study_name):
+        """Majority class of each dev set."""
+        values = {}
+        for split, key in (("dev_matched", "matched"), ("dev_mismatched", "mismatched")):
+            labels = [e.label for e in read_nli_file(files[split])[0]]
+            counts = collections.Counter(labels)
+            values[f"{key}_accuracy"] = 100 * counts.most_common(1)[0][1] / len(labels)
+        return values
+
+    def describe_file(self, study_name, split):
+        what = "training set" if split == "train" else split.replace("_", " ")
+        return f"MultiNLI {what} (GLUE TSV or JSONL)"
+
+    def check_file(self, path, study_name, split):
+        if not read_nli_file(path)[0]:
+            raise UserError(f"{path}: no sentence pairs")
+
+    def count_train_examples(self, path, documents, study_name):
+        if path:
+            with open(path, encoding="utf-8") as f:
+                lines = sum(1 for line in f if line.strip())
+            return lines - (not path.endswith(".jsonl"))  # a TSV's header
+        from hbert_tf.finetuning import builtin_tasks
+
+        return len(builtin_tasks.make_nli(0, documents, 0, held_out=False))
+
+
+TASKS = (MnliTask(),)

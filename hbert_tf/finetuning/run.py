@@ -1,8 +1,10 @@
-"""Fine-tuning runs (SQuAD, MultiNLI): the model to start from, training with resume, outputs.
+"""The generic fine-tuning run every downstream task uses: the model to start from, training with
+resume, outputs.
 
-`run_squad(SquadConfig)` and `run_mnli(MnliConfig)` (`hbert_tf.run_config`) each: check the model
-dir, build the strategy, then under its scope load the starting point, build the read-out model
-(`downstream`), train or resume (`fit_or_restore`) and evaluate. A fine-tuning model directory:
+`run_finetune(config)` looks the task up by `config.task` (`hbert_tf.finetuning.tasks`), checks
+the model dir, builds the strategy, then under its scope reads the task's data, loads the
+starting point, builds the task's read-out model, trains or resumes (`fit_or_restore`) and lets
+the task evaluate (`run_squad` / `run_mnli` are it for one config class). A fine-tuning model directory:
 ```
 model_dir/
   finetune_config.json   the run's config ("settings"), encoder config, layout and read-out
@@ -16,7 +18,7 @@ model_dir/
 keras-hub preset or a local Hugging Face BERT directory (every level = the last block), or
 "none": the same architecture with random weights (the "without pre-training" baseline).
 `--model=bilstm` replaces the encoder by the BiLSTM baseline (`baselines`). Where the examples
-come from: `finetune_data`. Strategies: `--strategy=default|one_device|mirrored|tpu` train with
+come from: each task's `read` (`hbert_tf.finetuning.task`). Strategies: `--strategy=default|one_device|mirrored|tpu` train with
 Keras' `fit`; `multi_worker_mirrored` with `finetune_loop` (Keras 3 `fit` fails under it).
 """
 
@@ -34,10 +36,9 @@ from absl import logging
 
 from hbert_tf import console
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
-from hbert_tf.files import write_text_atomic
 from hbert_tf.finetuning import data as finetune_data
 from hbert_tf.finetuning import loop as finetune_loop
-from hbert_tf.finetuning import nli, squad
+from hbert_tf.finetuning import tasks
 from hbert_tf.modeling import downstream
 from hbert_tf.optimization import make_optimizer
 from hbert_tf.run_config import MnliConfig, SquadConfig
@@ -86,11 +87,15 @@ class Backbone:
     encoder_config: dict
 
 
-def check_config(config, cls):
-    """`config` if it is a runnable `cls` (SquadConfig / MnliConfig); logs its optimisation."""
+def _expect_type(config, cls):
     if not isinstance(config, cls):
         raise TypeError(f"expected a {cls.__name__}, got {type(config).__name__}")
-    config.check_runnable()
+    return config
+
+
+def check_config(config, cls):
+    """`config` if it is a runnable `cls` (the task's config class); logs its optimisation."""
+    _expect_type(config, cls).check_runnable()
     logging.info(
         "optimisation (preset %s, then explicit settings): %s",
         config.preset,
@@ -439,151 +444,48 @@ def write_metrics(config, metrics):
     logging.info("metrics written to %s: %s", path, json.dumps(metrics, sort_keys=True))
 
 
-# --- SQuAD --------------------------------------------------------------------------------------
-def run_squad(config):
-    """Fine-tunes (or resumes) and evaluates a span model on SQuAD; returns the metrics.
+# --- The generic run ----------------------------------------------------------------------------
+def run_finetune(config):
+    """Fine-tunes (or resumes) and evaluates the task of `config`; returns the metrics.
 
     Args:
-        config: `SquadConfig` (build one with `SquadConfig.resolve(**settings)`).
+        config: the task's config (`tasks.task_named(name).config_class.resolve(**settings)`).
     """
-    config = check_config(config, SquadConfig)
+    task = tasks.task_named(config.task)
+    config = check_config(config, task.config_class)
     with execution(config) as strategy:
-        return _run_squad(config.replace(model_dir=worker_model_dir(config, strategy)))
+        return _run(task, config.replace(model_dir=worker_model_dir(config, strategy)))
 
 
-def _run_squad(config):
-    train_examples, eval_examples = finetune_data.squad_examples(config)
-
-    def train_texts(tokenizer):
-        examples = train_examples or eval_examples or []
-        return sorted({e.context for e in examples}) + [e.question for e in examples]
-
+def _run(task, config):
+    data = task.read(config)
     default_vocab = finetune_data.default_vocabulary(config)
-    vocab, tokenizer, backbone, read_out = prepare(config, default_vocab, train_texts)
-    model = downstream.SpanModel(
-        backbone.encoder, read_out, backbone.nsp_head, _head_dropout(config), name="span_model"
+    _, tokenizer, backbone, read_out = prepare(
+        config, default_vocab, lambda tokenizer: task.train_texts(data)
     )
-    window = dict(
-        tokenizer=tokenizer,
-        max_seq_length=config.max_seq_length,
-        doc_stride=config.doc_stride,
-        max_query_length=config.max_query_length,
-    )
-    metrics = {"task": f"squad_v{config.version}", "read_out": dataclasses.asdict(read_out)}
-    if train_examples is not None:
-        features = squad.convert_examples_to_features(train_examples, is_training=True, **window)
-        labels = {
-            downstream.START_LOGITS: features.start_positions,
-            downstream.END_LOGITS: features.end_positions,
-        }
-        dataset = train_dataset(features.inputs(), labels, config.batch_size, config.seed)
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        metrics["training"] = fit_or_restore(
-            model,
-            dataset,
-            len(features),
-            config,
-            losses={downstream.START_LOGITS: loss, downstream.END_LOGITS: loss},
-            loss_weights={downstream.START_LOGITS: 0.5, downstream.END_LOGITS: 0.5},
-        )
-        metrics["train_features"] = features.stats
+    model = task.build_model(backbone, read_out, _head_dropout(config))
+    metrics = {"task": task.metrics_task(config), "read_out": dataclasses.asdict(read_out)}
+    train = task.train_features(data, tokenizer, config)
+    if train is not None:
+        inputs, labels, num_examples, stats = train
+        dataset = train_dataset(inputs, labels, config.batch_size, config.seed)
+        metrics["training"] = fit_or_restore(model, dataset, num_examples, config, **task.losses())
+        metrics.update(stats)
     elif config.do_eval:
         fit_or_restore(model, None, 1, config.replace(do_train=False), losses=None)
-    if eval_examples is not None:
-        features = squad.convert_examples_to_features(eval_examples, is_training=False, **window)
-        outputs = predict(model, features.inputs(), config)
-        version_2 = config.version == "2.0"
-        answers = squad.postprocess(
-            eval_examples,
-            features,
-            outputs[downstream.START_LOGITS],
-            outputs[downstream.END_LOGITS],
-            n_best_size=config.n_best_size,
-            max_answer_length=config.max_answer_length,
-            version_2=version_2,
-            null_score_diff_threshold=config.null_score_diff_threshold,
-        )
-        model_dir = config.model_dir
-        write_json_atomic(os.path.join(model_dir, "predictions.json"), answers.predictions)
-        write_json_atomic(os.path.join(model_dir, "nbest_predictions.json"), answers.nbest)
-        if version_2:
-            write_json_atomic(os.path.join(model_dir, "null_odds.json"), answers.null_odds)
+    if config.do_eval:
         metrics.update(
-            squad.evaluate(
-                eval_examples,
-                answers.predictions,
-                config.version,
-                answers.null_odds if version_2 else None,
-                answers.best_non_null,
-            )
+            task.evaluate(model, data, tokenizer, config, lambda x: predict(model, x, config))
         )
-        if version_2:
-            metrics["null_score_diff_threshold"] = config.null_score_diff_threshold
-        metrics["eval_features"] = features.stats
     write_metrics(config, metrics)
     return metrics
 
 
-# --- MultiNLI -----------------------------------------------------------------------------------
+def run_squad(config):
+    """`run_finetune` of a `SquadConfig` (`trainers.finetune_squad`)."""
+    return run_finetune(_expect_type(config, SquadConfig))
+
+
 def run_mnli(config):
-    """Fine-tunes (or resumes) a sentence-pair classifier on MultiNLI; returns the metrics.
-
-    Args:
-        config: `MnliConfig` (build one with `MnliConfig.resolve(**settings)`).
-    """
-    config = check_config(config, MnliConfig)
-    with execution(config) as strategy:
-        return _run_mnli(config.replace(model_dir=worker_model_dir(config, strategy)))
-
-
-def _run_mnli(config):
-    splits = finetune_data.nli_examples(config)
-
-    def train_texts(tokenizer):
-        examples = splits.get("train") or next(iter(splits.values()))
-        return [e.premise for e in examples] + [e.hypothesis for e in examples]
-
-    default_vocab = finetune_data.default_vocabulary(config)
-    vocab, tokenizer, backbone, read_out = prepare(config, default_vocab, train_texts)
-    model = downstream.SentenceClassifier(
-        backbone.encoder,
-        read_out,
-        len(nli.LABELS),
-        backbone.pooler_head,
-        _head_dropout(config),
-        name="nli_classifier",
-    )
-    metrics = {"task": "mnli", "read_out": dataclasses.asdict(read_out)}
-    length = config.max_seq_length
-    if "train" in splits:
-        inputs, labels, stats = nli.encode_pairs(splits["train"], tokenizer, length)
-        dataset = train_dataset(inputs, {downstream.LOGITS: labels}, config.batch_size, config.seed)
-        metrics["training"] = fit_or_restore(
-            model,
-            dataset,
-            len(labels),
-            config,
-            losses={
-                downstream.LOGITS: keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            },
-            metrics={downstream.LOGITS: ["sparse_categorical_accuracy"]},
-        )
-        metrics["train_pairs"] = stats
-    elif config.do_eval:
-        fit_or_restore(model, None, 1, config.replace(do_train=False), losses=None)
-    for split in ("dev_matched", "dev_mismatched"):
-        if split not in splits:
-            continue
-        inputs, labels, stats = nli.encode_pairs(splits[split], tokenizer, length)
-        logits = predict(model, inputs, config)[downstream.LOGITS]
-        predicted = np.argmax(logits, axis=-1)
-        metrics[f"{split}_accuracy"] = float(np.mean(predicted == labels))
-        metrics[f"{split}_pairs"] = stats["pairs"]
-        lines = "".join(
-            json.dumps({"pairID": e.pair_id, "prediction": nli.LABELS[p]}) + "\n"
-            for e, p in zip(splits[split], predicted)
-        )
-        path = os.path.join(config.model_dir, f"predictions_{split}.jsonl")
-        write_text_atomic(path, lines)
-    write_metrics(config, metrics)
-    return metrics
+    """`run_finetune` of a `MnliConfig` (`trainers.finetune_mnli`)."""
+    return run_finetune(_expect_type(config, MnliConfig))

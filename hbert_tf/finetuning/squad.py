@@ -14,12 +14,15 @@ tf-models-official (`official.nlp.tools.squad_evaluate_v1_1` / `_v2_0`).
 import collections
 import dataclasses
 import json
+import os
 
 import numpy as np
 from absl import logging
 
 from hbert_tf import names
-from hbert_tf.errors import DataError
+from hbert_tf.errors import DataError, UserError
+from hbert_tf.finetuning import task as task_base
+from hbert_tf.run_config import SquadConfig
 
 VERSIONS = ("1.1", "2.0")
 TFDS_NAMES = {"1.1": "squad/v1.1", "2.0": "squad/v2.0"}
@@ -656,3 +659,194 @@ def evaluate(examples, predictions, version, null_odds=None, best_non_null=None)
             best_f1_thresh=float(sweep["final_f1_thresh"]),
         )
     return metrics
+
+
+# --- The task (hbert_tf.finetuning.task) --------------------------------------------------------
+class SquadTask(task_base.DownstreamTask):
+    """SQuAD 1.1 / 2.0: span read-out (Fig. 3b-d), EM / F1 (2.0: HasAns / NoAns F1 too)."""
+
+    name = "squad"
+    config_class = SquadConfig
+    study_names = {"squad1.1": {"version": "1.1"}, "squad2.0": {"version": "2.0"}}
+    titles = {"squad1.1": "SQuAD1.1", "squad2.0": "SQuAD2.0"}
+    read_out = "span"
+    serving_inputs = ("question", "context")
+    data_splits = (("train", "train_file"), ("dev", "predict_file"))
+    data_keys = {
+        "squad1.1": (("train", "squad_v1_train"), ("dev", "squad_v1_dev")),
+        "squad2.0": (("train", "squad_v2_train"), ("dev", "squad_v2_dev")),
+    }
+    metrics = ("exact_match", "f1")
+    in_paper = True
+    metric_labels = {"exact_match": "EM", "f1": "F1", "HasAns_f1": "HasAns F1",
+                     "NoAns_f1": "NoAns F1"}  # fmt: skip
+    primary_metrics = ("f1",)
+    concat_cross = True
+
+    def read(self, config):
+        """`(train_examples or None, eval_examples or None)` of the run's data source."""
+        from hbert_tf.finetuning import data
+
+        version = config.version
+        train = evaluation = None
+        if config.data == "tfds":
+            if config.do_train:
+                train = read_squad_tfds(version, "train", config.tfds_data_dir)[0]
+            if config.do_eval:
+                evaluation = read_squad_tfds(
+                    version, "validation", config.tfds_data_dir, evaluation=True
+                )[0]
+            return train, evaluation
+        if config.data == "builtin":
+            files = self.write_builtin(
+                data.builtin_dir(config), config.builtin_seed, config.builtin_documents,
+                f"squad{version}",
+            )  # fmt: skip
+            train_file, predict_file = files["train"], files["dev"]
+        else:
+            train_file = config.do_train and data.require(config, "train_file", "with --do_train")
+            predict_file = config.do_eval and data.require(config, "predict_file", "with --do_eval")
+        if config.do_train:
+            train = read_squad_json(train_file, version)[0]
+        if config.do_eval:
+            evaluation = read_squad_json(predict_file, version, evaluation=True)[0]
+        return train, evaluation
+
+    def write_builtin(self, out_dir, seed, documents, study_name):
+        from hbert_tf.finetuning import builtin_tasks
+
+        version = self.study_names[study_name]["version"]
+        train, dev = builtin_tasks.write_builtin_squad(
+            out_dir, seed, documents, max(20, documents // 8), version
+        )
+        return {"train": train, "dev": dev}
+
+    def train_texts(self, data):
+        examples = data[0] or data[1] or []
+        return sorted({e.context for e in examples}) + [e.question for e in examples]
+
+    def build_model(self, backbone, read_out, dropout):
+        from hbert_tf.modeling import downstream
+
+        return downstream.SpanModel(
+            backbone.encoder, read_out, backbone.nsp_head, dropout, name="span_model"
+        )
+
+    @staticmethod
+    def _window(tokenizer, config):
+        return dict(
+            tokenizer=tokenizer,
+            max_seq_length=config.max_seq_length,
+            doc_stride=config.doc_stride,
+            max_query_length=config.max_query_length,
+        )
+
+    def train_features(self, data, tokenizer, config):
+        from hbert_tf.modeling import downstream
+
+        if data[0] is None:
+            return None
+        window = self._window(tokenizer, config)
+        features = convert_examples_to_features(data[0], is_training=True, **window)
+        labels = {
+            downstream.START_LOGITS: features.start_positions,
+            downstream.END_LOGITS: features.end_positions,
+        }
+        return features.inputs(), labels, len(features), {"train_features": features.stats}
+
+    def losses(self):
+        import keras
+
+        from hbert_tf.modeling import downstream
+
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return {
+            "losses": {downstream.START_LOGITS: loss, downstream.END_LOGITS: loss},
+            "loss_weights": {downstream.START_LOGITS: 0.5, downstream.END_LOGITS: 0.5},
+        }
+
+    def metrics_task(self, config):
+        return f"squad_v{config.version}"
+
+    def evaluate(self, model, data, tokenizer, config, predict):
+        from hbert_tf.modeling import downstream
+        from hbert_tf.weights.model_dir import write_json_atomic
+
+        eval_examples = data[1]
+        if eval_examples is None:
+            return {}
+        window = self._window(tokenizer, config)
+        features = convert_examples_to_features(eval_examples, is_training=False, **window)
+        outputs = predict(features.inputs())
+        version_2 = config.version == "2.0"
+        answers = postprocess(
+            eval_examples,
+            features,
+            outputs[downstream.START_LOGITS],
+            outputs[downstream.END_LOGITS],
+            n_best_size=config.n_best_size,
+            max_answer_length=config.max_answer_length,
+            version_2=version_2,
+            null_score_diff_threshold=config.null_score_diff_threshold,
+        )
+        model_dir = config.model_dir
+        write_json_atomic(os.path.join(model_dir, "predictions.json"), answers.predictions)
+        write_json_atomic(os.path.join(model_dir, "nbest_predictions.json"), answers.nbest)
+        if version_2:
+            write_json_atomic(os.path.join(model_dir, "null_odds.json"), answers.null_odds)
+        metrics = evaluate(
+            eval_examples,
+            answers.predictions,
+            config.version,
+            answers.null_odds if version_2 else None,
+            answers.best_non_null,
+        )
+        if version_2:
+            metrics["null_score_diff_threshold"] = config.null_score_diff_threshold
+        metrics["eval_features"] = features.stats
+        return metrics
+
+    def record_values(self, metrics, study_name):
+        """EM and F1 and, for 2.0, F1 on the answerable (HasAns_f1) and the unanswerable
+        (NoAns_f1) questions apart (the official evaluation's values)."""
+        values = {"exact_match": metrics["exact"], "f1": metrics["f1"]}
+        values.update({k: metrics[k] for k in ("HasAns_f1", "NoAns_f1") if k in metrics})
+        return values
+
+    def chance_values(self, files, study_name):
+        """The best of the trivial answers (all empty, the context's first word) by F1."""
+        version = self.study_names[study_name]["version"]
+        examples = read_squad_json(files["dev"], version, evaluation=True)[0]
+        candidates = {
+            "empty": {e.qas_id: "" for e in examples},
+            "first word": {e.qas_id: (e.context.split() or [""])[0] for e in examples},
+        }
+        best = None
+        for predictions in candidates.values():
+            scores = self.record_values(evaluate(examples, predictions, version), study_name)
+            if best is None or scores["f1"] > best["f1"]:
+                best = scores
+        return best
+
+    def describe_file(self, study_name, split):
+        kind = "training" if split == "train" else split
+        return f"SQuAD {self.study_names[study_name]['version']} {kind} JSON"
+
+    def check_file(self, path, study_name, split):
+        version = self.study_names[study_name]["version"]
+        if not read_squad_json(path, version, evaluation=split == "dev")[0]:
+            raise UserError(f"{path}: no questions")
+
+    def count_train_examples(self, path, documents, study_name):
+        if path:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)["data"]
+        else:
+            from hbert_tf.finetuning import builtin_tasks
+
+            version = self.study_names[study_name]["version"]
+            data = builtin_tasks.make_squad(0, documents, 0, version)["data"]
+        return sum(len(p["qas"]) for article in data for p in article["paragraphs"])
+
+
+TASKS = (SquadTask(),)

@@ -148,6 +148,7 @@ class SpanModel(keras.Model):
         encoder: `HBertEncoder` or `BiLSTMEncoder` (inputs and `hidden_states` as HBertEncoder).
         read_out: ReadOut.
         nsp_head: `NextSentenceHead` or None; needed for `concat="nsp"` (its weights are shared).
+            Held only for `concat="nsp"`: a head the model does not call would get no gradients.
         dropout: float. Dropout on the classifier input.
         initializer_range: float. Stddev of the classifier's initialiser.
 
@@ -164,7 +165,7 @@ class SpanModel(keras.Model):
     def __init__(self, encoder, read_out, nsp_head=None, dropout=0.1, initializer_range=0.02, **kw):
         # === Layers ===
         self.encoder = encoder
-        self.nsp_head = nsp_head
+        self.nsp_head = nsp_head if read_out.concat == "nsp" else None
         self.concat_layer = None
         self.dropout_layer = keras.layers.Dropout(dropout, name="span_dropout")
         self.classifier = keras.layers.Dense(
@@ -205,7 +206,8 @@ class SentenceClassifier(keras.Model):
     """Sentence(-pair) classification (MNLI): the NSP-level [CLS] vector, pooled, then logits.
 
     The pooler (Dense tanh) is the pre-trained NSP head's own when `nsp_head` is given (shared
-    weights, as BERT fine-tunes its pooler), a fresh one otherwise.
+    weights, as BERT fine-tunes its pooler), a fresh one otherwise. The NSP classifier itself is
+    not held (it gets no gradients); checkpoints that hold it still load (`pooler` is the path).
 
     Args:
         encoder: `HBertEncoder` or `BiLSTMEncoder`.
@@ -231,7 +233,7 @@ class SentenceClassifier(keras.Model):
     ):
         # === Layers ===
         self.encoder = encoder
-        self.nsp_head = nsp_head
+        self.nsp_head = None  # only its pooler is used
         width = getattr(encoder, "hidden_size", None)
         self.pooler = (
             nsp_head.pooler

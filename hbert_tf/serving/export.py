@@ -6,6 +6,7 @@
 |                           | `preprocessor/` (a SavedModel of its own): strings -> token ids         |
 | SQuAD 1.1 / 2.0 fine-tune | `serving_default`: `question`, `context` -> answer text and offsets    |
 | MultiNLI fine-tune        | `serving_default`: `premise`, `hypothesis` -> `label`, `probabilities` |
+| any classifier task       | `serving_default`: the task's `serving_inputs` -> `label`, `probabilities` |
 
 The string signatures tokenise, window and decode in the graph (`hbert_tf.serving.signatures`), so the
 SavedModel runs with TensorFlow and tensorflow-text alone (`import tensorflow_text` registers
@@ -26,6 +27,8 @@ import tensorflow as tf
 
 from hbert_tf import names
 from hbert_tf.config import EncoderConfig
+from hbert_tf.finetuning import tasks
+from hbert_tf.finetuning.run import Backbone
 from hbert_tf.modeling import baselines, downstream
 from hbert_tf.modeling.encoder import HBertEncoder
 from hbert_tf.modeling.heads import NextSentenceHead
@@ -44,7 +47,7 @@ from hbert_tf.weights.model_dir import (
 
 NSP_CLS_VECTOR = "nsp_cls_vector"
 NSP_POOLED_OUTPUT = "nsp_pooled_output"
-KINDS = ("pretraining", "squad", "mnli")
+KINDS = ("pretraining", *tasks.BY_NAME)
 FORMATS = ("saved_model", "huggingface")
 # Our `hidden_act` -> Hugging Face's name of the same function (BUILD_NOTES: GELU).
 HF_ACTIVATIONS = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu"}
@@ -97,7 +100,8 @@ def _string_specs(*keys):
 
 # --- Runs ---------------------------------------------------------------------------------------
 def run_kind(model_dir):
-    """ "pretraining", "squad" or "mnli": what `model_dir` holds (BiLSTM runs included)."""
+    """ "pretraining" or the fine-tuning task's name ("squad", "mnli", ...): what `model_dir`
+    holds (BiLSTM runs included)."""
     if os.path.isfile(os.path.join(str(model_dir), RUN_CONFIG)):
         return "pretraining"
     path = os.path.join(str(model_dir), FINETUNE_CONFIG)
@@ -108,7 +112,7 @@ def run_kind(model_dir):
         )
     with open(path, encoding="utf-8") as f:
         task = json.load(f).get("settings", {}).get("task")
-    if task not in ("squad", "mnli"):
+    if task not in tasks.BY_NAME:
         raise ValueError(f"{path}: unknown task {task!r}")
     return task
 
@@ -156,12 +160,8 @@ def load_finetuned(model_dir, checkpoint=None):
             pooler_head = NextSentenceHead(config.hidden_size, name="nsp_head")
         for head in {id(h): h for h in (nsp_head, pooler_head) if h is not None}.values():
             head.build((None, config.hidden_size))
-    if settings["task"] == "squad":
-        model = downstream.SpanModel(encoder, read_out, nsp_head, name="span_model")
-    else:
-        model = downstream.SentenceClassifier(
-            encoder, read_out, 3, pooler_head, name="nli_classifier"
-        )
+    backbone = Backbone(encoder, nsp_head, pooler_head, None, values["encoder"])
+    model = tasks.task_named(settings["task"]).build_model(backbone, read_out, 0.1)
     checkpoint = checkpoint or latest_checkpoint(model_dir)
     if checkpoint is None:
         raise ValueError(f"--model_dir={model_dir}: no fine-tuned checkpoint under checkpoints/")
@@ -265,19 +265,21 @@ def _preprocessor_archive(vocab, max_length):
 def export_finetuned(
     model_dir, export_dir, checkpoint=None, overwrite=False, null_score_diff_threshold=None
 ):
-    """Exports a SQuAD or MultiNLI fine-tuning run as a string-in SavedModel (see module doc).
+    """Exports a fine-tuning run as a string-in SavedModel (see module doc): by the task's read-out,
+    a span signature (SQuAD) or a classifier's (every classification task).
 
     SQuAD `serving_default`: `question`, `context` (string `[batch]`) -> `answer_text`,
     `answer_start`, `answer_end` (character offsets into the context, -1 for no answer),
     `score`, and for 2.0 `is_impossible` and `null_score_diff`; windows, n-best size, maximum
-    answer length and null threshold are the run's settings. MultiNLI `serving_default`:
-    `premise`, `hypothesis` -> `label` (string) and `probabilities` `[batch, 3]`.
+    answer length and null threshold are the run's settings. A classifier's `serving_default`:
+    the task's `serving_inputs` (MultiNLI: `premise`, `hypothesis`) -> `label` (string) and
+    `probabilities` `[batch, classes]`.
     `null_score_diff_threshold` replaces the run's (e.g. metrics.json's `best_f1_thresh`).
     """
     model, values = load_finetuned(model_dir, checkpoint)
     settings = dict(values["settings"])
     if null_score_diff_threshold is not None:
-        if settings["task"] != "squad" or settings["version"] != "2.0":
+        if settings.get("version") != "2.0":
             raise ValueError("--null_score_diff_threshold applies to SQuAD 2.0 runs only")
         settings["null_score_diff_threshold"] = float(null_score_diff_threshold)
     vocab_path = os.path.join(str(model_dir), VOCAB)
@@ -286,16 +288,16 @@ def export_finetuned(
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(tokenizer)
-    if settings["task"] == "squad":
+    task = tasks.task_named(settings["task"])
+    if task.read_out == "span":
         fn = serving.squad_function(
             model, tokenizer, vocab.cls_id, vocab.sep_id, settings, settings["version"] == "2.0"
         )
-        specs = _string_specs("question", "context")
     else:
-        fn = serving.nli_function(
-            model, tokenizer, vocab.cls_id, vocab.sep_id, settings["max_seq_length"]
+        fn = serving.classifier_function(
+            model, tokenizer, vocab.cls_id, vocab.sep_id, settings["max_seq_length"], task
         )
-        specs = _string_specs("premise", "hypothesis")
+    specs = _string_specs(*task.serving_inputs)
     archive.add_endpoint("serving_default", tf.function(fn), input_signature=specs)
     files = [vocab_path, os.path.join(str(model_dir), FINETUNE_CONFIG)]
     return write_folder_atomically(

@@ -4,6 +4,7 @@
 |------------------------------------|-----------------------------------|---------------------------|
 | SQuAD (`question`, `context`)      | SQuAD JSON (answers not needed)   | `{id: text}` JSON         |
 | MultiNLI (`premise`, `hypothesis`) | MultiNLI TSV / JSONL (no labels)  | JSONL: label, probs       |
+| any classifier task                | the task's file (`predict_rows`)  | JSONL: label, probs       |
 | encoder (+ `preprocessor/`)        | text lines (a tab splits a pair)  | JSONL: chosen outputs     |
 """
 
@@ -37,7 +38,8 @@ class EncoderOnText:
 
 
 def load_signature(path):
-    """`(kind, fn)`: "squad", "mnli" or "encoder" and a callable on strings for a SavedModel."""
+    """`(kind, fn)`: "encoder" or the fine-tuned task's name ("squad", "mnli", ...) and a
+    callable on strings for a SavedModel."""
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 (registers the tokenizer ops)
 
@@ -49,11 +51,24 @@ def load_signature(path):
     if os.path.isdir(preprocessor):
         text_fn = tf.saved_model.load(preprocessor).signatures["serving_default"]
         return "encoder", EncoderOnText(text_fn, fn)
-    inputs = set(fn.structured_input_signature[1])
-    if inputs == {"question", "context"}:
-        return "squad", fn
-    if inputs == {"premise", "hypothesis"}:
-        return "mnli", fn
+    task = _exported_task(path, set(fn.structured_input_signature[1]))
+    return task.name, fn
+
+
+def _exported_task(path, inputs):
+    """The downstream task of a fine-tuned export: its finetune_config.json, else the task whose
+    `serving_inputs` the signature takes."""
+    from hbert_tf.finetuning import tasks
+
+    config = os.path.join(str(path), "assets.extra", "finetune_config.json")
+    if os.path.isfile(config):
+        with open(config, encoding="utf-8") as f:
+            name = json.load(f).get("settings", {}).get("task")
+        if name in tasks.BY_NAME:
+            return tasks.BY_NAME[name]
+    for task in tasks.TASKS:
+        if set(task.serving_inputs) == inputs:
+            return task
     raise PredictError(f"--saved_model={path}: unknown signature inputs {sorted(inputs)}")
 
 
@@ -120,18 +135,16 @@ def predict_squad(fn, path, batch_size=32, progress=True):
     return predictions, details
 
 
-def predict_mnli(fn, path, batch_size=32, progress=True):
-    """JSONL records `{"pairID", "prediction", "probabilities"}` for a MultiNLI file."""
-    from hbert_tf.finetuning.nli import read_nli_pairs
-
-    pairs = read_nli_pairs(path)
-    columns = {"premise": [p for _, p, _ in pairs], "hypothesis": [h for _, _, h in pairs]}
+def predict_classifier(fn, task, path, batch_size=32, progress=True):
+    """JSONL records `{id_key, "prediction", "probabilities"}` for a file of the classifier
+    task's inputs (MultiNLI: `pairID`; the task's `predict_rows` reads it, labels not needed)."""
+    id_key, ids, columns = task.predict_rows(path)
     records = []
-    for rows, out in batched_calls(fn, columns, batch_size, "pairs", progress):
+    for rows, out in batched_calls(fn, columns, batch_size, "inputs", progress):
         for j, i in enumerate(rows):
             records.append(
                 {
-                    "pairID": pairs[i][0],
+                    id_key: ids[i],
                     "prediction": _text(out["label"][j]),
                     "probabilities": [float(p) for p in out["probabilities"][j]],
                 }
@@ -219,14 +232,18 @@ def predict(
     if not os.path.isdir(parent):
         raise PredictError(f"--output={output}: folder {parent} does not exist")
     kind, fn = load_signature(saved_model)
-    if kind == "squad":
-        predictions, rows = predict_squad(fn, input_path, batch_size, progress)
-        text = json.dumps(predictions, indent=2, ensure_ascii=False)
-        if details:
-            write_text_atomic(f"{output}.details.jsonl", jsonl(rows))
-    elif kind == "mnli":
-        text = jsonl(predict_mnli(fn, input_path, batch_size, progress))
-    else:
+    if kind == "encoder":
         text = jsonl(predict_text(fn, input_path, list(outputs), batch_size, progress))
+    else:
+        from hbert_tf.finetuning import tasks
+
+        task = tasks.BY_NAME[kind]
+        if task.read_out == "span":
+            predictions, rows = predict_squad(fn, input_path, batch_size, progress)
+            text = json.dumps(predictions, indent=2, ensure_ascii=False)
+            if details:
+                write_text_atomic(f"{output}.details.jsonl", jsonl(rows))
+        else:
+            text = jsonl(predict_classifier(fn, task, input_path, batch_size, progress))
     write_text_atomic(output, text)
     return kind

@@ -1,4 +1,4 @@
-"""Raw text in, answers out: the SQuAD, MultiNLI and encoder pipelines as TensorFlow graphs.
+"""Raw text in, answers out: the span (SQuAD), classifier and encoder pipelines as TensorFlow graphs.
 
 Everything here runs on string tensors inside one `tf.function`, so an exported SavedModel needs
 only TensorFlow and tensorflow-text: WordPiece with byte offsets (the tokenizer of
@@ -52,8 +52,8 @@ def pack_pairs(tokenizer, first, second, cls_id, sep_id, max_seq_length, pad_to=
 
     Args:
         tokenizer: `tensorflow_text.FastBertTokenizer`.
-        first, second: string `[B]`. An empty `second` (when `pad_to` is None) gives the single
-            segment `[CLS] first [SEP]`.
+        first, second: string `[B]`. An empty `second` gives the single segment
+            `[CLS] first [SEP]`.
         max_seq_length: int. Longest row; the longer side is trimmed first.
         pad_to: int or None. Row width (`max_seq_length` for MNLI, as the Python pipeline pads);
             None pads to the longest row of the batch.
@@ -64,7 +64,7 @@ def pack_pairs(tokenizer, first, second, cls_id, sep_id, max_seq_length, pad_to=
     la, lb = nli.truncated_lengths(
         a.row_lengths(), b.row_lengths(), max_seq_length - 3, tf.minimum, tf.maximum
     )
-    second_sep = tf.ones_like(lb, tf.bool) if pad_to is not None else lb > 0
+    second_sep = lb > 0
     length = la + lb + 2 + tf.cast(second_sep, tf.int64)
     width = pad_to if pad_to is not None else tf.maximum(tf.reduce_max(length), 1)
     p = tf.range(width, dtype=tf.int64)[None, :]
@@ -249,18 +249,26 @@ def squad_function(model, tokenizer, cls_id, sep_id, settings, version_2):
     return answer
 
 
-def nli_function(model, tokenizer, cls_id, sep_id, max_seq_length):
-    """`fn(premise, hypothesis)` -> `label` (string `[B]`), `probabilities` (`[B, 3]`)."""
+def classifier_function(model, tokenizer, cls_id, sep_id, max_seq_length, task):
+    """`fn(text_a[, text_b])` (string `[B]`, the task's `serving_inputs` in order; one input:
+    single sentences) -> `label` (string `[B]`, from `task.labels`), `probabilities`
+    (`[B, classes]`)."""
+    labels = list(task.labels)
 
-    def classify(premise, hypothesis):
+    def classify(text_a, text_b):
         inputs = pack_pairs(
-            tokenizer, premise, hypothesis, cls_id, sep_id, max_seq_length, pad_to=max_seq_length
+            tokenizer, text_a, text_b, cls_id, sep_id, max_seq_length, pad_to=max_seq_length
         )
         logits = model(inputs, training=False)[downstream.LOGITS]
-        labels = tf.constant(list(nli.LABELS))
         return {
-            "label": tf.gather(labels, tf.argmax(logits, axis=-1)),
+            "label": tf.gather(tf.constant(labels), tf.argmax(logits, axis=-1)),
             "probabilities": tf.nn.softmax(logits, axis=-1),
         }
 
-    return classify
+    if len(task.serving_inputs) == 2:
+        return classify
+
+    def classify_single(text_a):
+        return classify(text_a, tf.fill(tf.shape(text_a), ""))
+
+    return classify_single

@@ -8,16 +8,21 @@ error naming the data set and the file.
 import os
 
 from hbert_tf.errors import UserError
+from hbert_tf.finetuning import tasks as downstream_tasks
 
+# {--data name: (study task name, split)} of every downstream task's files
+TASK_DATA = {
+    name: (study_name, split)
+    for task in downstream_tasks.TASKS
+    for study_name, keys in task.data_keys.items()
+    for split, name in keys
+}
 DATA_NAMES = {
     "wikitext": "WikiText raw: a folder holding wiki.train.raw, or a raw text file",
-    "squad_v1_train": "SQuAD 1.1 training JSON",
-    "squad_v1_dev": "SQuAD 1.1 dev JSON",
-    "squad_v2_train": "SQuAD 2.0 training JSON",
-    "squad_v2_dev": "SQuAD 2.0 dev JSON",
-    "mnli_train": "MultiNLI training set (GLUE TSV or JSONL)",
-    "mnli_dev_matched": "MultiNLI dev matched (GLUE TSV or JSONL)",
-    "mnli_dev_mismatched": "MultiNLI dev mismatched (GLUE TSV or JSONL)",
+    **{
+        name: downstream_tasks.study_task(study_name).describe_file(study_name, split)
+        for name, (study_name, split) in TASK_DATA.items()
+    },
     "senteval_probing": "SentEval's data/probing folder",
     "fasttext": "fastText vectors (.vec text file) for the BiLSTM baseline",
     "pretrained_bert": "keras-hub preset name or Hugging Face BERT directory",
@@ -100,18 +105,9 @@ def _check(name, path, check_text_file, study):
             check_text_file(path)
         return
     _check_file(path)
-    if name.startswith("squad"):
-        from hbert_tf.finetuning import squad
-
-        version = "1.1" if name.startswith("squad_v1") else "2.0"
-        examples = squad.read_squad_json(path, version, evaluation=name.endswith("dev"))[0]
-        if not examples:
-            raise UserError(f"{path}: no questions")
-    elif name.startswith("mnli"):
-        from hbert_tf.finetuning import nli
-
-        if not nli.read_nli_file(path)[0]:
-            raise UserError(f"{path}: no sentence pairs")
+    if name in TASK_DATA:
+        study_name, split = TASK_DATA[name]
+        downstream_tasks.study_task(study_name).check_file(path, study_name, split)
     elif name == "fasttext":
         from hbert_tf.text import word_vectors
 

@@ -29,6 +29,7 @@ import zipfile
 from hbert_tf import console
 from hbert_tf.errors import UserError
 from hbert_tf.files import write_json_atomic
+from hbert_tf.finetuning import tasks
 from hbert_tf.probing.senteval_format import TASK_NAMES
 
 
@@ -83,12 +84,12 @@ CHUNK = 1 << 20
 def study_data_names(study):
     """The --data names a study reads (its corpora, tasks, probing and baselines), in order."""
     names = ["wikitext"] if "wikitext" in study.corpora else []
-    if "squad" in study.corpora or "squad1.1" in study.tasks:
+    if "squad" in study.corpora:  # the corpus of SQuAD's paragraphs
         names += ["squad_v1_train", "squad_v1_dev"]
-    if "squad2.0" in study.tasks:
-        names += ["squad_v2_train", "squad_v2_dev"]
-    if "mnli" in study.tasks:
-        names += ["mnli_train", "mnli_dev_matched", "mnli_dev_mismatched"]
+    for task in tasks.STUDY_NAMES:  # the tasks' files this module knows (GLUE: TFDS or built-in)
+        if task in study.tasks:
+            keys = [key for _, key in tasks.study_task(task).data_keys[task] if key in DATA]
+            names += [key for key in keys if key not in names]
     if study.probing_tasks:
         names.append("senteval_probing")
     if "bilstm" in study.baselines:

@@ -10,23 +10,21 @@ Fine-tuning and probing go through one adapter each (`run_finetune`, `run_probe`
 
 import json
 import os
-from collections import Counter
 
 import numpy as np
 
 from hbert_tf.files import write_json_atomic
-from hbert_tf.finetuning import builtin_tasks
+from hbert_tf.finetuning import tasks
 from hbert_tf.study.spec import PRETRAIN_LOSS, TASK_MODELS
-from hbert_tf.study.units import SQUAD_VERSIONS, Chance, Selection, TaskData
+from hbert_tf.study.units import Chance, Selection, TaskData
 
 RECORD_FIELDS = ("model", "corpus", "pt_concat", "ft_concat", "layer", "task", "seed")
 
 
 def run_finetune(config):
-    """Fine-tunes and evaluates one run of a `SquadConfig` / `MnliConfig`; returns its metrics."""
-    from hbert_tf.finetuning import run as finetuning
+    """Fine-tunes and evaluates one run of a downstream task's config; returns its metrics."""
+    from hbert_tf.finetuning.run import run_finetune as run
 
-    run = finetuning.run_mnli if config.task == "mnli" else finetuning.run_squad
     return run(config)
 
 
@@ -76,21 +74,11 @@ def task_data_job(unit, run_dir):
     """The task's files: those given with --data, the built-in set for the splits not given."""
     config = unit.config
     files = dict(config.files)
-    if config.task in SQUAD_VERSIONS and not {"train", "dev"} <= set(files):
-        train, dev = builtin_tasks.write_builtin_squad(
-            run_dir, config.builtin_seed, config.builtin_documents,
-            max(20, config.builtin_documents // 8),
-            SQUAD_VERSIONS[config.task],
-        )  # fmt: skip
-        files = {"train": train, "dev": dev, **files}
-    elif config.task == "mnli" and len(files) < 3:
-        paths = builtin_tasks.write_builtin_nli(
-            run_dir,
-            config.builtin_seed,
-            config.builtin_documents,
-            max(30, config.builtin_documents // 4),
-        )
-        files = {**dict(zip(("train", "dev_matched", "dev_mismatched"), paths)), **files}
+    task = tasks.study_task(config.task)
+    if len(files) < len(task.data_keys[config.task]):
+        builtin = task.write_builtin(run_dir, config.builtin_seed, config.builtin_documents,
+                                     config.task)  # fmt: skip
+        files = {**builtin, **files}
     return files, []
 
 
@@ -204,30 +192,12 @@ def finetune_job(unit, run_dir, inputs):
     if "fasttext" in inputs:
         fields["embeddings"] = inputs["fasttext"]["outputs"]["vectors"]
     files = inputs["task_data"]["outputs"]
-    fields["train_file"] = files["train"]
     task = dict(unit.tags)["task"]
-    if task == "mnli":
-        fields["dev_matched_file"] = files["dev_matched"]
-        fields["dev_mismatched_file"] = files["dev_mismatched"]
-    else:
-        fields["predict_file"] = files["dev"]
+    downstream_task = tasks.study_task(task)
+    fields.update({field: files[split] for split, field in downstream_task.data_splits})
     metrics = run_finetune(unit.config.replace(**fields))
-    if task == "mnli":
-        values = {
-            "matched_accuracy": 100 * metrics["dev_matched_accuracy"],
-            "mismatched_accuracy": 100 * metrics["dev_mismatched_accuracy"],
-        }
-    else:
-        values = squad_values(metrics)
+    values = downstream_task.record_values(metrics, task)
     return {"model_dir": fields["model_dir"]}, [record(unit, "finetune", values, layer=layer)]
-
-
-def squad_values(metrics):
-    """A SQuAD record's metrics from the official evaluation's: EM and F1 and, for 2.0, F1 on
-    the answerable (HasAns_f1) and the unanswerable (NoAns_f1) questions apart."""
-    values = {"exact_match": metrics["exact"], "f1": metrics["f1"]}
-    values.update({k: metrics[k] for k in ("HasAns_f1", "NoAns_f1") if k in metrics})
-    return values
 
 
 def probe_job(unit, run_dir, inputs):
@@ -267,32 +237,5 @@ def chance_job(unit, run_dir, inputs):
                 record(unit, "probe", {"accuracy": 100 * chance}, task=name, seed=0, **base)
             )
         return {}, records
-    if task == "mnli":
-        from hbert_tf.finetuning import nli
-
-        values = {}
-        for split, key in (("dev_matched", "matched"), ("dev_mismatched", "mismatched")):
-            labels = [e.label for e in nli.read_nli_file(files[split])[0]]
-            values[f"{key}_accuracy"] = 100 * Counter(labels).most_common(1)[0][1] / len(labels)
-        return {}, [record(unit, "finetune", values, task=task, seed=0, **base)]
-    return {}, [
-        record(unit, "finetune", trivial_squad(files["dev"], task), task=task, seed=0, **base)
-    ]
-
-
-def trivial_squad(path, task):
-    """The best of the trivial answers (all empty, the context's first word) by F1."""
-    from hbert_tf.finetuning import squad
-
-    version = SQUAD_VERSIONS[task]
-    examples = squad.read_squad_json(path, version, evaluation=True)[0]
-    candidates = {
-        "empty": {e.qas_id: "" for e in examples},
-        "first word": {e.qas_id: (e.context.split() or [""])[0] for e in examples},
-    }
-    best = None
-    for predictions in candidates.values():
-        scores = squad_values(squad.evaluate(examples, predictions, version))
-        if best is None or scores["f1"] > best["f1"]:
-            best = scores
-    return best
+    values = tasks.study_task(task).chance_values(files, task)
+    return {}, [record(unit, "finetune", values, task=task, seed=0, **base)]

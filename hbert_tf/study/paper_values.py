@@ -149,7 +149,7 @@ TABLES = {"table1": TABLE1, "table2": TABLE2, "table3": TABLE3, "table4": TABLE4
 
 def paper_value(table, model, corpus, pt_concat, ft_concat, task, metric):
     """The paper's number for one cell of `table` ("table1" ... "table4"), or None ("-")."""
-    cells = TABLES[table].get((model, pt_concat, ft_concat), {})
+    cells = TABLES.get(table, {}).get((model, pt_concat, ft_concat), {})
     return cells.get((corpus, task), {}).get(metric)
 
 

@@ -12,15 +12,15 @@ The time is FLOPs / (per-device TFLOP/s x devices): a named GPU's dense bf16 pea
 given in TFLOP/s, or this machine's rate measured with a float32 matmul (`measure_tflops`).
 """
 
-import json
 import time
 
 import numpy as np
 
 from hbert_tf.config import get_config
 from hbert_tf.errors import UserError
+from hbert_tf.finetuning import tasks
 from hbert_tf.flops import PEAK_BF16_TFLOPS, flops_per_sequence, forward_flops_per_sequence
-from hbert_tf.study.units import SQUAD_VERSIONS, CorpusData, ProbingData
+from hbert_tf.study.units import CorpusData, ProbingData
 
 # SentEval's probing tasks: 100k train, 10k dev, 10k test sentences each.
 SENTEVAL_SPLITS = (100_000, 10_000, 10_000)
@@ -83,23 +83,8 @@ def device_rate(throughput=None, device=None, mfu=None, num_devices=1, measure=T
 def _count_train_examples(config):
     """Training examples of a TaskData: counted in the given file, or in the built-in set."""
     path = dict(config.files).get("train")
-    if config.task in SQUAD_VERSIONS:
-        if path:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)["data"]
-        else:
-            from hbert_tf.finetuning import builtin_tasks
-
-            version = SQUAD_VERSIONS[config.task]
-            data = builtin_tasks.make_squad(0, config.builtin_documents, 0, version)["data"]
-        return sum(len(p["qas"]) for article in data for p in article["paragraphs"])
-    if path:
-        with open(path, encoding="utf-8") as f:
-            lines = sum(1 for line in f if line.strip())
-        return lines - (not path.endswith(".jsonl"))  # a TSV's header
-    from hbert_tf.finetuning import builtin_tasks
-
-    return len(builtin_tasks.make_nli(0, config.builtin_documents, 0, held_out=False))
+    task = tasks.study_task(config.task)
+    return task.count_train_examples(path, config.builtin_documents, config.task)
 
 
 def bilstm_flops_per_sequence(config):

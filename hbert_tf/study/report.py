@@ -25,12 +25,14 @@ from collections.abc import Callable
 import numpy as np
 
 from hbert_tf.files import atomic_path, write_json_atomic, write_text_atomic
+from hbert_tf.finetuning import tasks as downstream_tasks
 from hbert_tf.probing.senteval_format import TASK_CODES, TASK_NAMES
 from hbert_tf.study import paper_values, statistics
 from hbert_tf.tasks import PRETRAINING_TASKS
 
 QA_TASKS = ("squad1.1", "squad2.0")
-TASKS = (*QA_TASKS, "mnli", *TASK_NAMES, "pretrain")
+STUDY_TASKS = downstream_tasks.STUDY_NAMES
+TASKS = (*STUDY_TASKS, *TASK_NAMES, "pretrain")
 KINDS = ("pretrain", "finetune", "probe")
 CONCATS = ("none", "cls", "nsp")
 # The paper's row order; models the paper does not have come after these, by name.
@@ -47,22 +49,18 @@ MODEL_NAMES = {
     "no_pretraining": "Without Pre-training",
     "chance": "chance",
 }
-TASK_LABELS = {"squad1.1": "SQuAD1.1", "squad2.0": "SQuAD2.0", "mnli": "MNLI", **TASK_CODES}
+TASK_LABELS = {
+    **{name: task.titles[name] for task in downstream_tasks.TASKS for name in task.study_names},
+    **TASK_CODES,
+}
 METRIC_LABELS = {
-    "exact_match": "EM",
-    "f1": "F1",
-    "matched_accuracy": "matched",
-    "mismatched_accuracy": "mismatched",
+    **{m: label for task in downstream_tasks.TASKS for m, label in task.metric_labels.items()},
     "accuracy": "acc",
     "eval_loss": "eval loss",
-    "HasAns_f1": "HasAns F1",
-    "NoAns_f1": "NoAns F1",
 }
 # The metric a sweep plot and the findings read for each task.
 PRIMARY_METRICS = {
-    "squad1.1": ("f1",),
-    "squad2.0": ("f1",),
-    "mnli": ("matched_accuracy", "mismatched_accuracy"),
+    **{name: downstream_tasks.study_task(name).primary_metrics for name in STUDY_TASKS},
     **{task: ("accuracy",) for task in TASK_NAMES},
     "pretrain": ("eval_loss",),
 }
@@ -154,6 +152,18 @@ class TableSpec:
     show_ft: bool = False
 
 
+def _task_tables():
+    """A TableSpec per `report` table of the tasks the paper does not have (tasks may share one)."""
+    names = {}
+    for task in downstream_tasks.TASKS:
+        if task.report is not None:
+            names.setdefault(task.report, []).extend(task.study_names)
+    return tuple(
+        TableSpec(t.name, t.title, t.columns, lambda r, names=tuple(n): r["task"] in names)
+        for t, n in names.items()
+    )
+
+
 SQUAD2_SPLIT = ("HasAns_f1", "NoAns_f1")  # SQuAD 2.0's F1 on answerable / unanswerable questions
 TABLE_SPECS = (
     TableSpec(
@@ -182,6 +192,7 @@ TABLE_SPECS = (
         tuple((task, ("accuracy",)) for task in TASK_NAMES),
         lambda r: r["kind"] == "probe",
     ),
+    *_task_tables(),
 )
 
 
@@ -968,7 +979,11 @@ def write_report(output_dir, records, study_name, selections, paper_corpora=None
     ]
     for t in tables:
         parts += [f"## {t['title']}", format_table(t)]
-    missing = [s.title.split(":")[0] for s in TABLE_SPECS if s.name not in written]
+    missing = [
+        s.title.split(":")[0]
+        for s in TABLE_SPECS
+        if s.name not in written and s.name in paper_values.TABLES
+    ]
     if missing:
         parts.append(f"Not measured in this study: {', '.join(missing)}.")
     if pretraining:

@@ -10,14 +10,9 @@ import json
 import os
 
 from hbert_tf.errors import UserError
+from hbert_tf.finetuning import tasks as downstream_tasks
 from hbert_tf.probing.senteval_format import TASK_NAMES
-from hbert_tf.run_config import (
-    MnliConfig,
-    PretrainConfig,
-    ProbeRunConfig,
-    SquadConfig,
-    field_types,
-)
+from hbert_tf.run_config import PretrainConfig, ProbeRunConfig, field_types
 from hbert_tf.tasks import PRETRAINING_TASKS
 
 STUDIES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "studies")
@@ -36,12 +31,9 @@ TASK_MODELS = {t.study_model: t for t in PRETRAINING_TASKS if t.study_model}
 MODELS = PAPER_MODELS + tuple(TASK_MODELS)
 SWEPT = ("lower_nsp", "lower_mask", "lower_nsp_freeze")  # models with a layer k
 CONCATS = ("none", "cls", "nsp")
-TASKS = ("squad1.1", "squad2.0", "mnli")
-TASK_METRICS = {
-    "squad1.1": ("exact_match", "f1"),
-    "squad2.0": ("exact_match", "f1"),
-    "mnli": ("matched_accuracy", "mismatched_accuracy"),
-}
+TASKS = downstream_tasks.STUDY_NAMES  # every registered downstream task
+PAPER_TASKS = tuple(t for t in TASKS if downstream_tasks.study_task(t).in_paper)  # the default
+TASK_METRICS = {t: downstream_tasks.study_task(t).metrics for t in TASKS}
 BASELINES = ("pretrained_bert", "no_pretraining", "bilstm")
 PRETRAIN_LOSS = "pretrain_eval_loss"
 TOP_KEYS = {
@@ -72,12 +64,8 @@ GENERATE_TYPES = {
     "num_documents": (int, False, None), "do_lower_case": (bool, False, None),
 }  # fmt: skip
 _PRETRAIN_TYPES = field_types(PretrainConfig)
-_FINETUNE_TYPES = {
-    "squad1.1": field_types(SquadConfig),
-    "squad2.0": field_types(SquadConfig),
-    "mnli": field_types(MnliConfig),
-    "any": {**field_types(SquadConfig), **field_types(MnliConfig)},  # downstream.settings
-}
+_FINETUNE_TYPES = {t: field_types(downstream_tasks.study_task(t).config_class) for t in TASKS}
+_FINETUNE_TYPES["any"] = {k: v for t in TASKS for k, v in _FINETUNE_TYPES[t].items()}  # settings
 _TYPE_NAMES = {int: "an int", float: "a number", bool: "true or false", str: "a string"}
 
 
@@ -249,7 +237,7 @@ def parse_study(values, name, source, label):
         _variant(check, v, f"variants[{i}]", num_layers) for i, v in enumerate(variants)
     )
     downstream = check.dict(values.get("downstream", {}), "downstream", DOWNSTREAM_KEYS)
-    tasks = check.choices(downstream.get("tasks", list(TASKS)), "downstream.tasks", TASKS)
+    tasks = check.choices(downstream.get("tasks", list(PAPER_TASKS)), "downstream.tasks", TASKS)
     cross = downstream.get("concat_cross", [])
     cross = check.choices(cross, "downstream.concat_cross", MODELS) if cross else ()
     task_settings = check.dict(

@@ -15,19 +15,11 @@ import json
 import os
 
 from hbert_tf.errors import UserError
-from hbert_tf.run_config import FinetuneConfig, PretrainConfig, ProbeRunConfig
+from hbert_tf.finetuning import tasks
+from hbert_tf.run_config import PretrainConfig, ProbeRunConfig
 from hbert_tf.study.spec import CONCATS, SWEPT, TASK_MODELS
 
-SQUAD_VERSIONS = {"squad1.1": "1.1", "squad2.0": "2.0"}
-DATA_FILES = {  # task -> (split, --data name)
-    "squad1.1": (("train", "squad_v1_train"), ("dev", "squad_v1_dev")),
-    "squad2.0": (("train", "squad_v2_train"), ("dev", "squad_v2_dev")),
-    "mnli": (
-        ("train", "mnli_train"),
-        ("dev_matched", "mnli_dev_matched"),
-        ("dev_mismatched", "mnli_dev_mismatched"),
-    ),
-}
+DATA_FILES = {t: tasks.study_task(t).data_keys[t] for t in tasks.STUDY_NAMES}  # (split, --data)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,10 +269,11 @@ class _Builder:
             raise UserError(f"study {study.name}: pretrain: {e}") from None
 
     def finetune_config(self, task, seed, **fields):
-        """The `SquadConfig` / `MnliConfig` of one fine-tuning unit (paths are filled in by the job)."""
+        """The task's config of one fine-tuning unit (paths are filled in by the job)."""
         study = self.study
+        downstream_task = tasks.study_task(task)
         values = {
-            "task": "mnli" if task == "mnli" else "squad",
+            "task": downstream_task.name,
             "data": "files",
             "config": study.encoder,
             "seed": seed,
@@ -288,10 +281,9 @@ class _Builder:
             **study.task_overrides(task),
             **fields,
         }
-        if task != "mnli":
-            values["version"] = SQUAD_VERSIONS[task]
+        values.update(downstream_task.study_names[task])
         try:
-            return FinetuneConfig.resolve(**values)
+            return downstream_task.config_class.resolve(**values)
         except TypeError as e:  # a field the task's config does not have
             name = str(e).rsplit(" ", 1)[-1].strip("'")
             raise UserError(
@@ -311,7 +303,7 @@ class _Builder:
         """Fine-tuning units (every task, the QA concat cross) and a probing unit of one model."""
         study, model = self.study, dict(tags)["model"]
         for task in study.tasks:
-            if task == "mnli":
+            if not tasks.study_task(task).concat_cross:
                 ft_concats = ["none"]
             elif model in study.concat_cross:
                 pt = dict(tags)["pt_concat"]
@@ -423,7 +415,7 @@ class _Builder:
                 key = self.pretrain_unit(variant, corpus_key, concat, layer, seed, tags, group)
                 sweep_keys.append((f"pretrain/k{layer}/s{seed}", key))
                 if select_task:
-                    ft = "none" if select_task == "mnli" else concat
+                    ft = concat if tasks.study_task(select_task).concat_cross else "none"
                     sweep_keys.append(
                         (
                             f"finetune/k{layer}/s{seed}",
@@ -448,7 +440,8 @@ class _Builder:
         select_key = self.add(selection)
         skip = ()
         if select_task:
-            skip = ((select_task, "none" if select_task == "mnli" else concat),)
+            ft = concat if tasks.study_task(select_task).concat_cross else "none"
+            skip = ((select_task, ft),)
         for seed in study.seeds:
             tags = tuple(sorted(dict(base, layer=None).items()))
             self.downstream((("selection", select_key),), tags, seed, skip)
