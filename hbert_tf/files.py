@@ -25,8 +25,6 @@ import json
 import os
 import shutil
 
-from hbert_tf.errors import UserError
-
 
 def is_remote(path):
     """True for a path with a scheme (`gs://...`), which goes through `tf.io.gfile`."""
@@ -36,8 +34,14 @@ def is_remote(path):
 @contextlib.contextmanager
 def _gfile(path):
     """Yields `tf.io.gfile`; TensorFlow's errors on `path` leave the block as OSErrors."""
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ImportError:
+        from hbert_tf import errors
 
+        raise errors.UserError(
+            f"{path}: a path with a scheme needs TensorFlow's file systems; install tensorflow"
+        ) from None
     try:
         yield tf.io.gfile
     except tf.errors.OpError as e:
@@ -119,6 +123,17 @@ def open(path, mode="r", encoding="utf-8", errors=None, newline=None):
     return io.TextIOWrapper(buffered, encoding=encoding, errors=errors, newline=newline)
 
 
+def seen_by_this_process_only(path):
+    """True for ram://, TensorFlow's in-memory file system: another process (a worker pool)
+    sees none of it, so work on it stays in this process."""
+    return str(path).startswith("ram://")
+
+
+def abspath(path):
+    """`os.path.abspath` for a local path; a remote path is absolute already."""
+    return str(path) if is_remote(path) else os.path.abspath(path)
+
+
 def read_text(path, errors=None):
     """The whole of UTF-8 text file `path`."""
     with open(path, errors=errors) as f:
@@ -179,7 +194,10 @@ def listdir(path):
     if not is_remote(path):
         return os.listdir(path)
     with _gfile(path) as gfile:
-        return [name.rstrip("/") for name in gfile.listdir(path)]
+        names = [name.rstrip("/") for name in gfile.listdir(path)]
+        if str(path).startswith("ram://"):  # it also lists "x.extra" as ".extra" in folder "x"
+            names = [name for name in names if gfile.exists(f"{str(path).rstrip('/')}/{name}")]
+        return names
 
 
 def glob(pattern):
@@ -195,8 +213,11 @@ def walk(path):
     if not is_remote(path):
         yield from os.walk(path)
         return
-    with _gfile(path) as gfile:
-        yield from gfile.walk(path)
+    names = listdir(path)
+    folders = [name for name in names if isdir(f"{path}/{name}")]
+    yield path, folders, [name for name in names if name not in folders]
+    for name in folders:
+        yield from walk(f"{path}/{name}")
 
 
 def remove(path):
@@ -214,8 +235,18 @@ def rmtree(path, ignore_errors=False):
         shutil.rmtree(path, ignore_errors=ignore_errors)
         return
     try:
-        with _gfile(path) as gfile:
-            gfile.rmtree(path)
+        if not str(path).startswith("ram://"):
+            with _gfile(path) as gfile:
+                gfile.rmtree(path)
+            return
+        # ram://'s own rmtree trips over a sibling "x.extra" of "x"; its folders are names too
+        if not isdir(path):
+            raise FileNotFoundError(errno.ENOENT, "No such folder", str(path))
+        for folder, _, names in reversed(list(walk(path))):
+            with _gfile(folder) as gfile:
+                for name in names:
+                    gfile.remove(f"{folder}/{name}")
+                gfile.remove(folder)
     except OSError:
         if not ignore_errors:
             raise
@@ -223,12 +254,21 @@ def rmtree(path, ignore_errors=False):
 
 def replace(source, target):
     """Renames file or folder `source` to `target`, replacing a file `target` (atomic where
-    the file system's rename is; see the module's docstring)."""
+    the file system's rename is; see the module's docstring). A remote folder moves file by
+    file (TensorFlow's ram:// renames one name only; object stores copy each object anyway)."""
     if not is_remote(source) and not is_remote(target):
         os.replace(source, target)
         return
-    with _gfile(source) as gfile:
-        gfile.rename(source, target, overwrite=True)
+    if not isdir(source):
+        with _gfile(source) as gfile:
+            gfile.rename(source, target, overwrite=True)
+        return
+    for folder, _, names in list(walk(source)):
+        into = target + folder[len(source) :]
+        makedirs(into)
+        for name in names:
+            replace(f"{folder}/{name}", f"{into}/{name}")
+    rmtree(source)
 
 
 def copy(source, target):
@@ -252,7 +292,7 @@ def identity(path):
     """`(absolute path, size, modification time in ns)` of file `path`: what tells a changed
     file (ram:// reports time 0)."""
     if not is_remote(path):
-        return os.path.abspath(path), os.path.getsize(path), os.stat(path).st_mtime_ns
+        return abspath(path), os.path.getsize(path), os.stat(path).st_mtime_ns
     with _gfile(path) as gfile:
         stat = gfile.stat(path)
     return path, stat.length, stat.mtime_nsec
@@ -270,12 +310,14 @@ def is_disk_full(error):
 def disk_full_error(path, what=None):
     """The one-line UserError for a write of `path` (a file, or `what` in folder `path`) that
     found the disk full; the caller has removed what it half-wrote."""
+    from hbert_tf import errors  # errors imports this module
+
     if what:
         folder = path
     else:
         folder = os.path.dirname(path if is_remote(path) else os.path.abspath(path))
     what = what or os.path.basename(path)
-    return UserError(
+    return errors.UserError(
         f"{folder}: no space left on the device (writing {what}); nothing half-written is left. "
         "Free some space, then rerun the same command to resume"
     )

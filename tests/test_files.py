@@ -133,3 +133,29 @@ def test_a_prefix_of_a_stored_name_is_not_a_path_on_ram():
         assert not files.exists(phantom) and not files.isdir(phantom)
     assert files.isdir(root) and files.exists(f"{root}/data.bin.tmp-1")
     files.rmtree(root)
+
+
+def test_a_remote_folder_moves_with_all_it_holds():
+    root = _ram("move")
+    files.makedirs(f"{root}/a/b")
+    files.write_text_atomic(f"{root}/a/x.txt", "x")
+    files.write_text_atomic(f"{root}/a/b/y.txt", "y")
+    files.replace(f"{root}/a", f"{root}/c")
+    assert not files.exists(f"{root}/a")
+    assert files.read_text(f"{root}/c/x.txt") == "x" and files.read_text(f"{root}/c/b/y.txt") == "y"
+    files.rmtree(root)
+
+
+def test_a_remote_listing_holds_only_the_folders_own_names():
+    """TensorFlow's ram:// lists `assets.extra` as `.extra` in folder `assets`; the layer not."""
+    root = _ram("listing")
+    files.makedirs(f"{root}/assets")
+    files.makedirs(f"{root}/assets.extra")
+    files.write_text_atomic(f"{root}/assets/a.txt", "a")
+    files.write_text_atomic(f"{root}/assets.extra/b.txt", "b")
+    assert files.listdir(f"{root}/assets") == ["a.txt"]
+    walked = [(folder, sorted(dirs), names) for folder, dirs, names in files.walk(root)]
+    assert walked[0] == (root, ["assets", "assets.extra"], [])
+    assert sorted(walked[1:]) == [(f"{root}/assets", [], ["a.txt"]),
+                                  (f"{root}/assets.extra", [], ["b.txt"])]  # fmt: skip
+    files.rmtree(root)

@@ -9,12 +9,11 @@ import collections
 import csv
 import dataclasses
 import json
-import os
 
 import numpy as np
 from absl import logging
 
-from hbert_tf import names
+from hbert_tf import files, names
 from hbert_tf.errors import DataError
 
 LABELS = ("entailment", "neutral", "contradiction")
@@ -40,7 +39,7 @@ class NliExample:
 
 def _records(path, fields=_FIELDS):
     """Yields `(line_number, dict)` from a JSONL file or a MultiNLI TSV (header line first)."""
-    with open(path, encoding="utf-8", newline="") as f:
+    with files.open(path, newline="") as f:
         if str(path).endswith((".jsonl", ".json")):
             for n, line in enumerate(f, 1):
                 if not line.strip():
@@ -74,7 +73,7 @@ def read_nli_file(path):
     Returns: `(examples, counts)`; counts of skipped no-consensus and empty pairs.
     Raises: DataError naming the file, line and pairID for missing fields or unknown labels.
     """
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise DataError(f"NLI file not found: {path}")
     examples, skipped = [], collections.Counter()
     for n, record in _records(path):
@@ -109,7 +108,7 @@ def read_nli_pairs(path):
     For prediction on unlabelled data; raises DataError naming the file and line for a record
     without sentence1 / sentence2.
     """
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise DataError(f"NLI file not found: {path}")
     pairs = []
     for n, record in _records(path, fields=_FIELDS[1:]):

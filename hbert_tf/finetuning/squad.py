@@ -18,7 +18,7 @@ import json
 import numpy as np
 from absl import logging
 
-from hbert_tf import names
+from hbert_tf import files, names
 from hbert_tf.errors import DataError
 
 VERSIONS = ("1.1", "2.0")
@@ -189,8 +189,7 @@ def parse_squad_data(data, version, source, evaluation=False):
 def _load_json(path):
     """The parsed JSON of a SQuAD file; DataError naming the file if missing or not JSON."""
     try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f)
+        values = files.read_json(path)
     except FileNotFoundError:
         raise DataError(f"SQuAD file not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from hbert_tf import names
+from hbert_tf import files, names
 from hbert_tf.files import write_text_atomic
 
 
@@ -41,12 +41,12 @@ def load_signature(path):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 (registers the tokenizer ops)
 
-    if not os.path.isfile(os.path.join(str(path), "saved_model.pb")):
+    if not files.isfile(os.path.join(str(path), "saved_model.pb")):
         raise PredictError(f"--saved_model={path}: no saved_model.pb (export with trainers.export)")
     loaded = tf.saved_model.load(str(path))
     fn = loaded.signatures["serving_default"]
     preprocessor = os.path.join(str(path), names.ENCODER_PREPROCESSOR)
-    if os.path.isdir(preprocessor):
+    if files.isdir(preprocessor):
         text_fn = tf.saved_model.load(preprocessor).signatures["serving_default"]
         return "encoder", EncoderOnText(text_fn, fn)
     inputs = set(fn.structured_input_signature[1])
@@ -150,7 +150,7 @@ def recognise_task_file(path, head_bytes=1 << 16):
     """ "squad" (a SQuAD JSON file), "mnli" (a MultiNLI / GLUE TSV or JSONL file) or None (any
     other text), from the first `head_bytes` of the file."""
     try:
-        with open(path, "rb") as f:
+        with files.open(path, "rb") as f:
             head = f.read(head_bytes).decode("utf-8", errors="replace").lstrip("\ufeff")
     except OSError:
         return None  # the reader names the path
@@ -171,7 +171,7 @@ def recognise_task_file(path, head_bytes=1 << 16):
 
 def predict_text(fn, path, outputs, batch_size=32, progress=True):
     """JSONL records `{"line", output: values}` for a text file (tab = sentence pair)."""
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise PredictError(f"--input={path}: file not found")
     task = recognise_task_file(path)
     if task is not None:
@@ -180,7 +180,7 @@ def predict_text(fn, path, outputs, batch_size=32, progress=True):
             f"--saved_model is an encoder, which reads text lines; predict on it with "
             f"{TASK_FILE_MODELS[task]}"
         )
-    with open(path, encoding="utf-8") as f:
+    with files.open(path) as f:
         lines = [line.rstrip("\n") for line in f]
     kept = [(n, line.split("\t", 1)) for n, line in enumerate(lines, 1) if line.strip()]
     if not kept:
@@ -215,8 +215,8 @@ def predict(
     """Runs the SavedModel on `input_path` and writes `output`; returns the kind of model."""
     if batch_size < 1:
         raise PredictError(f"--batch_size={batch_size} must be >= 1")
-    parent = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(parent):
+    parent = os.path.dirname(output if files.is_remote(output) else os.path.abspath(output))
+    if not files.isdir(parent):
         raise PredictError(f"--output={output}: folder {parent} does not exist")
     kind, fn = load_signature(saved_model)
     if kind == "squad":

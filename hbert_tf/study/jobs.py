@@ -14,6 +14,7 @@ from collections import Counter
 
 import numpy as np
 
+from hbert_tf import files
 from hbert_tf.files import write_json_atomic
 from hbert_tf.finetuning import builtin_tasks
 from hbert_tf.study.spec import PRETRAIN_LOSS
@@ -75,23 +76,23 @@ def run_job(unit, run_dir, inputs):
 def task_data_job(unit, run_dir):
     """The task's files: those given with --data, the built-in set for the splits not given."""
     config = unit.config
-    files = dict(config.files)
-    if config.task in SQUAD_VERSIONS and not {"train", "dev"} <= set(files):
+    task_files = dict(config.files)
+    if config.task in SQUAD_VERSIONS and not {"train", "dev"} <= set(task_files):
         train, dev = builtin_tasks.write_builtin_squad(
             run_dir, config.builtin_seed, config.builtin_documents,
             max(20, config.builtin_documents // 8),
             SQUAD_VERSIONS[config.task],
         )  # fmt: skip
-        files = {"train": train, "dev": dev, **files}
-    elif config.task == "mnli" and len(files) < 3:
+        task_files = {"train": train, "dev": dev, **task_files}
+    elif config.task == "mnli" and len(task_files) < 3:
         paths = builtin_tasks.write_builtin_nli(
             run_dir,
             config.builtin_seed,
             config.builtin_documents,
             max(30, config.builtin_documents // 4),
         )
-        files = {**dict(zip(("train", "dev_matched", "dev_mismatched"), paths)), **files}
-    return files, []
+        task_files = {**dict(zip(("train", "dev_matched", "dev_mismatched"), paths)), **task_files}
+    return task_files, []
 
 
 # --- pre-training and selection -----------------------------------------------------------------
@@ -129,8 +130,8 @@ def read_curve(model_dir):
     """
     path = os.path.join(model_dir, "train_log.jsonl")
     points = {}
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
+    if files.isfile(path):
+        with files.open(path) as f:
             for line in f:
                 entry = json.loads(line)
                 if entry.get("split") == "eval":
@@ -195,14 +196,14 @@ def finetune_job(unit, run_dir, inputs):
         fields["vocab_file"] = inputs["vocab"]["outputs"]["vocab"]
     if "fasttext" in inputs:
         fields["embeddings"] = inputs["fasttext"]["outputs"]["vectors"]
-    files = inputs["task_data"]["outputs"]
-    fields["train_file"] = files["train"]
+    task_files = inputs["task_data"]["outputs"]
+    fields["train_file"] = task_files["train"]
     task = dict(unit.tags)["task"]
     if task == "mnli":
-        fields["dev_matched_file"] = files["dev_matched"]
-        fields["dev_mismatched_file"] = files["dev_mismatched"]
+        fields["dev_matched_file"] = task_files["dev_matched"]
+        fields["dev_mismatched_file"] = task_files["dev_mismatched"]
     else:
-        fields["predict_file"] = files["dev"]
+        fields["predict_file"] = task_files["dev"]
     metrics = run_finetune(unit.config.replace(**fields))
     if task == "mnli":
         values = {
@@ -248,12 +249,14 @@ def chance_job(unit, run_dir, inputs):
     task = unit.config.task
     assert isinstance(unit.config, Chance)
     base = dict(model="chance", corpus=None, pt_concat="none", ft_concat="none", layer=None)
-    files = inputs[f"{'probing' if task == 'probing' else 'task'}_data"]["outputs"]
+    task_files = inputs[f"{'probing' if task == 'probing' else 'task'}_data"]["outputs"]
     if task == "probing":
         from hbert_tf.probing import senteval_format
 
         records = []
-        for name, path in senteval_format.find_task_files(files["task_dir"], files["tasks"]):
+        for name, path in senteval_format.find_task_files(
+            task_files["task_dir"], task_files["tasks"]
+        ):
             chance = senteval_format.read_task(path, name).chance("te")
             records.append(
                 record(unit, "probe", {"accuracy": 100 * chance}, task=name, seed=0, **base)
@@ -264,11 +267,11 @@ def chance_job(unit, run_dir, inputs):
 
         values = {}
         for split, key in (("dev_matched", "matched"), ("dev_mismatched", "mismatched")):
-            labels = [e.label for e in nli.read_nli_file(files[split])[0]]
+            labels = [e.label for e in nli.read_nli_file(task_files[split])[0]]
             values[f"{key}_accuracy"] = 100 * Counter(labels).most_common(1)[0][1] / len(labels)
         return {}, [record(unit, "finetune", values, task=task, seed=0, **base)]
     return {}, [
-        record(unit, "finetune", trivial_squad(files["dev"], task), task=task, seed=0, **base)
+        record(unit, "finetune", trivial_squad(task_files["dev"], task), task=task, seed=0, **base)
     ]
 
 

@@ -12,11 +12,11 @@ The time is FLOPs / (per-device TFLOP/s x devices): a named GPU's dense bf16 pea
 given in TFLOP/s, or this machine's rate measured with a float32 matmul (`measure_tflops`).
 """
 
-import json
 import time
 
 import numpy as np
 
+from hbert_tf import files
 from hbert_tf.config import get_config
 from hbert_tf.errors import UserError
 from hbert_tf.flops import PEAK_BF16_TFLOPS, flops_per_sequence, forward_flops_per_sequence
@@ -85,8 +85,7 @@ def _count_train_examples(config):
     path = dict(config.files).get("train")
     if config.task in SQUAD_VERSIONS:
         if path:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)["data"]
+            data = files.read_json(path)["data"]
         else:
             from hbert_tf.finetuning import builtin_tasks
 
@@ -94,7 +93,7 @@ def _count_train_examples(config):
             data = builtin_tasks.make_squad(0, config.builtin_documents, 0, version)["data"]
         return sum(len(p["qas"]) for article in data for p in article["paragraphs"])
     if path:
-        with open(path, encoding="utf-8") as f:
+        with files.open(path) as f:
             lines = sum(1 for line in f if line.strip())
         return lines - (not path.endswith(".jsonl"))  # a TSV's header
     from hbert_tf.finetuning import builtin_tasks

@@ -15,6 +15,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from hbert_tf import files
 from hbert_tf.config import EncoderConfig
 from hbert_tf.errors import UserError
 from hbert_tf.files import (
@@ -40,9 +41,9 @@ def write_run_config(model_dir, encoder_config, layout, **extra):
 def read_run_config(model_dir):
     """Returns `(encoder_config, layout, run_config_dict)` of a model directory."""
     path = os.path.join(str(model_dir), RUN_CONFIG)
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise ValueError(f"{model_dir}: no {RUN_CONFIG}; is this a pre-training model_dir?")
-    with open(path, encoding="utf-8") as f:
+    with files.open(path) as f:
         try:
             values = json.load(f)
         except json.JSONDecodeError as e:
@@ -183,7 +184,7 @@ def load_pretrainer(model_dir, checkpoint=None, **encoder_overrides):
 def vocab_file(model_dir):
     """Path of the vocabulary stored with a model, or raises naming the directory."""
     path = os.path.join(str(model_dir), VOCAB)
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise ValueError(f"{model_dir}: no {VOCAB}; pass --vocab_file")
     return path
 
@@ -191,7 +192,7 @@ def vocab_file(model_dir):
 # === "Is this the same run?" ===
 def check_same_pretraining_run(model_dir, encoder_config, layout):
     """A model_dir holding another configuration's checkpoints must not be resumed into."""
-    if not os.path.isfile(os.path.join(model_dir, RUN_CONFIG)):
+    if not files.isfile(os.path.join(model_dir, RUN_CONFIG)):
         return
     old_config, old_layout, _ = read_run_config(model_dir)
     if (old_config, old_layout) != (encoder_config, layout):
@@ -204,8 +205,7 @@ def check_same_pretraining_run(model_dir, encoder_config, layout):
 def changed_settings(path, settings, keys):
     """The `keys` whose value in `settings` differs from the "settings" saved in the JSON file
     `path` (none when the file does not exist), in `keys` order."""
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         return []
-    with open(path, encoding="utf-8") as f:
-        old = json.load(f).get("settings", {})
+    old = files.read_json(path).get("settings", {})
     return [key for key in keys if old.get(key) != settings.get(key)]
