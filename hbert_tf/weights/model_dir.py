@@ -85,18 +85,18 @@ def save_checkpoint(manager, checkpoint_number=None):
     Returns: the path of the saved checkpoint.
     """
     directory = manager.directory
-    before = set(tf.io.gfile.listdir(directory)) if tf.io.gfile.isdir(directory) else set()
+    before = set(files.listdir(directory)) if files.isdir(directory) else set()
     try:
         return manager.save(checkpoint_number=checkpoint_number)
     except (tf.errors.OpError, OSError) as e:
         if not (is_disk_full(e) or isinstance(e, tf.errors.ResourceExhaustedError)):
             raise
-        for name in set(tf.io.gfile.listdir(directory)) - before - {"checkpoint"}:
+        for name in set(files.listdir(directory)) - before - {"checkpoint"}:
             path = os.path.join(directory, name)
-            if tf.io.gfile.isdir(path):
-                tf.io.gfile.rmtree(path)
+            if files.isdir(path):
+                files.rmtree(path)
             else:
-                tf.io.gfile.remove(path)
+                files.remove(path)
         last = manager.latest_checkpoint
         kept = f"the last checkpoint {last} is kept" if last else "no checkpoint had been saved"
         raise UserError(
@@ -122,7 +122,7 @@ def restore_newest_readable(checkpoint, directory, partial=False):
     Returns: the path restored, or None when there is no checkpoint.
     Raises: UserError naming the checkpoints when none can be read or one does not match.
     """
-    if not tf.io.gfile.exists(f"{directory}.index"):  # a folder (or none yet)
+    if not files.exists(f"{directory}.index"):  # a folder (or none yet)
         state = tf.train.get_checkpoint_state(directory)
         if state is None:
             return None
@@ -167,7 +167,7 @@ def load_pretrainer(model_dir, checkpoint=None, **encoder_overrides):
     encoder_config, layout, values = read_run_config(model_dir)
     if encoder_overrides:
         encoder_config = encoder_config.replace(**encoder_overrides)
-    if checkpoint is not None and not tf.io.gfile.exists(f"{checkpoint}.index"):
+    if checkpoint is not None and not files.exists(f"{checkpoint}.index"):
         raise ValueError(f"--checkpoint={checkpoint}: no such checkpoint (no {checkpoint}.index)")
     if checkpoint is None and latest_checkpoint(model_dir) is None:
         raise ValueError(f"{model_dir}: no checkpoint found under {checkpoint_dir(model_dir)}")
