@@ -5,6 +5,8 @@ import json
 
 from absl import logging
 
+from hbert_tf import files
+
 # Activations the encoder understands. "gelu" follows the original BERT code and keras-hub (tanh
 # approximation); "gelu_exact" is the erf form (what a Hugging Face config calls "gelu").
 ACTIVATIONS = ("gelu", "gelu_exact", "relu")
@@ -116,8 +118,7 @@ class EncoderConfig:
     def from_json_file(cls, path):
         """Reads a `bert_config.json` (original BERT or Hugging Face) unchanged."""
         try:
-            with open(path, encoding="utf-8") as f:
-                values = json.load(f)
+            values = files.read_json(path)
         except FileNotFoundError:
             raise ValueError(f"{path}: config file not found") from None
         except json.JSONDecodeError as e:
@@ -125,7 +126,7 @@ class EncoderConfig:
         return cls.from_dict(values, source=str(path))
 
     def to_json_file(self, path):
-        with open(path, "w", encoding="utf-8") as f:
+        with files.open(path, "w") as f:
             json.dump(self.to_dict(), f, indent=2, sort_keys=True)
 
 

@@ -24,6 +24,8 @@ import warnings
 
 from absl import flags, logging
 
+from hbert_tf import files
+
 _GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")  # CUDA, ROCm
 _sink = None  # an open file while inside `lines_to`
 
@@ -69,7 +71,7 @@ def lines_to(path):
     global _sink
     previous = _sink
     root = std_logging.getLogger()
-    with open(path, "a", encoding="utf-8") as f:
+    with files.open(path, "a") as f:
         handler = std_logging.StreamHandler(f)
         handler.setFormatter(std_logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         levels = {h: h.level for h in root.handlers}

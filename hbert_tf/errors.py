@@ -11,13 +11,12 @@ Free of TensorFlow at import time, so data-generation workers can use it.
 """
 
 import os
-import shutil
 import signal
 import sys
 
 from absl import flags
 
-from hbert_tf import console
+from hbert_tf import console, files
 
 # Files that make an output folder worth keeping after a failure: a TensorFlow checkpoint index
 # or a Keras backup (resume points), the manifest of a pre-training data folder (generation
@@ -103,18 +102,18 @@ def describe(error):
 
 def holds_work(path):
     """True when `path` (a folder) holds one of `_WORK_FILES` (a resume point or results)."""
-    for _, _, files in os.walk(path):
-        if any(name in files for name in _WORK_FILES):
+    for _, _, names in files.walk(path):
+        if any(name in names for name in _WORK_FILES):
             return True
     return False
 
 
 def _remove_new_outputs(paths):
     for path in paths:
-        if os.path.isdir(path) and not holds_work(path):
-            shutil.rmtree(path, ignore_errors=True)
-        elif os.path.isfile(path):
-            os.remove(path)
+        if files.isdir(path) and not holds_work(path):
+            files.rmtree(path, ignore_errors=True)
+        elif files.isfile(path):
+            files.remove(path)
 
 
 def main_entry(main, outputs=(), lock=None):
@@ -155,7 +154,9 @@ def _run_main(main, argv, outputs):
     new = []
     for name in outputs:
         value = flags.FLAGS[name].value
-        if value and not os.path.lexists(value):
+        if value and not (
+            files.exists(value) if files.is_remote(value) else os.path.lexists(value)
+        ):
             new.append(value)
     try:
         return main(argv)
@@ -180,30 +181,39 @@ def _fail(message, code, new_outputs):
 
 def check_output_file(path, flag):
     """Raises UserError unless `path` can be written as a file: not a folder, parent exists and
-    is writable."""
-    if os.path.isdir(path):
+    is writable (a remote path: not a folder; its store says the rest when it is written)."""
+    if files.isdir(path):
         raise UserError(f"--{flag}={path}: is a folder; expected a file path")
+    if files.is_remote(path):
+        return
     parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
+    if not files.isdir(parent):
         raise UserError(f"--{flag}={path}: the folder {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise UserError(f"--{flag}={path}: cannot write in {parent}")
 
 
 def check_output_dir(path, flag):
-    """Raises UserError unless `path` is a folder or can be created as one (tried, then undone)."""
-    if os.path.exists(path) and not os.path.isdir(path):
+    """Raises UserError unless `path` is a folder or can be created as one (tried, then undone;
+    a remote path: created, as object stores have no empty folders to undo)."""
+    if files.exists(path) and not files.isdir(path):
         raise UserError(f"--{flag}={path}: is a file; expected a folder")
+    if files.is_remote(path):
+        try:
+            files.makedirs(path)
+        except OSError as e:
+            raise UserError(f"--{flag}={path}: cannot create it ({e.strerror})") from None
+        return
     ancestor = os.path.abspath(path)
-    while not os.path.exists(ancestor):
+    while not files.exists(ancestor):
         top, ancestor = ancestor, os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
+    if not files.isdir(ancestor):
         raise UserError(f"--{flag}={path}: {ancestor} is a file; expected a folder")
     if not os.access(ancestor, os.W_OK):
         raise UserError(f"--{flag}={path}: cannot write in {ancestor}")
     if ancestor != os.path.abspath(path):
         try:
-            os.makedirs(path, exist_ok=True)  # another worker may be creating it too
+            files.makedirs(path)  # another worker may be creating it too
         except OSError as e:
             raise UserError(
                 f"--{flag}={path}: cannot create it in {ancestor} ({e.strerror})"
@@ -223,10 +233,12 @@ def check_output_dir(path, flag):
 
 def check_input_file(path, flag):
     """Raises UserError unless `path` is a readable file."""
-    if os.path.isdir(path):
+    if files.isdir(path):
         raise UserError(f"--{flag}={path}: is a folder; expected a file")
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise UserError(f"--{flag}={path}: no such file")
+    if files.is_remote(path):
+        return
     if not os.access(path, os.R_OK):
         raise UserError(f"--{flag}={path}: not readable")
 

@@ -176,7 +176,7 @@ def test_bad_downloads_end_in_one_line_and_leave_no_file(tmp_path, serve, pinned
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(fetch, "open", full_disk, raising=False)
+    monkeypatch.setattr(fetch.files, "open", full_disk)  # the download's writes
     with pytest.raises(UserError, match=f"^{tmp_path / 'd'}: no space left on the device"):
         fetch.fetch(["squad_v1_dev"], str(tmp_path / "d"), serve().url)
 

@@ -27,18 +27,16 @@ Output: with one `--max_seq_length`, shards go straight into `--output_dir`; wit
 
 import dataclasses
 import functools
-import glob
 import json
 import multiprocessing
 import os
 import random
-import shutil
 import signal
 import sys
 
 from absl import app, flags, logging
 
-from hbert_tf import console
+from hbert_tf import console, files
 from hbert_tf.errors import DataError, check_output_dir, main_entry
 from hbert_tf.files import atomic_path, write_json_atomic
 from hbert_tf.pretraining.features import labelled_tasks, manifest_features, pretraining_schema
@@ -195,17 +193,16 @@ def _folder_state(output_dir, settings, overwrite):
     Raises DataError when the folder holds shards of another run (unless `overwrite`).
     """
     manifest_path = os.path.join(output_dir, MANIFEST)
-    shards = glob.glob(os.path.join(output_dir, "*.tfrecord"))
+    shards = files.glob(os.path.join(output_dir, "*.tfrecord"))
     manifest = None
-    if os.path.exists(manifest_path):
-        with open(manifest_path, encoding="utf-8") as f:
-            manifest = json.load(f)
+    if files.exists(manifest_path):
+        manifest = files.read_json(manifest_path)
     if overwrite and (manifest or shards):
         logging.info("--overwrite: removing the shards and manifest in %s", output_dir)
         for path in shards + [manifest_path]:
-            if os.path.exists(path):
-                os.remove(path)
-        shutil.rmtree(os.path.join(output_dir, _STATS_DIR), ignore_errors=True)
+            if files.exists(path):
+                files.remove(path)
+        files.rmtree(os.path.join(output_dir, _STATS_DIR), ignore_errors=True)
         return None
     if manifest is None and shards:
         raise DataError(
@@ -444,7 +441,8 @@ def create_pretraining_data(
     `ray_address` runs the shards as Ray tasks instead of `num_workers` local processes: "local"
     starts an embedded Ray on this machine, "auto" / "host:port" / "ray://host:port" joins a
     cluster (then every node must see the input files, the vocabulary and `output_dir`). The
-    bytes written are the same either way.
+    bytes written are the same either way. An `output_dir` on ram:// (this process's memory)
+    is written by this process alone.
 
     Returns:
         The manifest dict when there is one length, else a list of manifests, one per length
@@ -477,8 +475,8 @@ def create_pretraining_data(
             input_format, builtin_documents, builtin_size_mb
         )
     else:
-        input_files = tuple(os.path.abspath(p) for p in readers.expand_input_files(input_file))
-        sizes = tuple(os.path.getsize(p) for p in input_files)
+        input_files = tuple(files.abspath(p) for p in readers.expand_input_files(input_file))
+        sizes = tuple(files.size(p) for p in input_files)
         file_counts, read_stats = _scan_inputs(input_format, input_files)
         num_documents = sum(file_counts)
         checkpoints = tuple(tuple(read_stats.checkpoints.get(p, ())) for p in input_files)
@@ -515,25 +513,25 @@ def create_pretraining_data(
             builtin_documents=num_documents if input_format in readers.BUILT_IN_FORMATS else 0,
         )
         tasks = _shard_plan(
-            settings, num_documents, file_counts, checkpoints, os.path.abspath(vocab_file), folder
+            settings, num_documents, file_counts, checkpoints, files.abspath(vocab_file), folder
         )
-        done = _folder_state(folder, settings, overwrite) if os.path.isdir(folder) else None
+        done = _folder_state(folder, settings, overwrite) if files.isdir(folder) else None
         folders.append((settings, folder, tasks, done))
         if done:
             logging.info("%s is already complete", folder)
             continue
-        os.makedirs(os.path.join(folder, _STATS_DIR), exist_ok=True)
+        files.makedirs(os.path.join(folder, _STATS_DIR))
         write_json_atomic(
             os.path.join(folder, MANIFEST),
             {"complete": False, "settings": settings.to_dict()},
         )
-        for stale in glob.glob(os.path.join(folder, "*.tmp-*")):
-            os.remove(stale)  # temporary files of a killed run
+        for stale in files.glob(os.path.join(folder, "*.tmp-*")):
+            files.remove(stale)  # temporary files of a killed run
         with atomic_path(os.path.join(folder, VOCAB)) as tmp:
             vocab.write(tmp)
         for task in tasks:
             all_tasks.append(task)
-            finished = os.path.exists(os.path.join(folder, task.name)) and os.path.exists(
+            finished = files.exists(os.path.join(folder, task.name)) and files.exists(
                 os.path.join(folder, _STATS_DIR, task.name + ".json")
             )
             if finished:
@@ -544,7 +542,8 @@ def create_pretraining_data(
     if ray_address:
         _run_tasks_on_ray(pending, ray_address)
     else:
-        for task, _ in _run_tasks(pending, num_workers):
+        workers = 1 if files.seen_by_this_process_only(output_dir) else num_workers
+        for task, _ in _run_tasks(pending, workers):
             logging.info("wrote %s", os.path.join(task.output_dir, task.name))
 
     manifests = []
@@ -554,13 +553,14 @@ def create_pretraining_data(
             continue
         results = {}
         for task in tasks:
-            with open(os.path.join(folder, _STATS_DIR, task.name + ".json"), encoding="utf-8") as f:
-                results[task.name] = json.load(f)
+            results[task.name] = files.read_json(
+                os.path.join(folder, _STATS_DIR, task.name + ".json")
+            )
         manifest = json.loads(
             json.dumps(_manifest(settings, vocab, folder, tasks, results, read_stats))
         )
         write_json_atomic(os.path.join(folder, MANIFEST), manifest)
-        shutil.rmtree(os.path.join(folder, _STATS_DIR), ignore_errors=True)
+        files.rmtree(os.path.join(folder, _STATS_DIR), ignore_errors=True)
         stats = manifest["splits"]["train"]["statistics"]
         console.say(
             f"{folder}: {stats['instances']} training instances; masked "
@@ -599,7 +599,7 @@ class _ShardUnit:
 
 def _shard_finished(task):
     """True when the shard and its statistics are both written (the same test as a resume)."""
-    return os.path.exists(os.path.join(task.output_dir, task.name)) and os.path.exists(
+    return files.exists(os.path.join(task.output_dir, task.name)) and files.exists(
         os.path.join(task.output_dir, _STATS_DIR, task.name + ".json")
     )
 

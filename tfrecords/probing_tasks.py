@@ -36,14 +36,13 @@ every task was generated, each through a temporary name.
 
 import collections
 import dataclasses
-import glob
 import os
 import random
 import sys
 
 from absl import app, flags, logging
 
-from hbert_tf import console
+from hbert_tf import console, files
 from hbert_tf.errors import DataError, check_output_dir, main_entry
 from hbert_tf.files import write_json_atomic
 from hbert_tf.probing.senteval_format import SPLITS, TASK_NAMES, parse_task_list, write_task
@@ -132,14 +131,14 @@ def builtin_sentences(config):
 
 def text_sentences(paths, config):
     """Distinct sentences of raw-text files (one a line), within min_words..max_words."""
-    files = []
+    found = []
     for pattern in paths:
-        matches = sorted(glob.glob(pattern)) or [pattern]
-        files.extend(matches)
+        matches = sorted(files.glob(pattern)) or [pattern]
+        found.extend(matches)
     seen, out = set(), []
-    for path in files:
+    for path in found:
         try:
-            with open(path, encoding="utf-8") as f:
+            with files.open(path) as f:
                 for line in f:
                     words = tuple(basic_tokenize(line.strip(), config.do_lower_case))
                     text = " ".join(words)
@@ -425,9 +424,9 @@ def generate_tasks(source, tasks, config):
 
 def write_tasks(output_dir, generated, metadata, settings, overwrite=False):
     """Writes `<task>.txt` files and tasks.json; refuses to replace files unless `overwrite`."""
-    os.makedirs(output_dir, exist_ok=True)
+    files.makedirs(output_dir)
     paths = {task: os.path.join(output_dir, f"{task}.txt") for task in generated}
-    existing = [p for p in paths.values() if os.path.exists(p)]
+    existing = [p for p in paths.values() if files.exists(p)]
     if existing and not overwrite:
         raise DataError(f"--output_dir: {existing[0]} exists; pass --overwrite to replace it")
     for task, examples in generated.items():

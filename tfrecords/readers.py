@@ -23,12 +23,11 @@ capitalised word ("3.5 Million") may split wrongly.
 """
 
 import dataclasses
-import glob
 import json
-import os
 import re
 from collections.abc import Iterator
 
+from hbert_tf import files
 from hbert_tf.errors import DataError
 from hbert_tf.text import builtin_corpus, pydoc_corpus
 
@@ -89,13 +88,13 @@ def expand_input_files(input_file) -> list[str]:
     patterns = [p.strip() for p in patterns if p and p.strip()]
     if not patterns:
         raise DataError("--input_file is empty; give a file, a glob or a comma list of them")
-    files = []
+    paths = []
     for pattern in patterns:
-        matches = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        matches = sorted(p for p in files.glob(pattern) if files.isfile(p))
         if not matches:
             raise DataError(f"--input_file: no file matches {pattern!r}")
-        files.extend(matches)
-    return files
+        paths.extend(matches)
+    return paths
 
 
 BINARY_SAMPLE_BYTES = 65536
@@ -105,7 +104,7 @@ BINARY_SHARE = 0.1  # text with some Latin-1 accents stays far below; compressed
 def check_text_file(path):
     """Raises DataError naming `path` when its first 64 KiB look binary: more than
     BINARY_SHARE of the characters are undecodable UTF-8 or control bytes (not tab/newline)."""
-    with open(path, "rb") as f:
+    with files.open(path, "rb") as f:
         sample = f.read(BINARY_SAMPLE_BYTES)
     text = sample.decode("utf-8", errors="replace")
     bad = sum(1 for c in text if c == "\ufffd" or (ord(c) < 32 and c not in "\t\n\r\f\v"))
@@ -121,7 +120,7 @@ def _lines(path, stats, offset=0):
     """(byte offset, decoded line) pairs from `offset` on; non-UTF-8 lines skipped and counted.
     A binary file is refused (`check_text_file`)."""
     check_text_file(path)
-    with open(path, "rb") as f:
+    with files.open(path, "rb") as f:
         f.seek(offset)
         for raw in f:
             try:
@@ -165,8 +164,7 @@ def _read_wikitext(path, stats, offset=0):
 def _read_squad(path, stats, offset=0):
     check_text_file(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = files.read_json(path)
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: SQuAD JSON is not UTF-8 (byte {e.start})") from None
     except json.JSONDecodeError as e:

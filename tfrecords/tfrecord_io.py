@@ -12,7 +12,7 @@ import struct
 
 import numpy as np
 
-from hbert_tf import names
+from hbert_tf import files, names
 from hbert_tf.files import AtomicFile
 from hbert_tf.pretraining.features import FLOAT, INT64, pretraining_schema
 
@@ -186,7 +186,7 @@ class RecordWriter(AtomicFile):
 
 def read_records(path):
     """Yields the data of each record of a TFRecord file (length checked, CRCs not)."""
-    with open(path, "rb") as f:
+    with files.open(path, "rb") as f:
         while header := f.read(12):
             (length,) = struct.unpack("<Q", header[:8])
             data = f.read(length)

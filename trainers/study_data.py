@@ -9,6 +9,7 @@ import dataclasses
 import importlib
 import os
 
+from hbert_tf import files
 from hbert_tf.files import atomic_path
 
 
@@ -32,7 +33,7 @@ def corpus_job(unit, run_dir):
         builtin_documents=config.builtin_documents,
     )
     vocab_file = os.path.join(run_dir, "vocab.txt")
-    if not os.path.isfile(vocab_file):
+    if not files.isfile(vocab_file):
         documents = readers.read_documents(input_files=config.input_files, **corpus)
         tokens = _data_tool("build_vocab").build_vocab(documents, vocab_size=config.vocab_size)
         with atomic_path(vocab_file) as tmp:

@@ -21,7 +21,7 @@ import json
 import os
 import random
 
-from hbert_tf import names
+from hbert_tf import files, names
 from hbert_tf.files import write_text_atomic
 from hbert_tf.finetuning import nli
 from hbert_tf.text.builtin_corpus import TOPICS, generate_documents, lexicon
@@ -161,7 +161,7 @@ def write_builtin_squad(
     out_dir, seed=0, num_train_documents=400, num_dev_documents=60, version="1.1"
 ):
     """Writes `builtin_squad_v<version>_{train,dev}.json` to `out_dir`; returns both paths."""
-    os.makedirs(out_dir, exist_ok=True)
+    files.makedirs(out_dir)
     total = num_train_documents + num_dev_documents
     paths = []
     for split, (lo, hi) in (
@@ -176,7 +176,7 @@ def write_builtin_squad(
 
 def write_builtin_nli(out_dir, seed=0, num_train_documents=400, num_dev_documents=100):
     """Writes `builtin_nli_{train,dev_matched,dev_mismatched}.jsonl`; returns the three paths."""
-    os.makedirs(out_dir, exist_ok=True)
+    files.makedirs(out_dir)
     total = num_train_documents + num_dev_documents
     splits = (
         ("train", make_nli(seed, num_train_documents, 0, held_out=False)),

@@ -27,6 +27,7 @@ import random
 
 import numpy as np
 
+from hbert_tf import files
 from hbert_tf.errors import DataError
 from hbert_tf.finetuning import nli
 from hbert_tf.finetuning import task as task_base
@@ -79,9 +80,9 @@ def read_tsv(path, name, labelled=True):
     a few); DataError names the file when nothing usable is left.
     """
     has_header, text_columns, label_column, values = TSV_LAYOUTS[name]
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise DataError(f"{name} file not found: {path}")
-    with open(path, encoding="utf-8", newline="") as f:
+    with files.open(path, newline="") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     header = None
     if has_header:
@@ -219,7 +220,7 @@ def make_builtin(name, seed, num_documents, start=0):
 def write_builtin(name, out_dir, seed=0, num_train_documents=400, num_dev_documents=100):
     """Writes `builtin_<name>_{train,dev}.tsv` in the GLUE layout; returns {split: path}."""
     has_header, text_columns, label_column, values = TSV_LAYOUTS[name]
-    os.makedirs(out_dir, exist_ok=True)
+    files.makedirs(out_dir)
     total = num_train_documents + num_dev_documents
     paths = {}
     for split, (lo, hi) in (("train", (0, num_train_documents)), ("dev", (num_train_documents, total))):  # fmt: skip

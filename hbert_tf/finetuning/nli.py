@@ -14,7 +14,7 @@ import os
 import numpy as np
 from absl import logging
 
-from hbert_tf import names
+from hbert_tf import files, names
 from hbert_tf.errors import DataError, UserError
 from hbert_tf.finetuning import task as task_base
 from hbert_tf.run_config import MnliConfig
@@ -42,7 +42,7 @@ class NliExample:
 
 def _records(path, fields=_FIELDS):
     """Yields `(line_number, dict)` from a JSONL file or a MultiNLI TSV (header line first)."""
-    with open(path, encoding="utf-8", newline="") as f:
+    with files.open(path, newline="") as f:
         if str(path).endswith((".jsonl", ".json")):
             for n, line in enumerate(f, 1):
                 if not line.strip():
@@ -76,7 +76,7 @@ def read_nli_file(path):
     Returns: `(examples, counts)`; counts of skipped no-consensus and empty pairs.
     Raises: DataError naming the file, line and pairID for missing fields or unknown labels.
     """
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise DataError(f"NLI file not found: {path}")
     examples, skipped = [], collections.Counter()
     for n, record in _records(path):
@@ -111,7 +111,7 @@ def read_nli_pairs(path):
     For prediction on unlabelled data; raises DataError naming the file and line for a record
     without sentence1 / sentence2.
     """
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise DataError(f"NLI file not found: {path}")
     pairs = []
     for n, record in _records(path, fields=_FIELDS[1:]):
@@ -345,7 +345,7 @@ class MnliTask(task_base.DownstreamTask):
 
     def count_train_examples(self, path, documents, study_name):
         if path:
-            with open(path, encoding="utf-8") as f:
+            with files.open(path) as f:
                 lines = sum(1 for line in f if line.strip())
             return lines - (not path.endswith(".jsonl"))  # a TSV's header
         from hbert_tf.finetuning import builtin_tasks

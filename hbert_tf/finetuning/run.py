@@ -27,14 +27,13 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from hbert_tf import console
+from hbert_tf import console, files
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
 from hbert_tf.finetuning import data as finetune_data
 from hbert_tf.finetuning import loop as finetune_loop
@@ -108,7 +107,7 @@ def prepare_model_dir(config):
     """Creates model_dir; refuses one holding a different run (see _RUN_IDENTITY)."""
     model_dir = config.model_dir
     check_output_dir(model_dir, "model_dir")
-    os.makedirs(model_dir, exist_ok=True)
+    files.makedirs(model_dir)
     path = os.path.join(model_dir, FINETUNE_CONFIG)
     changed = changed_settings(path, config.to_dict(), _RUN_IDENTITY)
     if changed:
@@ -135,7 +134,7 @@ def execution(config):
 
 # --- Vocabulary and starting point -------------------------------------------------------------
 def _is_pretraining_dir(path):
-    return os.path.isfile(os.path.join(str(path), RUN_CONFIG))
+    return files.isfile(os.path.join(str(path), RUN_CONFIG))
 
 
 def resolve_vocab(config, default_tokens=None):
@@ -144,7 +143,7 @@ def resolve_vocab(config, default_tokens=None):
     if config.vocab_file:
         return load_vocab(config.vocab_file)
     if init_from != "none" and config.model == "bert":
-        if _is_pretraining_dir(init_from) or os.path.isfile(os.path.join(init_from, "vocab.txt")):
+        if _is_pretraining_dir(init_from) or files.isfile(os.path.join(init_from, "vocab.txt")):
             return load_vocab(os.path.join(init_from, "vocab.txt"))
         from hbert_tf.weights.pretrained import encoder_from_pretrained
 
@@ -250,7 +249,7 @@ def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, l
     if multi_worker:  # Keras' fit fails under MultiWorkerMirroredStrategy: our own steps
         final_loss = finetune_loop.train(model, optimizer, dataset, total, config, loss_weights)
         save_checkpoint(manager)
-        shutil.rmtree(os.path.join(model_dir, "backup"), ignore_errors=True)
+        files.rmtree(os.path.join(model_dir, "backup"), ignore_errors=True)
         return {
             "train_steps": total,
             "final_loss": final_loss,
@@ -323,7 +322,7 @@ def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, l
     if losses_seen and not np.isfinite(losses_seen[-1]):
         raise UserError("the training loss became NaN or infinite; try a lower --learning_rate")
     save_checkpoint(manager)
-    shutil.rmtree(backup_dir, ignore_errors=True)  # kept after a finished interrupted interval
+    files.rmtree(backup_dir, ignore_errors=True)  # kept after a finished interrupted interval
     return {
         "train_steps": total,
         "final_loss": float(losses_seen[-1]) if losses_seen else None,
@@ -334,10 +333,9 @@ def fit_or_restore(model, dataset, num_examples, config, losses, metrics=None, l
 def _backup_position(backup_dir):
     """(epoch, batch) where the backup in `backup_dir` stopped; (0, 0) when there is none."""
     path = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         return 0, 0
-    with open(path, encoding="utf-8") as f:
-        values = json.load(f)
+    values = files.read_json(path)
     return int(values.get("epoch", 0)), int(values.get("batch", 0) or 0)
 
 

@@ -19,7 +19,7 @@ import os
 import numpy as np
 from absl import logging
 
-from hbert_tf import names
+from hbert_tf import files, names
 from hbert_tf.errors import DataError, UserError
 from hbert_tf.finetuning import task as task_base
 from hbert_tf.run_config import SquadConfig
@@ -192,8 +192,7 @@ def parse_squad_data(data, version, source, evaluation=False):
 def _load_json(path):
     """The parsed JSON of a SQuAD file; DataError naming the file if missing or not JSON."""
     try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f)
+        values = files.read_json(path)
     except FileNotFoundError:
         raise DataError(f"SQuAD file not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -839,8 +838,7 @@ class SquadTask(task_base.DownstreamTask):
 
     def count_train_examples(self, path, documents, study_name):
         if path:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)["data"]
+            data = files.read_json(path)["data"]
         else:
             from hbert_tf.finetuning import builtin_tasks
 

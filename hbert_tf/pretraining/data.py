@@ -21,7 +21,6 @@ Example:
     >>> inputs, labels, weights = next(iter(ds))                               # doctest: +SKIP
 """
 
-import json
 import os
 import re
 import struct
@@ -29,6 +28,7 @@ import struct
 import tensorflow as tf
 from google.protobuf import message
 
+from hbert_tf import files as file_layer  # `files` names lists of shards here
 from hbert_tf import names
 from hbert_tf.errors import UserError
 from hbert_tf.pretraining.features import parsing_spec, pretraining_schema
@@ -43,7 +43,7 @@ def _files(file_pattern):
     files = []
     for pattern in patterns:
         for part in pattern.split(","):
-            files.extend(sorted(tf.io.gfile.glob(part.strip())))
+            files.extend(sorted(tf.io.gfile.glob(part.strip())))  # the rules TF's readers use
     if not files:
         raise ValueError(f"no TFRecord file matches {file_pattern!r}")
     for path in files:
@@ -57,10 +57,10 @@ def check_tfrecord_framing(path):
     A TFRecord starts with the record length (uint64 little-endian), a CRC, the record and
     another CRC; text, JSON or an empty file fail this at once (cheap: 12 bytes read).
     """
-    if tf.io.gfile.isdir(path):
+    if file_layer.isdir(path):
         raise UserError(f"{path}: is a folder; expected TFRecord files")
-    size = tf.io.gfile.stat(path).length
-    with tf.io.gfile.GFile(path, "rb") as f:
+    size = file_layer.size(path)
+    with file_layer.open(path, "rb") as f:
         header = f.read(12)
     if size == 0:
         raise UserError(f"{path}: is empty; expected a TFRecord file")
@@ -106,10 +106,9 @@ def damaged_data_error(file_pattern, error):
 def _manifest(files):
     """The manifest.json beside the first file, or None."""
     path = os.path.join(os.path.dirname(files[0]), MANIFEST)
-    if not tf.io.gfile.exists(path):
+    if not file_layer.exists(path):
         return None
-    with tf.io.gfile.GFile(path) as f:
-        manifest = json.load(f)
+    manifest = file_layer.read_json(path)
     if not manifest.get("complete", True):
         raise ValueError(
             f"{path}: the data in this folder is incomplete (create_pretraining_data was "

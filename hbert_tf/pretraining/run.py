@@ -10,16 +10,14 @@ evaluation, with the trivial predictors' held-out accuracies beside the heads').
 """
 
 import dataclasses
-import glob
 import json
 import os
-import shutil
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-from hbert_tf import console
+from hbert_tf import console, files
 from hbert_tf.config import get_config
 from hbert_tf.errors import Interrupted, PreemptionGuard, UserError, check_output_dir
 from hbert_tf.modeling.pretrainer import build_pretrainer
@@ -48,12 +46,12 @@ def resolve_data(path, split="train"):
 
     In a folder, `split` picks `train-*.tfrecord` or `eval-*.tfrecord` shards.
     """
-    if os.path.isdir(path):
+    if files.isdir(path):
         pattern = os.path.join(path, f"{split}-*.tfrecord")
         folder = path
     else:
         pattern, folder = path, os.path.dirname(path) or "."
-    if not glob.glob(pattern):
+    if not files.glob(pattern):
         raise ValueError(f"no TFRecord files match {pattern}")
     return pattern, folder
 
@@ -97,10 +95,9 @@ def _finished_run(model_dir, start, total):
             f"pass --train_steps={start} or more to continue it, or use a new --model_dir"
         )
     path = os.path.join(model_dir, METRICS)
-    if start < total or not os.path.isfile(path):
+    if start < total or not files.isfile(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        metrics = json.load(f)
+    metrics = files.read_json(path)
     console.say(
         f"{model_dir} already finished at step {start}; metrics.json kept as it was (use a new "
         "--model_dir or more --train_steps to train further)"
@@ -178,7 +175,7 @@ def _plan(config):
         long_pattern, _ = resolve_data(config.train_data_384)
     eval_pattern = None
     if config.eval_data:
-        split = "eval" if glob.glob(os.path.join(config.eval_data, "eval-*")) else "train"
+        split = "eval" if files.glob(os.path.join(config.eval_data, "eval-*")) else "train"
         eval_pattern, _ = resolve_data(config.eval_data, split)
     vocab_path = os.path.join(short_folder, VOCAB)
     vocab = load_vocab(vocab_path)
@@ -243,7 +240,7 @@ def _build(config, plan, strategy):
     model_dir, layout = config.model_dir, plan.layout
     encoder_config = plan.encoder_config
     keras.utils.set_random_seed(config.seed)
-    os.makedirs(model_dir, exist_ok=True)
+    files.makedirs(model_dir)
     loss_weights = layout.loss_weights(  # a task without a weight flag weighs 1
         **{
             task.name: getattr(config, task.loss_weight_field)
@@ -300,8 +297,8 @@ def _start(config, plan, loop):
             settings=config.to_dict(),
             config_hash=config.content_hash(),
         )
-        if not os.path.isfile(os.path.join(model_dir, VOCAB)):
-            shutil.copyfile(plan.vocab_path, os.path.join(model_dir, VOCAB))
+        if not files.isfile(os.path.join(model_dir, VOCAB)):
+            files.copy(plan.vocab_path, os.path.join(model_dir, VOCAB))
 
     return start, None
 
@@ -443,7 +440,7 @@ def _train(config, plan, loop, phases, eval_dataset, start, guard):
                 progress.update(step, " ".join(f"{k}={v:.4f}" for k, v in train_metrics.items()))
                 if chief:
                     _write_summaries(writer, "train", step, record)
-                    with open(log_path, "a", encoding="utf-8") as f:
+                    with files.open(log_path, "a") as f:
                         f.write(json.dumps(record) + "\n")
                 window = None
                 throughput.reset()
@@ -486,7 +483,7 @@ def _train(config, plan, loop, phases, eval_dataset, start, guard):
             raise damaged(eval_pattern, e) from None
         if chief:
             _write_summaries(writer, "eval", step, metrics)
-            with open(log_path, "a", encoding="utf-8") as f:  # the curve's last point
+            with files.open(log_path, "a") as f:  # the curve's last point
                 f.write(json.dumps({"split": "eval", **metrics}) + "\n")
     elif train_metrics:
         logging.warning("no --eval_data: metrics.json holds the last training window's metrics")
@@ -515,6 +512,6 @@ def _evaluate(loop, dataset, max_batches, step, writer, chief, log_path):
     console.say(f"eval at step {step}: " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     if chief:
         _write_summaries(writer, "eval", step, metrics)
-        with open(log_path, "a", encoding="utf-8") as f:
+        with files.open(log_path, "a") as f:
             f.write(json.dumps({"step": step, "split": "eval", **metrics}) + "\n")
     loop.freeze.after_eval(step, metrics)

@@ -16,8 +16,8 @@ import numpy as np
 from absl import logging
 from keras import ops
 
-from hbert_tf import names
-from hbert_tf.files import atomic_path
+from hbert_tf import files, names
+from hbert_tf.files import AtomicFile
 from hbert_tf.probing.senteval_format import SPLITS
 from hbert_tf.run_config import POOLINGS
 from hbert_tf.runtime import dtype_policy
@@ -288,10 +288,10 @@ class FeatureCache:
 
     def load(self, model, task_name, choice, pooling, key):
         path = self.path(model, task_name, choice, pooling)
-        if not os.path.isfile(path):
+        if not files.isfile(path):
             return None
         try:
-            with np.load(path) as data:
+            with files.open(path, "rb") as f, np.load(f) as data:
                 if str(data["key"]) != json.dumps(key, sort_keys=True):
                     logging.info("%s: stale (model, task or settings changed); recomputing", path)
                     return None
@@ -304,6 +304,7 @@ class FeatureCache:
 
     def save(self, model, task_name, choice, pooling, key, features):
         path = self.path(model, task_name, choice, pooling)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, key=np.array(json.dumps(key, sort_keys=True)), **features)
+        files.makedirs(os.path.dirname(path))
+        with AtomicFile(path) as out:
+            np.savez(out.file, key=np.array(json.dumps(key, sort_keys=True)), **features)
+            out.commit()

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from hbert_tf.files import atomic_path
+from hbert_tf.files import AtomicFile
 from hbert_tf.probing.senteval_format import TASK_CODES, TASKS
 
 
@@ -57,5 +57,6 @@ def plot_results(path, records, title="Probing accuracy"):
     ax.set_title(title)
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    with AtomicFile(path) as out:
+        fig.savefig(out.file, format="png", dpi=120, bbox_inches="tight")
+        out.commit()

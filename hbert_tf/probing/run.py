@@ -13,7 +13,7 @@ import time
 
 from absl import logging
 
-from hbert_tf import console
+from hbert_tf import console, files
 from hbert_tf.errors import check_output_dir
 from hbert_tf.files import write_json_atomic, write_text_atomic
 from hbert_tf.probing import report as probing_report
@@ -43,7 +43,7 @@ def run_probe(config, verbose=0):
     config.require("model_dir", "task_dir", "output_dir")
     check_output_dir(config.output_dir, "output_dir")
     tasks, models = load(config)
-    os.makedirs(config.output_dir, exist_ok=True)
+    files.makedirs(config.output_dir)
     settings = {**config.to_dict(), "probe": dataclasses.asdict(config.probe())}
     logging.info("probe settings: %s", json.dumps(settings, sort_keys=True))
     write_json_atomic(os.path.join(config.output_dir, SETTINGS_FILE), settings)

@@ -13,6 +13,7 @@ import os
 import numpy as np
 from absl import logging
 
+from hbert_tf import files
 from hbert_tf.files import write_text_atomic
 
 
@@ -120,8 +121,7 @@ def read_task(path, name=None):
     path = str(path)
     name = name or os.path.splitext(os.path.basename(path))[0]
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = files.read_bytes(path)
     except FileNotFoundError:
         raise ValueError(f"{path}: probing task file not found") from None
     try:
@@ -199,13 +199,13 @@ def find_task_files(task_dir, tasks="all", label=None):
         ValueError: the folder or a requested task file is missing.
     """
     label = label or f"--task_dir={task_dir}"
-    if not os.path.isdir(str(task_dir)):
+    if not files.isdir(str(task_dir)):
         raise ValueError(f"{label}: not a directory")
     wanted = parse_task_list(tasks) if isinstance(tasks, str) else list(tasks)
     found, missing = [], []
     for name in wanted:
         path = os.path.join(str(task_dir), f"{name}.txt")
-        (found if os.path.isfile(path) else missing).append((name, path))
+        (found if files.isfile(path) else missing).append((name, path))
     if missing and not (tasks == "all" and found):
         raise ValueError(
             f"{label}: missing {', '.join(os.path.basename(p) for _, p in missing)}"

@@ -19,13 +19,12 @@ configuration and vocabulary under `assets.extra/`.
 
 import json
 import os
-import shutil
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from hbert_tf import names
+from hbert_tf import files, names
 from hbert_tf.config import EncoderConfig
 from hbert_tf.finetuning import tasks
 from hbert_tf.finetuning.run import Backbone
@@ -56,9 +55,9 @@ HF_ACTIVATIONS = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu"}
 # --- Atomic folders -----------------------------------------------------------------------------
 def check_export_dir(export_dir, overwrite=False):
     """Raises naming --export_dir when it is a file, or a non-empty folder without `overwrite`."""
-    if os.path.isfile(export_dir):
+    if files.isfile(export_dir):
         raise ValueError(f"--export_dir={export_dir} is a file")
-    if os.path.isdir(export_dir) and os.listdir(export_dir) and not overwrite:
+    if files.isdir(export_dir) and files.listdir(export_dir) and not overwrite:
         raise ValueError(
             f"--export_dir={export_dir} is not empty; choose a new folder or pass --overwrite"
         )
@@ -68,30 +67,31 @@ def write_folder_atomically(export_dir, write, overwrite=False):
     """Calls `write(tmp)` on a temporary sibling folder, then renames it to `export_dir`.
 
     A failed `write` leaves `export_dir` as it was; a non-empty `export_dir` is replaced only
-    with `overwrite`.
+    with `overwrite`. (On object stores, gs:// and s3://, a folder rename is a copy of each
+    file then a delete: a reader may see the folder before the last file has arrived.)
     """
     export_dir = str(export_dir).rstrip("/")
     check_export_dir(export_dir, overwrite)
     tmp = f"{export_dir}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    files.rmtree(tmp, ignore_errors=True)
     try:
         write(tmp)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        files.rmtree(tmp, ignore_errors=True)
         raise
     old = f"{export_dir}.old-{os.getpid()}"
-    if os.path.isdir(export_dir):
-        os.replace(export_dir, old)
-    os.replace(tmp, export_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    if files.isdir(export_dir):
+        files.replace(export_dir, old)
+    files.replace(tmp, export_dir)
+    files.rmtree(old, ignore_errors=True)
     return export_dir
 
 
 def _write_archive(archive, tmp, extra_files):
     archive.write_out(tmp, verbose=False)
-    os.makedirs(os.path.join(tmp, "assets.extra"))
+    files.makedirs(os.path.join(tmp, "assets.extra"))
     for path in extra_files:
-        shutil.copy(path, os.path.join(tmp, "assets.extra"))
+        files.copy(path, os.path.join(tmp, "assets.extra", os.path.basename(path)))
 
 
 def _string_specs(*keys):
@@ -102,16 +102,15 @@ def _string_specs(*keys):
 def run_kind(model_dir):
     """ "pretraining" or the fine-tuning task's name ("squad", "mnli", ...): what `model_dir`
     holds (BiLSTM runs included)."""
-    if os.path.isfile(os.path.join(str(model_dir), RUN_CONFIG)):
+    if files.isfile(os.path.join(str(model_dir), RUN_CONFIG)):
         return "pretraining"
     path = os.path.join(str(model_dir), FINETUNE_CONFIG)
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise ValueError(
             f"--model_dir={model_dir}: neither {RUN_CONFIG} (pre-training) nor "
             f"{FINETUNE_CONFIG} (fine-tuning) found"
         )
-    with open(path, encoding="utf-8") as f:
-        task = json.load(f).get("settings", {}).get("task")
+    task = files.read_json(path).get("settings", {}).get("task")
     if task not in tasks.BY_NAME:
         raise ValueError(f"{path}: unknown task {task!r}")
     return task
@@ -119,7 +118,7 @@ def run_kind(model_dir):
 
 def read_finetune_config(model_dir):
     path = os.path.join(str(model_dir), FINETUNE_CONFIG)
-    with open(path, encoding="utf-8") as f:
+    with files.open(path) as f:
         try:
             return json.load(f)
         except json.JSONDecodeError as e:
@@ -373,7 +372,7 @@ def export_huggingface(pretrainer, export_dir, vocab_path, overwrite=False):
     tanh "gelu", "gelu" for "gelu_exact"), model.safetensors (BertModel names; `pooler.dense.*`
     only when the model has an NSP head), vocab.txt, tokenizer_config.json.
     """
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     vocab = load_vocab(vocab_path)
     pooler = pretrainer.nsp_head.pooler if pretrainer.nsp_head is not None else None
@@ -391,12 +390,13 @@ def export_huggingface(pretrainer, export_dir, vocab_path, overwrite=False):
     }
 
     def write(tmp):
-        os.makedirs(tmp)
-        save_file(tensors, os.path.join(tmp, "model.safetensors"), metadata={"format": "pt"})
+        files.makedirs(tmp)
+        with files.open(os.path.join(tmp, "model.safetensors"), "wb") as f:
+            f.write(save(tensors, metadata={"format": "pt"}))
         for name, values in (("config.json", config), ("tokenizer_config.json", tokenizer_config)):
-            with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+            with files.open(os.path.join(tmp, name), "w") as f:
                 json.dump(values, f, indent=2, sort_keys=True)
-        shutil.copy(vocab_path, os.path.join(tmp, "vocab.txt"))
+        files.copy(vocab_path, os.path.join(tmp, "vocab.txt"))
 
     return write_folder_atomically(export_dir, write, overwrite)
 

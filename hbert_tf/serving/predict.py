@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from hbert_tf import names
+from hbert_tf import files, names
 from hbert_tf.files import write_text_atomic
 
 
@@ -43,12 +43,12 @@ def load_signature(path):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401 (registers the tokenizer ops)
 
-    if not os.path.isfile(os.path.join(str(path), "saved_model.pb")):
+    if not files.isfile(os.path.join(str(path), "saved_model.pb")):
         raise PredictError(f"--saved_model={path}: no saved_model.pb (export with trainers.export)")
     loaded = tf.saved_model.load(str(path))
     fn = loaded.signatures["serving_default"]
     preprocessor = os.path.join(str(path), names.ENCODER_PREPROCESSOR)
-    if os.path.isdir(preprocessor):
+    if files.isdir(preprocessor):
         text_fn = tf.saved_model.load(preprocessor).signatures["serving_default"]
         return "encoder", EncoderOnText(text_fn, fn)
     task = _exported_task(path, set(fn.structured_input_signature[1]))
@@ -61,9 +61,8 @@ def _exported_task(path, inputs):
     from hbert_tf.finetuning import tasks
 
     config = os.path.join(str(path), "assets.extra", "finetune_config.json")
-    if os.path.isfile(config):
-        with open(config, encoding="utf-8") as f:
-            name = json.load(f).get("settings", {}).get("task")
+    if files.isfile(config):
+        name = files.read_json(config).get("settings", {}).get("task")
         if name in tasks.BY_NAME:
             return tasks.BY_NAME[name]
     for task in tasks.TASKS:
@@ -163,7 +162,7 @@ def recognise_task_file(path, head_bytes=1 << 16):
     """ "squad" (a SQuAD JSON file), "mnli" (a MultiNLI / GLUE TSV or JSONL file) or None (any
     other text), from the first `head_bytes` of the file."""
     try:
-        with open(path, "rb") as f:
+        with files.open(path, "rb") as f:
             head = f.read(head_bytes).decode("utf-8", errors="replace").lstrip("\ufeff")
     except OSError:
         return None  # the reader names the path
@@ -184,7 +183,7 @@ def recognise_task_file(path, head_bytes=1 << 16):
 
 def predict_text(fn, path, outputs, batch_size=32, progress=True):
     """JSONL records `{"line", output: values}` for a text file (tab = sentence pair)."""
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise PredictError(f"--input={path}: file not found")
     task = recognise_task_file(path)
     if task is not None:
@@ -193,7 +192,7 @@ def predict_text(fn, path, outputs, batch_size=32, progress=True):
             f"--saved_model is an encoder, which reads text lines; predict on it with "
             f"{TASK_FILE_MODELS[task]}"
         )
-    with open(path, encoding="utf-8") as f:
+    with files.open(path) as f:
         lines = [line.rstrip("\n") for line in f]
     kept = [(n, line.split("\t", 1)) for n, line in enumerate(lines, 1) if line.strip()]
     if not kept:
@@ -228,8 +227,8 @@ def predict(
     """Runs the SavedModel on `input_path` and writes `output`; returns the kind of model."""
     if batch_size < 1:
         raise PredictError(f"--batch_size={batch_size} must be >= 1")
-    parent = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(parent):
+    parent = os.path.dirname(output if files.is_remote(output) else os.path.abspath(output))
+    if not files.isdir(parent):
         raise PredictError(f"--output={output}: folder {parent} does not exist")
     kind, fn = load_signature(saved_model)
     if kind == "encoder":

@@ -7,6 +7,7 @@ error naming the data set and the file.
 
 import os
 
+from hbert_tf import files
 from hbert_tf.errors import UserError
 from hbert_tf.finetuning import tasks as downstream_tasks
 
@@ -81,10 +82,10 @@ def check_data(study, data, check_text_file=None):
 
 def _check(name, path, check_text_file, study):
     if name == "pretrained_bert":
-        if os.path.isdir(path):
-            if not os.path.isfile(os.path.join(path, "config.json")):
+        if files.isdir(path):
+            if not files.isfile(os.path.join(path, "config.json")):
                 raise UserError(f"{path}: no config.json; expected a Hugging Face BERT directory")
-        elif os.sep in path or os.path.exists(path):
+        elif os.sep in path or files.exists(path):
             raise UserError(f"{path}: not a directory (nor a keras-hub preset name)")
         return
     if name == "senteval_probing":
@@ -95,9 +96,9 @@ def _check(name, path, check_text_file, study):
             senteval_format.read_task(task_path, task)
         return
     if name == "wikitext":
-        if os.path.isdir(path):
+        if files.isdir(path):
             train = os.path.join(path, "wiki.train.raw")
-            if not os.path.isfile(train):
+            if not files.isfile(train):
                 raise UserError(f"{path}: folder without wiki.train.raw")
             path = train
         _check_file(path)
@@ -111,19 +112,19 @@ def _check(name, path, check_text_file, study):
     elif name == "fasttext":
         from hbert_tf.text import word_vectors
 
-        if os.path.getsize(path) <= VEC_CHECK_LIMIT:
+        if files.size(path) <= VEC_CHECK_LIMIT:
             word_vectors.read_vec_file(path, set())
         else:
-            with open(path, encoding="utf-8", errors="replace") as f:
+            with files.open(path, errors="replace") as f:
                 head = [f.readline() for _ in range(3)]
             if len(head[1].split()) < 2:
                 raise UserError(f"{path}: not a fastText .vec text file")
 
 
 def _check_file(path):
-    if not os.path.exists(path):
+    if not files.exists(path):
         raise UserError(f"{path}: file not found")
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise UserError(f"{path}: not a file")
-    if os.path.getsize(path) == 0:
+    if files.size(path) == 0:
         raise UserError(f"{path}: empty file")

@@ -18,7 +18,6 @@ import dataclasses
 import errno
 import hashlib
 import http.client
-import json
 import os
 import shutil
 import urllib.error
@@ -26,7 +25,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 
-from hbert_tf import console
+from hbert_tf import console, files
 from hbert_tf.errors import UserError
 from hbert_tf.files import write_json_atomic
 from hbert_tf.finetuning import tasks
@@ -104,11 +103,11 @@ def fetch(names, data_dir, mirror=None):
     unknown = [name for name in names if name not in DATA]
     if unknown:
         raise UserError(f"unknown data set(s) {', '.join(unknown)}; expected {', '.join(DATA)}")
-    os.makedirs(data_dir, exist_ok=True)
+    files.makedirs(data_dir)
     paths = {}
     for name in names:
-        files, path = DATA[name]
-        for file in files:
+        names_of_files, path = DATA[name]
+        for file in names_of_files:
             _ready(file, data_dir, mirror, name)
         paths[name] = os.path.join(data_dir, path)
     return paths
@@ -123,14 +122,14 @@ def _ready(file, data_dir, mirror, name):
         if mirror is None
         else mirror.rstrip("/") + urllib.parse.urlparse(remote.url).path
     )
-    if not os.path.isfile(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+    if not files.isfile(path):
+        files.makedirs(os.path.dirname(path))
         _download(url, path, name, data_dir)
         _verify(file, path, remote, url, data_dir, first=True)
-        os.replace(path + ".part", path)
+        files.replace(path + ".part", path)
     else:
         _verify(file, path, remote, url, data_dir, first=False)
-    if file.endswith(".zip") and not os.path.isfile(path + ".unpacked"):
+    if file.endswith(".zip") and not files.isfile(path + ".unpacked"):
         _unpack(path, data_dir)
 
 
@@ -138,7 +137,7 @@ def _download(url, path, name, data_dir):
     """Downloads `url` into `path.part`, resuming it with Range requests; TRIES connections."""
     part = path + ".part"
     for _ in range(TRIES):
-        have = os.path.getsize(part) if os.path.isfile(part) else 0
+        have = files.size(part) if files.isfile(part) else 0
         request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
@@ -147,7 +146,7 @@ def _download(url, path, name, data_dir):
                 length = response.headers.get("Content-Length")
                 total = have + int(length) if length is not None else None
                 _copy(response, part, have, total, os.path.basename(path), data_dir)
-            if total is None or os.path.getsize(part) == total:
+            if total is None or files.size(part) == total:
                 return
         except urllib.error.HTTPError as e:
             if e.code == 416 and have:  # Range past the end: the part is complete
@@ -159,7 +158,7 @@ def _download(url, path, name, data_dir):
                             f"it yourself and pass --data {name}=PATH") from None  # fmt: skip
         except (http.client.IncompleteRead, ConnectionError, TimeoutError):
             pass  # the connection dropped: the next try resumes from what arrived
-    size = os.path.getsize(part) if os.path.isfile(part) else 0
+    size = files.size(part) if files.isfile(part) else 0
     raise UserError(f"{url}: the connection dropped {TRIES} times ({size} bytes kept in {part}); "
                     f"rerun to resume, or pass --data {name}=PATH")  # fmt: skip
 
@@ -168,7 +167,7 @@ def _copy(response, part, have, total, label, data_dir):
     progress = console.Progress(total or 0, f"download {label}", "bytes", done=have,
                                 min_seconds=5, scale=(2**20, "MiB"))  # fmt: skip
     try:
-        with open(part, "ab" if have else "wb") as f:
+        with files.open(part, "ab" if have else "wb") as f:
             done = have
             while chunk := response.read(CHUNK):
                 f.write(chunk)
@@ -185,7 +184,7 @@ def _copy(response, part, have, total, label, data_dir):
 
 def sha256_of(path):
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with files.open(path, "rb") as f:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -197,19 +196,18 @@ def _verify(file, path, remote, url, data_dir, first):
     checked = path + ".part" if first else path
     lock_path = os.path.join(data_dir, LOCK)
     lock = {}
-    if os.path.isfile(lock_path):
-        with open(lock_path, encoding="utf-8") as f:
-            lock = json.load(f)
+    if files.isfile(lock_path):
+        lock = files.read_json(lock_path)
     expected = (remote.size, remote.sha256) if remote.sha256 else (
         (lock[file]["size"], lock[file]["sha256"]) if file in lock else (None, None)
     )  # fmt: skip
-    size, digest = os.path.getsize(checked), sha256_of(checked)
+    size, digest = files.size(checked), sha256_of(checked)
     if expected[1] is None:  # first download of an unpublished file: record it
         lock[file] = {"url": url, "size": size, "sha256": digest}
         write_json_atomic(lock_path, lock)
         return
     if (size, digest) != expected:
-        os.remove(checked)
+        files.remove(checked)
         raise UserError(f"{url}: SHA-256 {digest} ({size} bytes) does not match the expected "
                         f"{expected[1]} ({expected[0]} bytes); removed {checked}")  # fmt: skip
 
@@ -217,17 +215,22 @@ def _verify(file, path, remote, url, data_dir, first):
 def _unpack(archive, data_dir):
     """Extracts a zip into `data_dir` through a temporary folder; then writes the marker."""
     tmp = os.path.join(data_dir, f".unpack-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with zipfile.ZipFile(archive) as z:
+    files.rmtree(tmp, ignore_errors=True)
+    with files.open(archive, "rb") as f, zipfile.ZipFile(f) as z:
         for member in z.namelist():
             if member.startswith("/") or ".." in member.split("/"):
                 raise UserError(f"{archive}: unsafe path {member!r} in the archive")
-        z.extractall(tmp)
-    for entry in os.listdir(tmp):
+        for member in z.infolist():
+            target = os.path.join(tmp, member.filename)
+            files.makedirs(target if member.is_dir() else os.path.dirname(target))
+            if not member.is_dir():
+                with z.open(member) as source, files.open(target, "wb") as out:
+                    shutil.copyfileobj(source, out, CHUNK)
+    for entry in files.listdir(tmp):
         target = os.path.join(data_dir, entry)
-        if os.path.isdir(target):
-            shutil.rmtree(target)
-        os.replace(os.path.join(tmp, entry), target)
-    os.rmdir(tmp)
-    with open(archive + ".unpacked", "w", encoding="utf-8") as f:
+        if files.isdir(target):
+            files.rmtree(target)
+        files.replace(os.path.join(tmp, entry), target)
+    files.rmtree(tmp)
+    with files.open(archive + ".unpacked", "w") as f:
         f.write("done\n")

@@ -13,12 +13,13 @@ Example:
     ... )  # doctest: +SKIP
 """
 
-import glob
 import math
 import os
 
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
+
+from hbert_tf import files
 
 SUFFIX = ".hparams"  # our event files end in it, so a rewrite replaces them
 
@@ -73,15 +74,15 @@ def write_unit_hparams(logdir, hparams, metrics, trial_id=None):
         ValueError: naming the setting or metric that is not a plain value.
     """
     hparams = _check(hparams, metrics)
-    os.makedirs(logdir, exist_ok=True)
-    earlier = set(glob.glob(os.path.join(logdir, f"events.out.tfevents.*{SUFFIX}")))
+    files.makedirs(logdir)
+    earlier = set(files.glob(os.path.join(logdir, f"events.out.tfevents.*{SUFFIX}")))
     writer = tf.summary.create_file_writer(logdir, filename_suffix=SUFFIX)
     with writer.as_default():
         hp.hparams(hparams, trial_id=trial_id or os.path.basename(os.path.normpath(logdir)))
         for name, value in metrics.items():
             tf.summary.scalar(name, float(value), step=0)
     writer.close()
-    written = set(glob.glob(os.path.join(logdir, f"events.out.tfevents.*{SUFFIX}"))) - earlier
+    written = set(files.glob(os.path.join(logdir, f"events.out.tfevents.*{SUFFIX}"))) - earlier
     for path in earlier:  # only once the new file is complete
-        os.remove(path)
+        files.remove(path)
     return written.pop() if len(written) == 1 else None

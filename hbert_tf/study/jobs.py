@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from hbert_tf import files
 from hbert_tf.files import write_json_atomic
 from hbert_tf.finetuning import tasks
 from hbert_tf.study.spec import PRETRAIN_LOSS, TASK_MODELS
@@ -73,13 +74,13 @@ def run_job(unit, run_dir, inputs):
 def task_data_job(unit, run_dir):
     """The task's files: those given with --data, the built-in set for the splits not given."""
     config = unit.config
-    files = dict(config.files)
+    task_files = dict(config.files)
     task = tasks.study_task(config.task)
-    if len(files) < len(task.data_keys[config.task]):
+    if len(task_files) < len(task.data_keys[config.task]):
         builtin = task.write_builtin(run_dir, config.builtin_seed, config.builtin_documents,
                                      config.task)  # fmt: skip
-        files = {**builtin, **files}
-    return files, []
+        task_files = {**builtin, **task_files}
+    return task_files, []
 
 
 # --- pre-training and selection -----------------------------------------------------------------
@@ -125,8 +126,8 @@ def read_curve(model_dir):
     """
     path = os.path.join(model_dir, "train_log.jsonl")
     points = {}
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
+    if files.isfile(path):
+        with files.open(path) as f:
             for line in f:
                 entry = json.loads(line)
                 if entry.get("split") == "eval":
@@ -191,10 +192,10 @@ def finetune_job(unit, run_dir, inputs):
         fields["vocab_file"] = inputs["vocab"]["outputs"]["vocab"]
     if "fasttext" in inputs:
         fields["embeddings"] = inputs["fasttext"]["outputs"]["vectors"]
-    files = inputs["task_data"]["outputs"]
+    task_files = inputs["task_data"]["outputs"]
     task = dict(unit.tags)["task"]
     downstream_task = tasks.study_task(task)
-    fields.update({field: files[split] for split, field in downstream_task.data_splits})
+    fields.update({field: task_files[split] for split, field in downstream_task.data_splits})
     metrics = run_finetune(unit.config.replace(**fields))
     values = downstream_task.record_values(metrics, task)
     return {"model_dir": fields["model_dir"]}, [record(unit, "finetune", values, layer=layer)]
@@ -226,16 +227,18 @@ def chance_job(unit, run_dir, inputs):
     task = unit.config.task
     assert isinstance(unit.config, Chance)
     base = dict(model="chance", corpus=None, pt_concat="none", ft_concat="none", layer=None)
-    files = inputs[f"{'probing' if task == 'probing' else 'task'}_data"]["outputs"]
+    task_files = inputs[f"{'probing' if task == 'probing' else 'task'}_data"]["outputs"]
     if task == "probing":
         from hbert_tf.probing import senteval_format
 
         records = []
-        for name, path in senteval_format.find_task_files(files["task_dir"], files["tasks"]):
+        for name, path in senteval_format.find_task_files(
+            task_files["task_dir"], task_files["tasks"]
+        ):
             chance = senteval_format.read_task(path, name).chance("te")
             records.append(
                 record(unit, "probe", {"accuracy": 100 * chance}, task=name, seed=0, **base)
             )
         return {}, records
-    values = tasks.study_task(task).chance_values(files, task)
+    values = tasks.study_task(task).chance_values(task_files, task)
     return {}, [record(unit, "finetune", values, task=task, seed=0, **base)]

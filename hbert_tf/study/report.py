@@ -24,7 +24,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hbert_tf.files import atomic_path, write_json_atomic, write_text_atomic
+from hbert_tf import files
+from hbert_tf.files import AtomicFile, write_json_atomic, write_text_atomic
 from hbert_tf.finetuning import tasks as downstream_tasks
 from hbert_tf.probing.senteval_format import TASK_CODES, TASK_NAMES
 from hbert_tf.study import paper_values, statistics
@@ -739,8 +740,9 @@ def _safe(text):
 
 
 def _save(fig, path):
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    with AtomicFile(path) as out:
+        fig.savefig(out.file, format="png", dpi=110, bbox_inches="tight")
+        out.commit()
 
 
 def plot_sweeps(plot_dir, records, selections):
@@ -938,7 +940,7 @@ def write_report(output_dir, records, study_name, selections, paper_corpora=None
     """
     check_records(records)
     paper_corpora = dict(paper_corpora or {})
-    os.makedirs(os.path.join(output_dir, "plots"), exist_ok=True)
+    files.makedirs(os.path.join(output_dir, "plots"))
     tables = build_tables(records, paper_corpora)
     findings = compute_findings(records, paper_corpora)
 
@@ -946,9 +948,9 @@ def write_report(output_dir, records, study_name, selections, paper_corpora=None
     plots = plot_sweeps(plot_dir, records, selections)
     plots += plot_curves(plot_dir, records)
     plots += [p for t in tables if t["name"] == "table4" for p in plot_probing(plot_dir, t)]
-    for name in os.listdir(plot_dir):  # plots of an earlier report that this one does not have
+    for name in files.listdir(plot_dir):  # plots of an earlier report that this one does not have
         if name.endswith(".png") and os.path.join(plot_dir, name) not in plots:
-            os.remove(os.path.join(plot_dir, name))
+            files.remove(os.path.join(plot_dir, name))
 
     written = {t["name"] for t in tables}
     for t in tables:
@@ -959,8 +961,8 @@ def write_report(output_dir, records, study_name, selections, paper_corpora=None
         written.add(PRETRAINING_CSV[:-4])
     for name in [spec.name for spec in TABLE_SPECS] + [PRETRAINING_CSV[:-4]]:
         stale = os.path.join(output_dir, f"{name}.csv")
-        if name not in written and os.path.exists(stale):
-            os.remove(stale)
+        if name not in written and files.exists(stale):
+            files.remove(stale)
 
     seeds = sorted({r["seed"] for r in records if r["model"] != "chance"})
     note = statistics.seeds_note(seeds)

@@ -8,12 +8,11 @@ same command (pre-training and fine-tuning also resume from their checkpoints).
 """
 
 import datetime
-import json
 import os
 import sys
 import time
 
-from hbert_tf import console
+from hbert_tf import console, files
 from hbert_tf.files import write_json_atomic
 
 RESULT = "result.json"
@@ -28,10 +27,9 @@ def unit_dir(output_dir, key):
 def read_result(output_dir, key):
     """The unit's result dict, or None when it has not finished."""
     path = os.path.join(unit_dir(output_dir, key), RESULT)
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        result = json.load(f)
+    result = files.read_json(path)
     result["outputs"] = _map_paths(result["outputs"], lambda p: _absolute(p, output_dir))
     return result
 
@@ -44,8 +42,9 @@ def _map_paths(value, function):
 
 def _relative(path, output_dir):
     """Paths inside the study folder are stored relative to it (the folder can move)."""
-    root = os.path.abspath(output_dir) + os.sep
-    return os.path.relpath(path, root) if os.path.abspath(path).startswith(root) else path
+    root = files.abspath(output_dir).rstrip(os.sep) + os.sep
+    absolute = files.abspath(path)
+    return absolute[len(root) :] if absolute.startswith(root) else path
 
 
 def _absolute(path, output_dir):
@@ -54,7 +53,7 @@ def _absolute(path, output_dir):
 
 def _log(run_dir, line):
     stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    with open(os.path.join(run_dir, UNIT_LOG), "a", encoding="utf-8") as f:
+    with files.open(os.path.join(run_dir, UNIT_LOG), "a") as f:
         f.write(f"{stamp} {line}\n")
 
 
@@ -68,7 +67,7 @@ def execute_unit(unit, output_dir, job):
     if done is not None:
         return done
     run_dir = unit_dir(output_dir, unit.key)
-    os.makedirs(run_dir, exist_ok=True)
+    files.makedirs(run_dir)
     inputs = {}
     for role, key in unit.inputs:
         inputs[role] = read_result(output_dir, key)
@@ -183,7 +182,7 @@ def _lost_outputs(result, output_dir):
     root = os.path.join(output_dir, "units")
     paths = []
     _map_paths(result["outputs"], lambda p: paths.append(p) if p.startswith(root) else None)
-    return [p for p in paths if not os.path.exists(p)]
+    return [p for p in paths if not files.exists(p)]
 
 
 def rerun_lost_outputs(units, output_dir):
@@ -202,7 +201,7 @@ def rerun_lost_outputs(units, output_dir):
         for key in unit.depends_on:
             result = read_result(output_dir, key)
             if result is not None and _lost_outputs(result, output_dir):
-                os.remove(os.path.join(unit_dir(output_dir, key), RESULT))
+                files.remove(os.path.join(unit_dir(output_dir, key), RESULT))
                 _log(unit_dir(output_dir, key), "outputs lost: runs again")
                 will_run.add(by_key[key].key)
                 marked.append(key)
@@ -248,7 +247,7 @@ def collect(units, output_dir):
 def run_study(study, units, output_dir, run_unit, ray_address=None, out=print):
     """Runs every unit (locally, or on the Ray cluster at `ray_address`), then writes
     records.json, selections.json and the report. Returns (records, selections)."""
-    os.makedirs(output_dir, exist_ok=True)
+    files.makedirs(output_dir)
     write_json_atomic(
         os.path.join(output_dir, "units.json"),
         [{"key": u.key, "kind": u.kind, "depends_on": list(u.depends_on)} for u in units],

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 
+from hbert_tf import files
 from hbert_tf.errors import UserError
 from hbert_tf.finetuning import tasks as downstream_tasks
 from hbert_tf.probing.senteval_format import TASK_NAMES
@@ -118,12 +119,12 @@ class Study:
 
 
 def builtin_names():
-    return sorted(n[:-5] for n in os.listdir(STUDIES_DIR) if n.endswith(".json"))
+    return sorted(n[:-5] for n in files.listdir(STUDIES_DIR) if n.endswith(".json"))
 
 
 def load_study(name_or_path, seeds=None):
     """The `Study` of a built-in name or a JSON file; `seeds` (list of int) overrides its seeds."""
-    if os.path.isfile(name_or_path):
+    if files.isfile(name_or_path):
         path = name_or_path
     elif name_or_path in builtin_names():
         path = os.path.join(STUDIES_DIR, f"{name_or_path}.json")
@@ -134,8 +135,7 @@ def load_study(name_or_path, seeds=None):
         )
     label = f"study {os.path.basename(path)}"
     try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f)
+        values = files.read_json(path)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"{label}: not valid JSON ({e})") from None
     if seeds is not None:
@@ -277,7 +277,7 @@ def parse_study(values, name, source, label):
         check.fail("description", "a string", description)
     study = Study(
         name=name,
-        source=os.path.abspath(source),
+        source=files.abspath(source),
         description=description,
         encoder=encoder,
         num_layers=num_layers,
@@ -351,8 +351,8 @@ def _encoder(check, value, source):
     if not isinstance(value, str) or not (value in PRESETS or value.endswith(".json")):
         check.fail("encoder", "a preset name (tiny, small, base) or a bert_config.json path", value)
     if value not in PRESETS:
-        value = os.path.join(os.path.dirname(os.path.abspath(source)), value)
-        if not os.path.isfile(value):
+        value = os.path.join(os.path.dirname(files.abspath(source)), value)
+        if not files.isfile(value):
             check.fail("encoder", "an existing bert_config.json", value)
     try:
         layers = get_config(value).num_hidden_layers

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 
+from hbert_tf import files
 from hbert_tf.errors import UserError
 from hbert_tf.finetuning import tasks
 from hbert_tf.run_config import PretrainConfig, ProbeRunConfig
@@ -137,24 +138,19 @@ def _canonical(config):
     if values.get("task_copies") == []:  # added later: a study without task models keeps its keys
         del values["task_copies"]
     path = values.get("config")
-    if isinstance(path, str) and os.path.isfile(path):
-        with open(path, "rb") as f:
-            values["config"] = "sha256:" + hashlib.sha256(f.read()).hexdigest()
+    if isinstance(path, str) and files.isfile(path):
+        values["config"] = "sha256:" + hashlib.sha256(files.read_bytes(path)).hexdigest()
     return values
 
 
 def _file_identity(path):
     """(path, size, mtime_ns) of a file, or of every file of a folder (sorted)."""
     paths = [path]
-    if os.path.isdir(path):
+    if files.isdir(path):
         paths = sorted(
-            os.path.join(root, name) for root, _, names in os.walk(path) for name in names
+            os.path.join(root, name) for root, _, names in files.walk(path) for name in names
         )
-    return tuple(
-        (os.path.abspath(p), os.path.getsize(p), os.stat(p).st_mtime_ns)
-        for p in paths
-        if os.path.isfile(p)
-    )
+    return tuple(files.identity(p) for p in paths if files.isfile(p))
 
 
 def _concat_tag(concat):
@@ -178,21 +174,21 @@ class _Builder:
         settings = dict(study.corpus_data)
         identity = ()
         if corpus == "builtin":
-            fmt, files = "builtin", ()
+            fmt, paths = "builtin", ()
         elif corpus == "pydoc":  # Python's documentation topics; the text changes with Python
             from hbert_tf.text import pydoc_corpus
 
-            fmt, files, identity = "pydoc", (), (pydoc_corpus.identity(),)
+            fmt, paths, identity = "pydoc", (), (pydoc_corpus.identity(),)
         elif corpus == "wikitext":
             path = self.data["wikitext"]
-            if os.path.isdir(path):
+            if files.isdir(path):
                 train = os.path.join(path, "wiki.train.raw")
-                path = train if os.path.isfile(train) else path
-            fmt, files = "wikitext", tuple(p for p, _, _ in _file_identity(path))
+                path = train if files.isfile(train) else path
+            fmt, paths = "wikitext", tuple(p for p, _, _ in _file_identity(path))
         else:  # squad: the paragraphs of the SQuAD training files
             fmt = "squad"
-            files = tuple(
-                os.path.abspath(self.data[n])
+            paths = tuple(
+                files.abspath(self.data[n])
                 for n in ("squad_v1_train", "squad_v2_train")
                 if n in self.data
             )
@@ -200,8 +196,8 @@ class _Builder:
         config = CorpusData(
             corpus=corpus,
             input_format=fmt,
-            input_files=files,
-            identity=identity + tuple(i for f in files for i in _file_identity(f)),
+            input_files=paths,
+            identity=identity + tuple(i for f in paths for i in _file_identity(f)),
             vocab_size=settings.get("vocab_size", 1200),
             max_seq_length=tuple(settings.get("max_seq_length", (128, 384))),
             max_predictions_per_seq=tuple(settings.get("max_predictions_per_seq", (20, 58))),
@@ -219,20 +215,20 @@ class _Builder:
         return self.add(Unit("data", f"corpus-{corpus}", config, num_cpus=2))
 
     def task_unit(self, task):
-        files = tuple(
-            (split, os.path.abspath(self.data[name]))
+        paths = tuple(
+            (split, files.abspath(self.data[name]))
             for split, name in DATA_FILES[task]
             if name in self.data
         )
-        identity = tuple(i for _, f in files for i in _file_identity(f))
-        config = TaskData(task, files, identity, self.study.downstream_documents)
+        identity = tuple(i for _, f in paths for i in _file_identity(f))
+        config = TaskData(task, paths, identity, self.study.downstream_documents)
         return self.add(Unit("data", f"task-{task}", config))
 
     def probing_unit(self):
         task_dir = self.data.get("senteval_probing")
         identity = _file_identity(task_dir) if task_dir else ()
         config = ProbingData(
-            task_dir and os.path.abspath(task_dir),
+            task_dir and files.abspath(task_dir),
             identity,
             self.study.probing_tasks,
             self.study.probe_generate,
@@ -377,8 +373,8 @@ class _Builder:
                     self.variant_units(variant, corpus, corpus_key, concat)
         vocab_input = (("vocab", corpora[study.corpora[0]]),)
         self.pretrained = self.data.get("pretrained_bert", study.pretrained_bert)
-        if self.pretrained and os.path.isdir(self.pretrained):
-            self.pretrained = os.path.abspath(self.pretrained)
+        if self.pretrained and files.isdir(self.pretrained):
+            self.pretrained = files.abspath(self.pretrained)
         for seed in study.seeds:
             for baseline in study.baselines:
                 if baseline == "pretrained_bert" and not self.pretrained:
@@ -394,7 +390,7 @@ class _Builder:
 
     def fasttext_unit(self):
         path = self.data["fasttext"]
-        config = TaskData("fasttext", (("vectors", os.path.abspath(path)),), _file_identity(path))
+        config = TaskData("fasttext", (("vectors", files.abspath(path)),), _file_identity(path))
         return self.add(Unit("data", "fasttext", config))
 
     def variant_units(self, variant, corpus, corpus_key, concat):

@@ -23,6 +23,8 @@ import functools
 import random
 from collections.abc import Iterator
 
+from hbert_tf import files
+
 # --- Lexicon ----------------------------------------------------------------------------------
 # Per topic: people (nouns), names, places, adjectives, transitive verbs with the objects they
 # take ("verb: object object ..."; "verb>past" gives an irregular or doubled past form), and
@@ -651,7 +653,7 @@ def write_bert_format(path, seed: int, num_documents: int) -> int:
     Returns the number of bytes written.
     """
     size = 0
-    with open(path, "w", encoding="utf-8") as f:
+    with files.open(path, "w") as f:
         for doc in generate_documents(seed, num_documents):
             chunk = doc.text + "\n\n"
             size += len(chunk.encode())

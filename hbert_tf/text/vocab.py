@@ -15,7 +15,7 @@ import re
 import sys
 import unicodedata
 
-from hbert_tf import names
+from hbert_tf import files, names
 from hbert_tf.errors import DataError
 
 _CJK_RE = re.compile(
@@ -121,15 +121,14 @@ class Vocab:
         return hashlib.sha256(self.text().encode("utf-8")).hexdigest()
 
     def write(self, path):
-        with open(path, "w", encoding="utf-8") as f:
+        with files.open(path, "w") as f:
             f.write(self.text())
 
 
 def load_vocab(path) -> Vocab:
     """Reads a vocab.txt (one token per line); raises DataError naming the file when it is bad."""
     try:
-        with open(path, encoding="utf-8") as f:
-            tokens = f.read().splitlines()
+        tokens = files.read_text(path).splitlines()
     except FileNotFoundError:
         raise DataError(f"vocabulary file not found: {path}") from None
     except UnicodeDecodeError as e:

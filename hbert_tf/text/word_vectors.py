@@ -13,6 +13,7 @@ post-processing are the same), and each vocabulary entry gets a vector:
 import numpy as np
 from absl import logging
 
+from hbert_tf import files
 from hbert_tf.errors import DataError
 
 
@@ -20,7 +21,7 @@ def read_vec_file(path, wanted):
     """`{word: vector}` for the words of `wanted` found in a fastText `.vec` file, and the dim."""
     vectors, dim = {}, None
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with files.open(path, errors="replace") as f:
             first = f.readline().split()
             if len(first) == 2 and all(x.isdigit() for x in first):
                 dim = int(first[1])

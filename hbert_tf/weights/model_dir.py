@@ -15,6 +15,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from hbert_tf import files
 from hbert_tf.config import EncoderConfig
 from hbert_tf.errors import UserError
 from hbert_tf.files import (
@@ -40,9 +41,9 @@ def write_run_config(model_dir, encoder_config, layout, **extra):
 def read_run_config(model_dir):
     """Returns `(encoder_config, layout, run_config_dict)` of a model directory."""
     path = os.path.join(str(model_dir), RUN_CONFIG)
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise ValueError(f"{model_dir}: no {RUN_CONFIG}; is this a pre-training model_dir?")
-    with open(path, encoding="utf-8") as f:
+    with files.open(path) as f:
         try:
             values = json.load(f)
         except json.JSONDecodeError as e:
@@ -84,18 +85,18 @@ def save_checkpoint(manager, checkpoint_number=None):
     Returns: the path of the saved checkpoint.
     """
     directory = manager.directory
-    before = set(tf.io.gfile.listdir(directory)) if tf.io.gfile.isdir(directory) else set()
+    before = set(files.listdir(directory)) if files.isdir(directory) else set()
     try:
         return manager.save(checkpoint_number=checkpoint_number)
     except (tf.errors.OpError, OSError) as e:
         if not (is_disk_full(e) or isinstance(e, tf.errors.ResourceExhaustedError)):
             raise
-        for name in set(tf.io.gfile.listdir(directory)) - before - {"checkpoint"}:
+        for name in set(files.listdir(directory)) - before - {"checkpoint"}:
             path = os.path.join(directory, name)
-            if tf.io.gfile.isdir(path):
-                tf.io.gfile.rmtree(path)
+            if files.isdir(path):
+                files.rmtree(path)
             else:
-                tf.io.gfile.remove(path)
+                files.remove(path)
         last = manager.latest_checkpoint
         kept = f"the last checkpoint {last} is kept" if last else "no checkpoint had been saved"
         raise UserError(
@@ -121,7 +122,7 @@ def restore_newest_readable(checkpoint, directory, partial=False):
     Returns: the path restored, or None when there is no checkpoint.
     Raises: UserError naming the checkpoints when none can be read or one does not match.
     """
-    if not tf.io.gfile.exists(f"{directory}.index"):  # a folder (or none yet)
+    if not files.exists(f"{directory}.index"):  # a folder (or none yet)
         state = tf.train.get_checkpoint_state(directory)
         if state is None:
             return None
@@ -166,7 +167,7 @@ def load_pretrainer(model_dir, checkpoint=None, **encoder_overrides):
     encoder_config, layout, values = read_run_config(model_dir)
     if encoder_overrides:
         encoder_config = encoder_config.replace(**encoder_overrides)
-    if checkpoint is not None and not tf.io.gfile.exists(f"{checkpoint}.index"):
+    if checkpoint is not None and not files.exists(f"{checkpoint}.index"):
         raise ValueError(f"--checkpoint={checkpoint}: no such checkpoint (no {checkpoint}.index)")
     if checkpoint is None and latest_checkpoint(model_dir) is None:
         raise ValueError(f"{model_dir}: no checkpoint found under {checkpoint_dir(model_dir)}")
@@ -183,7 +184,7 @@ def load_pretrainer(model_dir, checkpoint=None, **encoder_overrides):
 def vocab_file(model_dir):
     """Path of the vocabulary stored with a model, or raises naming the directory."""
     path = os.path.join(str(model_dir), VOCAB)
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         raise ValueError(f"{model_dir}: no {VOCAB}; pass --vocab_file")
     return path
 
@@ -191,7 +192,7 @@ def vocab_file(model_dir):
 # === "Is this the same run?" ===
 def check_same_pretraining_run(model_dir, encoder_config, layout):
     """A model_dir holding another configuration's checkpoints must not be resumed into."""
-    if not os.path.isfile(os.path.join(model_dir, RUN_CONFIG)):
+    if not files.isfile(os.path.join(model_dir, RUN_CONFIG)):
         return
     old_config, old_layout, _ = read_run_config(model_dir)
     if (old_config, old_layout) != (encoder_config, layout):
@@ -204,8 +205,7 @@ def check_same_pretraining_run(model_dir, encoder_config, layout):
 def changed_settings(path, settings, keys):
     """The `keys` whose value in `settings` differs from the "settings" saved in the JSON file
     `path` (none when the file does not exist), in `keys` order."""
-    if not os.path.isfile(path):
+    if not files.isfile(path):
         return []
-    with open(path, encoding="utf-8") as f:
-        old = json.load(f).get("settings", {})
+    old = files.read_json(path).get("settings", {})
     return [key for key in keys if old.get(key) != settings.get(key)]

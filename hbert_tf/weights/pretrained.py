@@ -7,11 +7,11 @@ keras-hub always uses the tanh GELU, while a Hugging Face `"hidden_act": "gelu"`
 trained with the exact one; our encoder uses the activation the checkpoint's config names.
 """
 
-import json
 import os
 
 import numpy as np
 
+from hbert_tf import files
 from hbert_tf.config import EncoderConfig
 from hbert_tf.errors import UserError
 from hbert_tf.modeling.encoder import HBertEncoder
@@ -28,10 +28,9 @@ ENCODER_LAYER_NAMES = (
 def is_huggingface_dir(path):
     """True for a local directory holding a Hugging Face `config.json` (it has `model_type`)."""
     config_path = os.path.join(str(path), "config.json")
-    if not os.path.isfile(config_path):
+    if not files.isfile(config_path):
         return False
-    with open(config_path, encoding="utf-8") as f:
-        return "model_type" in json.load(f)
+    return "model_type" in files.read_json(config_path)
 
 
 def check_weight_files(folder):
@@ -39,7 +38,7 @@ def check_weight_files(folder):
     tensors); UserError naming the first that is damaged or cut short."""
     import safetensors
 
-    for name in sorted(os.listdir(folder)):
+    for name in sorted(files.listdir(folder)):
         if not name.endswith(".safetensors"):
             continue
         path = os.path.join(folder, name)
@@ -54,9 +53,9 @@ def load_backbone(preset):
     """A `keras_hub.models.BertBackbone` from a preset name (downloads) or a local directory."""
     import keras_hub
 
-    if os.path.isdir(str(preset)) and not os.path.isfile(os.path.join(str(preset), "config.json")):
+    if files.isdir(str(preset)) and not files.isfile(os.path.join(str(preset), "config.json")):
         raise ValueError(f"{preset}: directory has no config.json, so it is no BERT preset")
-    if os.path.isdir(str(preset)):
+    if files.isdir(str(preset)):
         check_weight_files(str(preset))
     try:
         return keras_hub.models.BertBackbone.from_preset(str(preset))

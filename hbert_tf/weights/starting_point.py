@@ -16,6 +16,7 @@ import os
 
 import keras
 
+from hbert_tf import files
 from hbert_tf.config import EncoderConfig, get_config
 from hbert_tf.errors import UserError
 from hbert_tf.modeling.encoder import HBertEncoder
@@ -64,12 +65,16 @@ class StartingPoint:
 
 def is_model_dir(path):
     """True for a pre-training model dir of ours (it has run_config.json)."""
-    return os.path.isfile(os.path.join(str(path), RUN_CONFIG))
+    return files.isfile(os.path.join(str(path), RUN_CONFIG))
 
 
 def _file_identity(path):
-    stat = os.stat(path) if os.path.exists(path) else None
-    return [os.path.realpath(path), stat and stat.st_mtime_ns, stat and stat.st_size]
+    """`[real path, mtime in ns, size]`, both None for a missing file."""
+    real = path if files.is_remote(path) else os.path.realpath(path)
+    if not files.exists(path):
+        return [real, None, None]
+    _, size, mtime = files.identity(path)
+    return [real, mtime, size]
 
 
 def load_starting_point(
@@ -121,8 +126,8 @@ def load_starting_point(
     pooler_head.pooler.set_weights(pooler_weights)
     if vocab is None:
         vocab = Vocab(tokens, path=f"preset:{source}")
-    if os.path.isdir(source):
-        weights = sorted(os.listdir(source))
+    if files.isdir(source):
+        weights = sorted(files.listdir(source))
         identity = [_file_identity(os.path.join(source, name)) for name in weights]
     else:
         identity = [source]  # a named keras-hub preset: its name is its version
