@@ -90,6 +90,25 @@ def test_sentence_classifier_reads_nsp_level_cls_through_the_nsp_pooler():
     assert model.pooler is pretrainer.nsp_head.pooler
 
 
+def test_fine_tuning_models_hold_the_nsp_head_only_when_they_call_it():
+    # a held head that gets no gradients makes Keras warn "Gradients do not exist for nsp_head"
+    pretrainer = lower_nsp_pretrainer()
+    nsp_classifier = {id(w) for w in pretrainer.nsp_head.classifier.weights}
+
+    def holds_nsp_classifier(model):
+        return bool(nsp_classifier & {id(w) for w in model.trainable_weights})
+
+    for concat, held in (("none", False), ("cls", False), ("nsp", True)):
+        read_out = downstream.resolve_read_out(3, pretrainer.layout, concat)
+        model = downstream.SpanModel(pretrainer.encoder, read_out, pretrainer.nsp_head)
+        assert holds_nsp_classifier(model) is held, concat
+    read_out = downstream.resolve_read_out(3, pretrainer.layout)
+    classifier = downstream.SentenceClassifier(pretrainer.encoder, read_out, 3, pretrainer.nsp_head)
+    assert not holds_nsp_classifier(classifier)
+    pooler = {id(w) for w in pretrainer.nsp_head.pooler.weights}
+    assert pooler <= {id(w) for w in classifier.trainable_weights}
+
+
 def test_bilstm_encoder_has_the_encoder_interface():
     matrix = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
     encoder = baselines.BiLSTMEncoder(matrix, lstm_units=5, num_layers=2)
