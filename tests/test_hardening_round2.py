@@ -193,7 +193,7 @@ def test_the_study_type_tables_match_the_configs_they_feed():
     assert {k: v[:2] for k, v in spec.CORPUS_DATA_TYPES.items()} == {
         k: v[:2]
         for k, v in corpus_data.items()
-        if k not in ("corpus", "input_format", "input_files", "identity")
+        if k not in ("corpus", "input_format", "input_files", "identity", "task_copies")
     }
     assert spec.GENERATE_TYPES == run_config.field_types(probing_tasks.GenerationConfig)
 

@@ -75,6 +75,8 @@ def task_data_job(unit, run_dir):
     """The task's files: those given with --data, the built-in set for the splits not given."""
     config = unit.config
     task_files = dict(config.files)
+    if config.task not in tasks.STUDY_NAMES:  # not a downstream task: a file read as it is
+        return task_files, []  # (the fastText vectors)
     task = tasks.study_task(config.task)
     if len(task_files) < len(task.data_keys[config.task]):
         builtin = task.write_builtin(run_dir, config.builtin_seed, config.builtin_documents,
