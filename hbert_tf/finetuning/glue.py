@@ -319,16 +319,7 @@ class GlueTask(task_base.DownstreamTask):
         return [text for e in examples for text in e.texts]
 
     def build_model(self, backbone, read_out, dropout):
-        from hbert_tf.modeling import downstream
-
-        return downstream.SentenceClassifier(
-            backbone.encoder,
-            read_out,
-            len(self.labels),
-            backbone.pooler_head,
-            dropout,
-            name=f"{self.name}_classifier",
-        )
+        return self.sentence_classifier(backbone, read_out, dropout, f"{self.name}_classifier")
 
     def train_features(self, data, tokenizer, config):
         from hbert_tf.modeling import downstream

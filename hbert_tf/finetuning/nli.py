@@ -264,16 +264,7 @@ class MnliTask(task_base.DownstreamTask):
         return [e.premise for e in examples] + [e.hypothesis for e in examples]
 
     def build_model(self, backbone, read_out, dropout):
-        from hbert_tf.modeling import downstream
-
-        return downstream.SentenceClassifier(
-            backbone.encoder,
-            read_out,
-            len(self.labels),
-            backbone.pooler_head,
-            dropout,
-            name="nli_classifier",
-        )
+        return self.sentence_classifier(backbone, read_out, dropout, "nli_classifier")
 
     def train_features(self, data, tokenizer, config):
         from hbert_tf.modeling import downstream

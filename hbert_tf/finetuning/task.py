@@ -80,6 +80,14 @@ class DownstreamTask:
         """The Keras model of the task (`hbert_tf.modeling.downstream`)."""
         raise NotImplementedError
 
+    def sentence_classifier(self, backbone, read_out, dropout, name):
+        """A `SentenceClassifier` over `self.labels` (the model of every classification task)."""
+        from hbert_tf.modeling import downstream
+
+        return downstream.SentenceClassifier(
+            backbone.encoder, read_out, len(self.labels), backbone.pooler_head, dropout, name=name
+        )
+
     def train_features(self, data, tokenizer, config):
         """`(inputs, labels, num_examples, stats)` for training, or None without training data."""
         raise NotImplementedError
