@@ -51,7 +51,7 @@ def test_demo_study_beats_chance_everywhere_and_resumes(tmp_path):
         or line[:1] in "IWE"
         and line[1:5].isdigit()
     ]
-    assert not noise, noise
+    assert not noise, (noise, lines)  # all lines: what came just before the noise
     records = json.loads((tmp_path / "records.json").read_text())
     models = {r["model"] for r in records}
     assert {"bert", "lower_nsp", "lower_mask", "bigram_shift", "chance"} <= models

@@ -165,7 +165,7 @@ def test_report_of_the_papers_values_matches_them_everywhere(paper_report):
 def test_findings_of_the_papers_values_all_agree(paper_report):
     out, markdown = paper_report
     findings = json.load(open(os.path.join(out, "report.json")))["findings"]
-    assert [f["verdict"] for f in findings] == ["agrees"] * 4
+    assert [f["verdict"] for f in findings] == ["agrees"] * 5  # pre-training helps, then 4
     # the Lower NSP tolerance is computed from the paper: WikiText-2, SQuAD1.1, [CLS] both
     assert report.paper_lower_nsp_shortfall() == pytest.approx(60.6 - 57.6)
     assert "**Lower Mask is worse than BERT on QA**" in markdown
@@ -238,7 +238,8 @@ def test_missing_tables_rows_and_corpora(tmp_path):
     assert rows["Without Pre-training"] == [
         "50.0 ± -", "-", "61.2", "-11.2", "50.5 ± -", "-", "61.4", "-10.9",
     ]  # fmt: skip
-    findings = {f["claim"]: f["verdict"] for f in report.compute_findings(records)}
+    findings = {k: f["verdict"] for k, f in _verdicts(records).items()}
+    assert findings.pop("Pre-training") == "agrees"  # one seed: the point difference, +10 / +10.5
     assert set(findings.values()) == {"not measured"}
     # compared with the paper's WikiText-2 numbers when the study says so
     markdown = report.write_report(
@@ -347,12 +348,15 @@ def _qa_and_probes(lower_mask_f1, bigram_bs):
 
 
 def _verdicts(records):
-    return {f["claim"].split(" is ")[0]: f for f in report.compute_findings(records)}
+    """{claim's subject ("Pre-training", "Lower NSP", ...): finding}."""
+    findings = report.compute_findings(records)
+    return {f["claim"].split(" is ")[0].split(" beats ")[0]: f for f in findings}
 
 
 def test_findings_agree_when_our_numbers_point_the_papers_way():
     findings = _verdicts(_qa_and_probes(lower_mask_f1=30.0, bigram_bs=70.0))
     assert {k: f["verdict"] for k, f in findings.items()} == {
+        "Pre-training": "not measured",  # no run without pre-training here
         "Lower NSP": "agrees",
         "Lower Mask": "agrees",
         "Without NSP": "agrees",
@@ -442,6 +446,10 @@ def test_t_interval_and_paired_verdicts():
     assert verdict(statistics.summarize([-3.0, 2.0, -1.0]), 0.0, "<") == "inconclusive"
     assert verdict(statistics.summarize([-2.9, -2.0]), -3.0, ">=") == "inconclusive"  # n=2: wide
     assert verdict(statistics.summarize([-1.0]), -3.0, ">=") == "agrees"  # one seed: the point
+    # "A - B > 0": the interval must exclude 0
+    assert verdict(statistics.summarize([1.0, 2.0, 1.5]), 0.0, ">") == "agrees"
+    assert verdict(statistics.summarize([0.0, 0.0]), 0.0, ">") == "disagrees"
+    assert verdict(statistics.summarize([0.0, 0.0]), 0.0, ">=") == "agrees"
     assert statistics.combine(["agrees", "inconclusive"]) == "inconclusive"
     assert statistics.combine(["agrees", "disagrees", "inconclusive"]) == "mixed"
     assert statistics.combine([]) == "not measured"
@@ -472,6 +480,7 @@ def test_findings_verdicts_come_from_paired_differences_over_seeds(tmp_path):
     findings = _verdicts(records)
     verdicts = {k: f["verdict"] for k, f in findings.items()}
     assert verdicts == {
+        "Pre-training": "not measured",
         "Lower NSP": "inconclusive",
         "Lower Mask": "agrees",
         "Without NSP": "disagrees",
@@ -494,8 +503,31 @@ def test_findings_verdicts_come_from_paired_differences_over_seeds(tmp_path):
     assert "confidence intervals need" not in markdown
     data = json.load(open(tmp_path / "report.json"))
     assert [f["verdict"] for f in data["findings"]] == [
-        "inconclusive", "agrees", "disagrees", "not measured",
+        "not measured", "inconclusive", "agrees", "disagrees", "not measured",
     ]  # fmt: skip
+
+
+def test_pretraining_must_beat_no_pretraining_with_an_interval_that_excludes_0():
+    # QA: BERT 9-11 points above no pre-training on every seed (agrees); MNLI: +1, -1, +3, the
+    # interval contains 0 (inconclusive). No pre-training has one row for every corpus (None).
+    records = _seeded("bert", "squad1.1", [40.0, 50.0, 60.0])
+    records += _seeded("no_pretraining", "squad1.1", [30.0, 41.0, 49.0], corpus=None)
+    records += _seeded("bert", "mnli", [60.0, 62.0, 61.0])
+    records += _seeded("no_pretraining", "mnli", [59.0, 63.0, 58.0], corpus=None)
+    finding = _verdicts(records)["Pre-training"]
+    assert finding["verdict"] == "inconclusive"
+    by_cell = {(c["task"], c["metric"]): c for c in finding["comparisons"]}
+    assert by_cell["squad1.1", "f1"]["differences"] == [10.0, 9.0, 11.0]
+    assert by_cell["squad1.1", "f1"]["verdict"] == "agrees"
+    assert by_cell["squad1.1", "f1"]["paper"] == pytest.approx(60.5 - 12.1)  # WikiText-2 BERT
+    assert by_cell["mnli", "matched_accuracy"]["verdict"] == "inconclusive"
+    # Only the QA cells: agrees. Equal on every seed: not "beats".
+    qa_only = [r for r in records if r["task"] == "squad1.1"]
+    assert _verdicts(qa_only)["Pre-training"]["verdict"] == "agrees"
+    same = _seeded("bert", "mnli", [60.0, 61.0]) + _seeded(
+        "no_pretraining", "mnli", [60.0, 61.0], corpus=None
+    )
+    assert _verdicts(same)["Pre-training"]["verdict"] == "disagrees"
 
 
 def test_fewer_than_two_seeds_say_so_and_show_dashes(tmp_path):

@@ -599,6 +599,27 @@ def _pair_comparisons(records, model, other, tasks, threshold, claim, paper_corp
     return comparisons
 
 
+def _against_not_pretrained(records, model, baseline, tasks, paper_corpora):
+    """`model` on each corpus against `baseline`, a model not pre-trained here (its records have
+    corpus None: one row for every corpus), per cell, paired over seeds: the claim
+    `model - baseline > 0` (the interval must exclude 0)."""
+    values = _by_seed(records, (model, baseline), tasks)
+    comparisons = []
+    for key in sorted(values, key=_cell_order):
+        name, corpus, pt_concat, ft_concat, task, metric = key
+        theirs = values.get((baseline, None, "none", "none", task, metric))
+        if name != model or corpus is None or theirs is None or not set(values[key]) & set(theirs):
+            continue
+        table = _paper_table(task)
+        ours_paper = paper_values.paper_value(
+            table, model, paper_corpora.get(corpus, corpus), pt_concat, ft_concat, task, metric
+        )
+        theirs_paper = paper_values.paper_value(table, baseline, None, "none", "none", task, metric)
+        paper = None if ours_paper is None or theirs_paper is None else ours_paper - theirs_paper
+        comparisons.append(_comparison(key, values[key], theirs, 0.0, ">", paper))
+    return comparisons
+
+
 def paper_lower_nsp_shortfall():
     """The paper's largest F1 / accuracy gap BERT - Lower NSP over Tables 1 and 2 (points): how
     far below BERT the paper still calls Lower NSP "competitive"."""
@@ -650,7 +671,8 @@ def _word_order_comparisons(records, paper_corpora):
 
 
 def compute_findings(records, paper_corpora=None):
-    """The paper's four claims, each checked on our selected records.
+    """The paper's claims, each checked on our selected records: pre-training helps (BERT against
+    no pre-training, the claim the others rest on), then its four findings.
 
     Every comparison pairs the two models' runs seed by seed (same seed: model - other) and
     takes the 95% t-interval of the mean difference (`hbert_tf.study.statistics`).
@@ -666,6 +688,11 @@ def compute_findings(records, paper_corpora=None):
     tol = paper_lower_nsp_shortfall()
     qa_nli = (*QA_TASKS, "mnli")
     claims = [
+        (
+            "Pre-training beats no pre-training on QA and NLI",
+            "BERT - no pre-training > 0 (QA F1, MNLI accuracy; the interval excludes 0)",
+            _against_not_pretrained(records, "bert", "no_pretraining", qa_nli, paper_corpora),
+        ),
         (
             "Lower NSP is close to BERT on QA and NLI",
             f"Lower NSP - BERT >= -{tol:.1f} (the paper's largest shortfall, Tables 1-2)",

@@ -60,13 +60,14 @@ def paired_differences(a_by_seed, b_by_seed):
 
 
 def verdict(summary, threshold, claim):
-    """Whether the paired differences support the claim `difference >= threshold` (claim ">=")
-    or `difference < threshold` (claim "<").
+    """Whether the paired differences support the claim `difference >= threshold` (claim ">="),
+    `difference > threshold` (claim ">": the interval must exclude the threshold) or
+    `difference < threshold` (claim "<").
 
     Args:
         summary: `summarize` of the paired differences.
         threshold: float. The claim's boundary (0 for "A is worse than B").
-        claim: ">=" or "<".
+        claim: ">=", ">" or "<".
 
     Returns:
         "agrees" when the whole 95% interval lies on the claim's side of the threshold,
@@ -79,10 +80,12 @@ def verdict(summary, threshold, claim):
         low = high = summary["mean"]
     if claim == ">=":
         holds, fails = low >= threshold, high < threshold
+    elif claim == ">":
+        holds, fails = low > threshold, high <= threshold
     elif claim == "<":
         holds, fails = high < threshold, low >= threshold
     else:
-        raise ValueError(f"claim must be '>=' or '<', got {claim!r}")
+        raise ValueError(f"claim must be '>=', '>' or '<', got {claim!r}")
     return "agrees" if holds else "disagrees" if fails else "inconclusive"
 
 
