@@ -551,11 +551,21 @@ def _paper_table(task):
     return "table1" if task in QA_TASKS else "table2" if task == "mnli" else "table4"
 
 
+def _rival_cell(other, corpus, pt_concat, ft_concat):
+    """(model, corpus, pt_concat, ft_concat) of `other`'s cell beside a pre-trained model's cell:
+    the same, except for a model not pre-trained here, whose one row (corpus None, no
+    concatenation) stands beside every corpus."""
+    if other in NOT_PRETRAINED_HERE:
+        return other, None, "none", "none"
+    return other, corpus, pt_concat, ft_concat
+
+
 def _paper_gap(model, other, corpus, pt_concat, ft_concat, task, metric):
     """The paper's model - other on one cell, or None."""
     table = _paper_table(task)
     a = paper_values.paper_value(table, model, corpus, pt_concat, ft_concat, task, metric)
-    b = paper_values.paper_value(table, other, corpus, pt_concat, ft_concat, task, metric)
+    rival = _rival_cell(other, corpus, pt_concat, ft_concat)
+    b = paper_values.paper_value(table, *rival, task, metric)
     return None if a is None or b is None else a - b
 
 
@@ -584,39 +594,19 @@ def _comparison(key, ours, theirs, threshold, claim, paper):
 
 
 def _pair_comparisons(records, model, other, tasks, threshold, claim, paper_corpora):
-    """Each cell where both `model` and `other` have selected results on common seeds: the
-    paired differences model - other and the verdict on `difference <claim> threshold`."""
+    """Each cell where both `model` and `other` have selected results on common seeds (`other`'s
+    cell: `_rival_cell`): the paired differences model - other and the verdict on
+    `difference <claim> threshold`."""
     values = _by_seed(records, (model, other), tasks)
     comparisons = []
     for key in sorted(values, key=_cell_order):
-        theirs = values.get((other, *key[1:]))
+        _, corpus, pt_concat, ft_concat, task, metric = key
+        theirs = values.get((*_rival_cell(other, corpus, pt_concat, ft_concat), task, metric))
         if key[0] != model or theirs is None or not set(values[key]) & set(theirs):
             continue
-        _, corpus, pt_concat, ft_concat, task, metric = key
         paper_corpus = paper_corpora.get(corpus, corpus)
         paper = _paper_gap(model, other, paper_corpus, pt_concat, ft_concat, task, metric)
         comparisons.append(_comparison(key, values[key], theirs, threshold, claim, paper))
-    return comparisons
-
-
-def _against_not_pretrained(records, model, baseline, tasks, paper_corpora):
-    """`model` on each corpus against `baseline`, a model not pre-trained here (its records have
-    corpus None: one row for every corpus), per cell, paired over seeds: the claim
-    `model - baseline > 0` (the interval must exclude 0)."""
-    values = _by_seed(records, (model, baseline), tasks)
-    comparisons = []
-    for key in sorted(values, key=_cell_order):
-        name, corpus, pt_concat, ft_concat, task, metric = key
-        theirs = values.get((baseline, None, "none", "none", task, metric))
-        if name != model or corpus is None or theirs is None or not set(values[key]) & set(theirs):
-            continue
-        table = _paper_table(task)
-        ours_paper = paper_values.paper_value(
-            table, model, paper_corpora.get(corpus, corpus), pt_concat, ft_concat, task, metric
-        )
-        theirs_paper = paper_values.paper_value(table, baseline, None, "none", "none", task, metric)
-        paper = None if ours_paper is None or theirs_paper is None else ours_paper - theirs_paper
-        comparisons.append(_comparison(key, values[key], theirs, 0.0, ">", paper))
     return comparisons
 
 
@@ -691,7 +681,7 @@ def compute_findings(records, paper_corpora=None):
         (
             "Pre-training beats no pre-training on QA and NLI",
             "BERT - no pre-training > 0 (QA F1, MNLI accuracy; the interval excludes 0)",
-            _against_not_pretrained(records, "bert", "no_pretraining", qa_nli, paper_corpora),
+            _pair_comparisons(records, "bert", "no_pretraining", qa_nli, 0.0, ">", paper_corpora),
         ),
         (
             "Lower NSP is close to BERT on QA and NLI",
